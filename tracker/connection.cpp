@@ -1,0 +1,62 @@
+#include "tracker/connection.hpp"
+
+#include <algorithm>
+
+namespace migware::tracker {
+
+std::string_view name_of(TcpState s) {
+    switch (s) {
+        case TcpState::Handshake: return "handshake";
+        case TcpState::Established: return "established";
+        case TcpState::Closing: return "closing";
+        case TcpState::Closed: return "closed";
+    }
+    return "unknown";
+}
+
+std::uint8_t Connection::client_wscale() const {
+    return wscale_in_use() ? std::min<std::uint8_t>(*client_wscale_offered, 14) : 0;
+}
+
+std::uint8_t Connection::server_wscale() const {
+    return wscale_in_use() ? std::min<std::uint8_t>(*server_wscale_offered, 14) : 0;
+}
+
+namespace {
+
+// Data bytes acknowledged between isn+1 and ack_high, not counting a FIN the
+// ack covers (a FIN occupies one sequence number but carries no byte).
+std::optional<std::uint32_t> bytes_acked(const Seen<SeqNum>& isn, const Seen<SeqNum>& ack_high,
+                                         const Seen<SeqNum>& fin_seq) {
+    if (!isn || !ack_high) return std::nullopt;
+    const SeqNum first = *isn + 1u;
+    if (ack_high->before(first)) return 0;
+    std::uint32_t n = (*ack_high - first).value;
+    if (fin_seq && ack_high->after(*fin_seq) && n > 0) --n;
+    return n;
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> Connection::client_bytes_acked() const {
+    return bytes_acked(client_isn, server_ack_high, client_fin_seq);
+}
+
+std::optional<std::uint32_t> Connection::server_bytes_acked() const {
+    return bytes_acked(server_isn, client_ack_high, server_fin_seq);
+}
+
+std::uint32_t Connection::unacked_in_flight() const {
+    if (!server_ack_high || !client_data_end) return 0;
+    if (client_data_end->before_or_eq(*server_ack_high)) return 0;
+    return (*client_data_end - *server_ack_high).value;
+}
+
+bool Connection::can_replay_unacked() const {
+    if (!server_ack_high) return false;
+    const std::uint32_t pending = unacked_in_flight();
+    if (pending == 0) return true;
+    return unacked_base_set && unacked_base == *server_ack_high && unacked.size() == pending;
+}
+
+}  // namespace migware::tracker

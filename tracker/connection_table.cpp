@@ -1,0 +1,355 @@
+#include "tracker/connection_table.hpp"
+
+#include <algorithm>
+
+namespace migware::tracker {
+
+using sniffer::Packet;
+using sniffer::PacketKind;
+namespace tf = sniffer::tcp_flag;
+
+namespace {
+
+void keep_max(Seen<SeqNum>& field, SeqNum value) {
+    field = field ? SeqNum::max(*field, value) : value;
+}
+
+void keep_max_ts(Seen<std::uint32_t>& field, std::uint32_t value) {
+    // RFC 7323 §5.3: timestamps compare in serial order, like sequence numbers.
+    if (!field || SeqNum{*field}.before(SeqNum{value})) field = value;
+}
+
+}  // namespace
+
+ConnectionTable::ConnectionTable(TableConfig config) : config_(std::move(config)) {
+    if (config_.max_connections == 0) config_.max_connections = 1;
+    index_.reserve(std::min<std::size_t>(config_.max_connections, 4096));
+}
+
+bool ConnectionTable::is_protected(const Endpoint& e) const {
+    if (config_.servers.empty()) return true;
+    return std::find(config_.servers.begin(), config_.servers.end(), e) != config_.servers.end();
+}
+
+Observation ConnectionTable::observe(const Packet& p, std::span<const std::byte> frame,
+                                     std::int64_t now_ns) {
+    if (p.kind != PacketKind::Tcp) return {};
+    const Endpoint src{p.ip.src, p.tcp.src_port};
+    const Endpoint dst{p.ip.dst, p.tcp.dst_port};
+    const bool syn = p.tcp.has(tf::kSyn);
+    const bool ack = p.tcp.has(tf::kAck);
+
+    Observation obs;
+    std::uint32_t slot = kNil;
+    if (auto it = index_.find(pair_key(src, dst)); it != index_.end()) {
+        slot = it->second;
+        Connection& c = slots_[slot];
+        obs.direction = c.key.client == src ? Direction::FromClient : Direction::FromServer;
+        // RFC 9293 §3.6.1: a new SYN may reuse the 4-tuple of a connection
+        // that is closed (or in TIME-WAIT); that is a new connection.
+        if (obs.direction == Direction::FromClient && syn && !ack &&
+            (c.state == TcpState::Closed || c.state == TcpState::Closing) &&
+            !(c.client_isn && *c.client_isn == p.tcp.seq)) {
+            unlink(list_of(c), slot);
+            reset_for_new_syn(c);
+            c.first_seen_ns = now_ns;
+            link_tail(open_, slot);
+            ++counters_.reincarnated;
+        }
+    } else {
+        if (p.tcp.has(tf::kRst)) {
+            // A RST alone carries nothing to recover; tracking it would only
+            // let forged resets fill the table.
+            ++counters_.unknown_rst;
+            return {};
+        }
+        FourTuple key;
+        if (!config_.servers.empty()) {
+            if (is_protected(dst)) {
+                key = {src, dst};
+            } else if (is_protected(src)) {
+                key = {dst, src};
+            } else {
+                ++counters_.not_protected;
+                return {};
+            }
+        } else if (syn) {
+            key = ack ? FourTuple{dst, src} : FourTuple{src, dst};
+        } else {
+            // Mid-stream with no configured server: the lower port is the
+            // service (ephemeral ports are high); on a tie, the destination.
+            key = src.port < dst.port ? FourTuple{dst, src} : FourTuple{src, dst};
+        }
+        slot = create(key, now_ns);
+        Connection& c = slots_[slot];
+        c.partial = !(syn && !ack && key.client == src);
+        c.state = syn ? TcpState::Handshake : TcpState::Established;
+        obs.direction = key.client == src ? Direction::FromClient : Direction::FromServer;
+        obs.created = true;
+        ++counters_.created;
+        if (c.partial) ++counters_.created_partial;
+    }
+
+    Connection& c = slots_[slot];
+    ++counters_.segments;
+    unlink(list_of(c), slot);
+    c.last_seen_ns = now_ns;
+    if (obs.direction == Direction::FromClient) {
+        on_client_segment(c, p, frame);
+    } else {
+        on_server_segment(c, p);
+    }
+    update_state(c, now_ns);
+    link_tail(list_of(c), slot);
+    obs.connection = &c;
+    return obs;
+}
+
+void ConnectionTable::on_client_segment(Connection& c, const Packet& p,
+                                        std::span<const std::byte> frame) {
+    const auto& t = p.tcp;
+    const auto& o = t.options;
+    if (p.has_ethernet) {
+        c.client_mac = p.eth.src;
+        if (!c.server_mac_from_server) c.server_mac = p.eth.dst;
+        c.vlan = p.eth.vlan;
+    }
+    const bool syn = t.has(tf::kSyn);
+    if (syn && !t.has(tf::kAck)) {
+        c.client_isn = t.seq;
+        c.client_mss = o.mss;
+        c.client_wscale_offered = o.wscale;
+        c.client_sack_offered = o.sack_permitted;
+        c.client_ts_offered = o.has_timestamps;
+        c.partial = false;
+        if (!c.unacked_base_set) {
+            c.unacked_base = t.seq + 1u;
+            c.unacked_base_set = true;
+        }
+    }
+    if (o.has_timestamps) keep_max_ts(c.client_tsval_high, o.tsval);
+    if (t.has(tf::kAck)) keep_max(c.client_ack_high, t.ack);
+    const SeqNum data_start = t.seq + (syn ? 1u : 0u);
+    const SeqNum data_end = data_start + p.payload_length;
+    keep_max(c.client_seq_next, data_end + (t.has(tf::kFin) ? 1u : 0u));
+    if (p.payload_length > 0) {
+        keep_max(c.client_data_end, data_end);
+        buffer_client_data(c, p, frame);
+    } else if (!c.client_data_end) {
+        c.client_data_end = data_start;
+    }
+    if (t.has(tf::kFin)) c.client_fin_seq = data_end;
+    if (t.has(tf::kRst)) c.rst_seen = true;
+    c.client_window = t.window;
+}
+
+void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
+    const auto& t = p.tcp;
+    const auto& o = t.options;
+    if (p.has_ethernet) {
+        c.server_mac = p.eth.src;
+        c.server_mac_from_server = true;
+    }
+    const bool syn = t.has(tf::kSyn);
+    if (syn && t.has(tf::kAck)) {
+        c.server_isn = t.seq;
+        c.server_mss = o.mss;
+        c.server_wscale_offered = o.wscale;
+        c.server_sack_offered = o.sack_permitted;
+        c.server_ts_offered = o.has_timestamps;
+    }
+    if (o.has_timestamps) keep_max_ts(c.server_tsval_high, o.tsval);
+    if (t.has(tf::kAck)) {
+        keep_max(c.server_ack_high, t.ack);
+        trim_acked(c);
+    }
+    const SeqNum data_end = t.seq + (syn ? 1u : 0u) + p.payload_length;
+    keep_max(c.server_seq_next, data_end + (t.has(tf::kFin) ? 1u : 0u));
+    if (t.has(tf::kFin)) c.server_fin_seq = data_end;
+    if (t.has(tf::kRst)) c.rst_seen = true;
+    c.server_window = t.window;
+}
+
+void ConnectionTable::buffer_client_data(Connection& c, const Packet& p,
+                                         std::span<const std::byte> frame) {
+    const SeqNum start = p.tcp.seq + (p.tcp.has(tf::kSyn) ? 1u : 0u);
+    const SeqNum end = start + p.payload_length;
+    if (!c.unacked_base_set) {
+        c.unacked_base = start;
+        c.unacked_base_set = true;
+    }
+    const SeqNum held_end = c.unacked_base + static_cast<std::uint32_t>(c.unacked.size());
+    if (end.before_or_eq(held_end)) return;  // a retransmission of bytes held or acked
+    if (start.after(held_end)) {
+        // The capture missed bytes in between. Only an empty ring can restart
+        // at this segment; the hole heals once the server acknowledges past it.
+        const bool hole_acked = c.server_ack_high && c.server_ack_high->after_or_eq(start);
+        if (!c.unacked.empty()) {
+            ++counters_.buffer_gaps;
+            return;
+        }
+        if (!hole_acked) ++counters_.buffer_gaps;
+        c.unacked_base = start;
+    }
+    const SeqNum from = SeqNum::max(start, c.unacked_base + static_cast<std::uint32_t>(c.unacked.size()));
+    const std::uint32_t skip = (from - start).value;
+    if (skip >= p.payload_captured) return;  // the capture cut off the new bytes
+    const std::uint32_t add = p.payload_captured - skip;
+    if (c.unacked.size() + add > config_.per_connection_buffer_cap) {
+        ++counters_.buffer_cap_per_connection;
+        c.buffer_overflowed = true;
+        return;
+    }
+    if (counters_.buffered_bytes + add > config_.global_buffer_cap) {
+        ++counters_.buffer_cap_global;
+        c.buffer_overflowed = true;
+        return;
+    }
+    c.unacked.push_back(frame.subspan(std::size_t{p.layout.payload} + skip, add));
+    counters_.buffered_bytes += add;
+}
+
+void ConnectionTable::trim_acked(Connection& c) {
+    if (!c.server_ack_high || !c.unacked_base_set) return;
+    const SeqNum a = *c.server_ack_high;
+    if (!a.after(c.unacked_base)) return;
+    const std::size_t drop = std::min<std::size_t>((a - c.unacked_base).value, c.unacked.size());
+    c.unacked.pop_front(drop);
+    counters_.buffered_bytes -= drop;
+    c.unacked_base = a;
+    if (c.unacked.empty()) c.buffer_overflowed = false;
+}
+
+void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
+    if (c.state == TcpState::Closed) return;
+    const bool client_fin_acked =
+        c.client_fin_seq && c.server_ack_high && c.server_ack_high->after(*c.client_fin_seq);
+    const bool server_fin_acked =
+        c.server_fin_seq && c.client_ack_high && c.client_ack_high->after(*c.server_fin_seq);
+    if (c.rst_seen || (client_fin_acked && server_fin_acked)) {
+        c.state = TcpState::Closed;
+        c.closed_at_ns = now_ns;
+        counters_.buffered_bytes -= c.unacked.size();
+        c.unacked.clear();
+        return;
+    }
+    if (c.client_fin_seq || c.server_fin_seq) {
+        c.state = TcpState::Closing;
+        return;
+    }
+    // RFC 9293 §3.5: the client's ACK of the server's SYN completes the handshake.
+    if (c.state == TcpState::Handshake && c.server_isn && c.client_ack_high &&
+        c.client_ack_high->after(*c.server_isn)) {
+        c.state = TcpState::Established;
+    }
+}
+
+void ConnectionTable::reset_for_new_syn(Connection& c) {
+    const FourTuple key = c.key;
+    const std::uint64_t id = c.id;
+    counters_.buffered_bytes -= c.unacked.size();
+    const std::uint32_t prev = c.prev, next = c.next;
+    c = Connection{};
+    c.key = key;
+    c.id = id;
+    c.prev = prev;
+    c.next = next;
+}
+
+std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns) {
+    if (index_.size() >= config_.max_connections) make_room();
+    std::uint32_t slot;
+    if (!free_.empty()) {
+        slot = free_.back();
+        free_.pop_back();
+        slots_[slot] = Connection{};
+    } else {
+        slot = static_cast<std::uint32_t>(slots_.size());
+        slots_.emplace_back();
+    }
+    Connection& c = slots_[slot];
+    c.key = key;
+    c.id = next_id_++;
+    c.first_seen_ns = now_ns;
+    c.last_seen_ns = now_ns;
+    c.prev = c.next = kNil;
+    index_.emplace(pair_key(key.client, key.server), slot);
+    link_tail(open_, slot);
+    return slot;
+}
+
+void ConnectionTable::remove(std::uint32_t slot) {
+    Connection& c = slots_[slot];
+    unlink(list_of(c), slot);
+    index_.erase(pair_key(c.key.client, c.key.server));
+    counters_.buffered_bytes -= c.unacked.size();
+    c.unacked.clear();
+    free_.push_back(slot);
+}
+
+bool ConnectionTable::make_room() {
+    if (closed_.head != kNil) {
+        remove(closed_.head);
+        ++counters_.evicted_closed;
+        return true;
+    }
+    if (open_.head != kNil) {
+        remove(open_.head);
+        ++counters_.evicted_idle;
+        return true;
+    }
+    return false;
+}
+
+void ConnectionTable::expire(std::int64_t now_ns) {
+    if (config_.idle_timeout_ns > 0) {
+        while (open_.head != kNil &&
+               now_ns - slots_[open_.head].last_seen_ns > config_.idle_timeout_ns) {
+            remove(open_.head);
+            ++counters_.expired_idle;
+        }
+    }
+    if (config_.closed_linger_ns > 0) {
+        while (closed_.head != kNil &&
+               now_ns - slots_[closed_.head].last_seen_ns > config_.closed_linger_ns) {
+            remove(closed_.head);
+            ++counters_.expired_closed;
+        }
+    }
+}
+
+const Connection* ConnectionTable::find(const FourTuple& key) const {
+    auto it = index_.find(pair_key(key.client, key.server));
+    if (it == index_.end()) return nullptr;
+    const Connection& c = slots_[it->second];
+    return c.key == key ? &c : nullptr;
+}
+
+void ConnectionTable::link_tail(List& list, std::uint32_t slot) {
+    Connection& c = slots_[slot];
+    c.prev = list.tail;
+    c.next = kNil;
+    if (list.tail != kNil) {
+        slots_[list.tail].next = slot;
+    } else {
+        list.head = slot;
+    }
+    list.tail = slot;
+}
+
+void ConnectionTable::unlink(List& list, std::uint32_t slot) {
+    Connection& c = slots_[slot];
+    if (c.prev != kNil) {
+        slots_[c.prev].next = c.next;
+    } else {
+        list.head = c.next;
+    }
+    if (c.next != kNil) {
+        slots_[c.next].prev = c.prev;
+    } else {
+        list.tail = c.prev;
+    }
+    c.prev = c.next = kNil;
+}
+
+}  // namespace migware::tracker

@@ -1,0 +1,135 @@
+#pragma once
+// The table of TCP connections to the protected server endpoints.
+//
+// Time comes only from packet timestamps passed in, so replaying a capture
+// always gives the same table (libtins' rule).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "sniffer/packet.hpp"
+#include "tracker/connection.hpp"
+
+namespace migware::tracker {
+
+struct TableConfig {
+    /// Protected server endpoints; empty means every TCP connection is tracked.
+    std::vector<Endpoint> servers;
+    std::size_t max_connections = 65536;
+    /// Unacknowledged client bytes held per connection / in all.
+    std::size_t per_connection_buffer_cap = 1u << 20;
+    std::size_t global_buffer_cap = 512u << 20;
+    /// Closed connections are removed this long after closing (0: kept until evicted).
+    std::int64_t closed_linger_ns = 60'000'000'000;
+    /// Silent connections are removed after this long (0: never).
+    std::int64_t idle_timeout_ns = 0;
+};
+
+struct TableCounters {
+    std::uint64_t segments = 0;          // TCP segments belonging to tracked connections
+    std::uint64_t not_protected = 0;     // TCP segments to/from no protected endpoint
+    std::uint64_t unknown_rst = 0;       // RST for no tracked connection: not tracked
+    std::uint64_t created = 0;
+    std::uint64_t created_partial = 0;   // first seen mid-stream
+    std::uint64_t reincarnated = 0;      // 4-tuple reused by a new SYN
+    std::uint64_t evicted_closed = 0;    // table full: a closed connection made room
+    std::uint64_t evicted_idle = 0;      // table full: the least recently seen made room
+    std::uint64_t expired_closed = 0;    // removed closed_linger after closing
+    std::uint64_t expired_idle = 0;      // removed after idle_timeout of silence
+    std::uint64_t buffered_bytes = 0;    // client bytes held now
+    std::uint64_t buffer_cap_per_connection = 0;  // segments refused by the per-connection cap
+    std::uint64_t buffer_cap_global = 0;          // segments refused by the global cap
+    std::uint64_t buffer_gaps = 0;       // client data after bytes the capture missed
+};
+
+enum class Direction : std::uint8_t { FromClient, FromServer };
+
+/// What observe() made of one packet.
+struct Observation {
+    Connection* connection = nullptr;  // null when the packet is not tracked
+    Direction direction = Direction::FromClient;
+    bool created = false;
+};
+
+class ConnectionTable {
+public:
+    explicit ConnectionTable(TableConfig config);
+
+    /// Feeds one parsed packet (any kind; non-TCP is ignored). `frame` is the
+    /// bytes the packet was parsed from, for the payload copy.
+    Observation observe(const sniffer::Packet& packet, std::span<const std::byte> frame,
+                        std::int64_t timestamp_ns);
+
+    /// Removes connections past their linger/idle deadlines.
+    void expire(std::int64_t now_ns);
+
+    const Connection* find(const FourTuple& key) const;
+    std::size_t size() const { return index_.size(); }
+    const TableCounters& counters() const { return counters_; }
+    const TableConfig& config() const { return config_; }
+    bool is_protected(const Endpoint& e) const;
+
+    /// Visits every connection, in creation order.
+    template <typename F>
+    void for_each(F&& visit) const {
+        std::vector<const Connection*> all;
+        all.reserve(index_.size());
+        for (const auto& [key, slot] : index_) all.push_back(&slots_[slot]);
+        std::sort(all.begin(), all.end(),
+                  [](const Connection* a, const Connection* b) { return a->id < b->id; });
+        for (const Connection* c : all) visit(*c);
+    }
+
+private:
+    struct List {
+        std::uint32_t head = kNil;
+        std::uint32_t tail = kNil;
+    };
+    static constexpr std::uint32_t kNil = 0xffffffffu;
+
+    /// Key with endpoints in canonical order: one lookup serves both directions.
+    struct PairKey {
+        Endpoint lo;
+        Endpoint hi;
+        bool operator==(const PairKey&) const = default;
+    };
+    struct PairKeyHash {
+        std::size_t operator()(const PairKey& k) const noexcept {
+            return std::hash<FourTuple>{}(FourTuple{k.lo, k.hi});
+        }
+    };
+    static PairKey pair_key(const Endpoint& a, const Endpoint& b) {
+        return a < b ? PairKey{a, b} : PairKey{b, a};
+    }
+
+    std::uint32_t create(const FourTuple& key, std::int64_t now_ns);
+    void remove(std::uint32_t slot);
+    bool make_room();
+    void link_tail(List& list, std::uint32_t slot);
+    void unlink(List& list, std::uint32_t slot);
+    List& list_of(const Connection& c) { return c.state == TcpState::Closed ? closed_ : open_; }
+
+    void on_client_segment(Connection& c, const sniffer::Packet& p,
+                           std::span<const std::byte> frame);
+    void on_server_segment(Connection& c, const sniffer::Packet& p);
+    void buffer_client_data(Connection& c, const sniffer::Packet& p,
+                            std::span<const std::byte> frame);
+    void trim_acked(Connection& c);
+    void update_state(Connection& c, std::int64_t now_ns);
+    void reset_for_new_syn(Connection& c);
+
+    TableConfig config_;
+    std::vector<Connection> slots_;
+    std::vector<std::uint32_t> free_;
+    std::unordered_map<PairKey, std::uint32_t, PairKeyHash> index_;
+    List open_;    // least recently seen first
+    List closed_;  // earliest closed first
+    std::uint64_t next_id_ = 1;
+    TableCounters counters_;
+};
+
+}  // namespace migware::tracker
