@@ -81,7 +81,8 @@ RewriteStatus FrameEditor::validate(const sniffer::Packet& packet) noexcept {
     if ((load_be16(frame_, l3_ + kIpFragment) & kIpMfAndOffset) != 0)
         return RewriteStatus::Fragmented;
     l4_len_ = total_length - ip_header_len_;
-    const std::size_t tcp_header_len = std::size_t{load_u8(frame_, l4_ + kTcpDataOffset) >> 4} * 4;
+    const std::size_t tcp_header_len =
+        std::size_t{load_u8(frame_, l4_ + kTcpDataOffset)} / 16 * 4;
     if (tcp_header_len < kMinTcpHeader || tcp_header_len > l4_len_)
         return RewriteStatus::BadLayout;
 

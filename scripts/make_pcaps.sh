@@ -269,7 +269,8 @@ cap_two_services() {
     server "$NS_B" 30 --bind "$IP_B" --port 7000 --mode sink --conns 1; s3=$LAST_PID
     capture_start "$f"
     client "$NS_C" --connect "$IP_P:7000" --mode push --tag S7000 --lines 10 --size 100 --gap 0.01
-    client "$NS_C" --connect "$IP_P:7001" --mode push --tag S7001 --lines 10 --size 100 --gap 0.01
+    # bulk: 10 x 2000-byte writes back to back, so MSS-sized (1514-byte) frames appear
+    client "$NS_C" --connect "$IP_P:7001" --mode push --tag S7001 --lines 10 --size 2000 --gap 0
     client "$NS_C" --connect "$IP_B:7000" --mode push --tag B7000 --lines 10 --size 100 --gap 0.01
     wait_pid "$s1"; wait_pid "$s2"; wait_pid "$s3"
     capture_stop

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs migware's build and test dependencies from Debian packages
+# (idempotent: apt-get update, then install what the list names) and builds
+# the release tree into build/ (binaries in build/bin/).
+#
+#   scripts/setup.sh            install + build release
+#   scripts/setup.sh --asan     also build the AddressSanitizer/UBSan tree (build-asan/)
+#   MIGWARE_SKIP_APT=1 ...      skip the package step (offline rebuilds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  g++ cmake make pkg-config           # toolchain
+  libpcap-dev libnet1-dev             # capture / link-layer injection (design card)
+  libboost-program-options-dev        # command line and config file
+  googletest libgtest-dev libgmock-dev # unit tests
+  libbenchmark-dev                    # bench/ micro-benchmarks
+  tcpdump ethtool iproute2 procps     # lab: captures, offloads, namespaces, sysctl
+  python3                             # lab traffic generators and test helpers
+)
+
+if [[ "${MIGWARE_SKIP_APT:-0}" != 1 ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  echo "setup: apt-get update" >&2
+  $SUDO apt-get update -qq
+  echo "setup: apt-get install ${PACKAGES[*]}" >&2
+  $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+if [[ "${1:-}" == "--asan" ]]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMIGWARE_SANITIZE=ON -DMIGWARE_BENCH=OFF >/dev/null
+  cmake --build build-asan -j"$jobs"
+fi
+echo "setup: built build/bin/migware" >&2

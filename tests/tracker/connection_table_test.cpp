@@ -1,0 +1,412 @@
+#include "tracker/connection_table.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace migware::tracker {
+namespace {
+
+using sniffer::Endpoint;
+using sniffer::Ipv4Addr;
+using sniffer::Packet;
+using sniffer::PacketKind;
+using sniffer::Port;
+using sniffer::SeqNum;
+namespace tf = sniffer::tcp_flag;
+
+const Endpoint kClient{Ipv4Addr{0xc612000a}, Port{40000}};  // 198.18.0.10
+const Endpoint kServer{Ipv4Addr{0xc6120001}, Port{7000}};   // 198.18.0.1
+const Endpoint kOther{Ipv4Addr{0xc6120002}, Port{7000}};    // 198.18.0.2
+
+// A segment built as a parsed Packet plus the frame bytes its payload sits in
+// (the tracker copies payload from the frame at layout.payload).
+struct Segment {
+    Packet packet;
+    std::vector<std::byte> frame;
+};
+
+struct SegmentSpec {
+    Endpoint src = kClient;
+    Endpoint dst = kServer;
+    std::uint8_t flags = tf::kAck;
+    std::uint32_t seq = 0;
+    std::uint32_t ack = 0;
+    std::string payload;
+    std::optional<std::uint16_t> mss;
+    std::optional<std::uint8_t> wscale;
+    bool sack_ok = false;
+    std::optional<std::uint32_t> tsval;
+    std::uint32_t tsecr = 0;
+    std::uint16_t window = 512;
+};
+
+Segment seg(const SegmentSpec& s) {
+    Segment out;
+    Packet& p = out.packet;
+    p.kind = PacketKind::Tcp;
+    p.has_ethernet = true;
+    p.eth.src.bytes = {2, 0, 0, 0, 0, static_cast<std::uint8_t>(s.src.ip.value & 0xff)};
+    p.eth.dst.bytes = {2, 0, 0, 0, 0, static_cast<std::uint8_t>(s.dst.ip.value & 0xff)};
+    p.ip.src = s.src.ip;
+    p.ip.dst = s.dst.ip;
+    p.ip.protocol = 6;
+    p.tcp.src_port = s.src.port;
+    p.tcp.dst_port = s.dst.port;
+    p.tcp.seq = SeqNum{s.seq};
+    p.tcp.ack = SeqNum{s.ack};
+    p.tcp.flags = s.flags;
+    p.tcp.window = s.window;
+    p.tcp.options.mss = s.mss;
+    p.tcp.options.wscale = s.wscale;
+    p.tcp.options.sack_permitted = s.sack_ok;
+    if (s.tsval) {
+        p.tcp.options.has_timestamps = true;
+        p.tcp.options.tsval = *s.tsval;
+        p.tcp.options.tsecr = s.tsecr;
+    }
+    p.layout = {14, 34, 54};
+    out.frame.assign(54, std::byte{0});
+    for (char ch : s.payload) out.frame.push_back(static_cast<std::byte>(ch));
+    p.payload_length = static_cast<std::uint32_t>(s.payload.size());
+    p.payload_captured = p.payload_length;
+    return out;
+}
+
+Observation feed(ConnectionTable& t, const SegmentSpec& s, std::int64_t now = 1) {
+    Segment g = seg(s);
+    return t.observe(g.packet, g.frame, now);
+}
+
+std::string held(const Connection& c) {
+    std::string out(c.unacked.size(), '\0');
+    std::vector<std::byte> bytes(c.unacked.size());
+    EXPECT_TRUE(c.unacked.copy_out(0, bytes));
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+}
+
+// Full handshake with Linux-like options; returns the table.
+void handshake(ConnectionTable& t, std::uint32_t cisn, std::uint32_t sisn,
+               const Endpoint& client = kClient, std::uint32_t cts = 1000,
+               std::uint32_t sts = 5000) {
+    feed(t, {.src = client, .dst = kServer, .flags = tf::kSyn, .seq = cisn, .mss = 1460,
+             .wscale = 7, .sack_ok = true, .tsval = cts});
+    feed(t, {.src = kServer, .dst = client, .flags = tf::kSyn | tf::kAck, .seq = sisn,
+             .ack = cisn + 1, .mss = 1400, .wscale = 10, .sack_ok = true, .tsval = sts,
+             .tsecr = cts});
+    feed(t, {.src = client, .dst = kServer, .seq = cisn + 1, .ack = sisn + 1, .tsval = cts + 1,
+             .tsecr = sts});
+}
+
+TEST(ConnectionTable, HandshakeRecordsIsnsAndNegotiatedOptions) {
+    ConnectionTable t({});
+    feed(t, {.flags = tf::kSyn, .seq = 100, .mss = 1460, .wscale = 7, .sack_ok = true,
+             .tsval = 1000});
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->state, TcpState::Handshake);
+    EXPECT_FALSE(c->partial);
+    EXPECT_FALSE(c->handshake_seen());
+    feed(t, {.src = kServer, .dst = kClient, .flags = tf::kSyn | tf::kAck, .seq = 9000, .ack = 101,
+             .mss = 1400, .wscale = 10, .sack_ok = true, .tsval = 5000, .tsecr = 1000});
+    EXPECT_EQ(c->state, TcpState::Handshake);
+    feed(t, {.seq = 101, .ack = 9001, .tsval = 1001, .tsecr = 5000});
+    EXPECT_EQ(c->state, TcpState::Established);
+    EXPECT_EQ(c->client_isn, SeqNum{100});
+    EXPECT_EQ(c->server_isn, SeqNum{9000});
+    EXPECT_EQ(c->client_mss, 1400 + 60);
+    EXPECT_TRUE(c->wscale_in_use());
+    EXPECT_EQ(c->client_wscale(), 7);
+    EXPECT_EQ(c->server_wscale(), 10);
+    EXPECT_TRUE(c->sack_in_use());
+    EXPECT_TRUE(c->timestamps_in_use());
+    EXPECT_EQ(c->server_ack_high, SeqNum{101});
+    EXPECT_EQ(c->client_ack_high, SeqNum{9001});
+    EXPECT_EQ(c->client_bytes_acked(), 0u);
+    EXPECT_EQ(c->server_bytes_acked(), 0u);
+    EXPECT_EQ(c->client_mac.bytes[5], 0x0a);
+    EXPECT_EQ(c->server_mac.bytes[5], 0x01);
+    EXPECT_EQ(t.counters().created, 1u);
+    EXPECT_EQ(t.counters().created_partial, 0u);
+}
+
+TEST(ConnectionTable, OptionInUseOnlyWhenBothSidesOfferedIt) {
+    struct Case {
+        const char* name;
+        bool c_sack, s_sack;
+        bool c_ts, s_ts;
+        std::optional<std::uint8_t> c_ws, s_ws;
+        bool sack, ts, ws;
+    };
+    const Case cases[] = {
+        {"all both", true, true, true, true, 7, 10, true, true, true},
+        {"client only", true, false, true, false, 7, std::nullopt, false, false, false},
+        {"server only", false, true, false, true, std::nullopt, 3, false, false, false},
+        {"none", false, false, false, false, std::nullopt, std::nullopt, false, false, false},
+    };
+    for (const Case& k : cases) {
+        ConnectionTable t({});
+        feed(t, {.flags = tf::kSyn, .seq = 1, .wscale = k.c_ws, .sack_ok = k.c_sack,
+                 .tsval = k.c_ts ? std::optional<std::uint32_t>(5) : std::nullopt});
+        feed(t, {.src = kServer, .dst = kClient, .flags = tf::kSyn | tf::kAck, .seq = 7, .ack = 2,
+                 .wscale = k.s_ws, .sack_ok = k.s_sack,
+                 .tsval = k.s_ts ? std::optional<std::uint32_t>(9) : std::nullopt});
+        const Connection* c = t.find({kClient, kServer});
+        ASSERT_NE(c, nullptr) << k.name;
+        EXPECT_EQ(c->sack_in_use(), k.sack) << k.name;
+        EXPECT_EQ(c->timestamps_in_use(), k.ts) << k.name;
+        EXPECT_EQ(c->wscale_in_use(), k.ws) << k.name;
+    }
+}
+
+TEST(ConnectionTable, WindowScaleShiftIsCappedAt14) {
+    ConnectionTable t({});
+    feed(t, {.flags = tf::kSyn, .seq = 1, .wscale = 15});
+    feed(t, {.src = kServer, .dst = kClient, .flags = tf::kSyn | tf::kAck, .seq = 7, .ack = 2,
+             .wscale = 200});
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->client_wscale(), 14);  // RFC 7323 §2.3
+    EXPECT_EQ(c->server_wscale(), 14);
+}
+
+TEST(ConnectionTable, AckPointsAndTimestampsKeepTheSerialMaximumAcrossWrap) {
+    ConnectionTable t({});
+    const std::uint32_t cisn = 0xfffffff0u;
+    const std::uint32_t sisn = 0xffffff00u;
+    handshake(t, cisn, sisn, kClient, 0xfffffff0u, 0xffffff00u);
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    // Client sends 40 bytes across the wrap; server acks them, then an old ACK arrives.
+    feed(t, {.seq = cisn + 1, .ack = sisn + 1, .payload = std::string(40, 'x'),
+             .tsval = 0xfffffffeu});
+    feed(t, {.src = kServer, .dst = kClient, .seq = sisn + 1, .ack = cisn + 41,
+             .tsval = 0x00000003u});
+    feed(t, {.src = kServer, .dst = kClient, .seq = sisn + 1, .ack = cisn + 11,
+             .tsval = 0xfffffff0u});
+    EXPECT_EQ(c->server_ack_high, SeqNum{cisn + 41});
+    EXPECT_EQ(c->server_ack_high->raw(), 0x00000019u);  // wrapped
+    EXPECT_EQ(c->client_bytes_acked(), 40u);
+    EXPECT_EQ(c->server_tsval_high, 0x00000003u);  // 0xfffffff0 is older in serial order
+    EXPECT_EQ(c->client_tsval_high, 0xfffffffeu);
+    EXPECT_EQ(c->client_seq_next, SeqNum{cisn + 41});
+}
+
+TEST(ConnectionTable, HoldsExactlyTheUnacknowledgedClientBytes) {
+    ConnectionTable t({});
+    handshake(t, 1000, 5000);
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    feed(t, {.seq = 1001, .ack = 5001, .payload = "alpha-"});
+    feed(t, {.seq = 1007, .ack = 5001, .payload = "bravo-"});
+    feed(t, {.seq = 1013, .ack = 5001, .payload = "charlie"});
+    EXPECT_EQ(held(*c), "alpha-bravo-charlie");
+    EXPECT_TRUE(c->can_replay_unacked());
+    EXPECT_EQ(c->unacked_in_flight(), 19u);
+
+    feed(t, {.src = kServer, .dst = kClient, .seq = 5001, .ack = 1007});
+    EXPECT_EQ(held(*c), "bravo-charlie");
+    EXPECT_EQ(c->unacked_base, SeqNum{1007});
+    EXPECT_TRUE(c->can_replay_unacked());
+
+    // Retransmission overlapping held bytes and extending them adds only the new part.
+    feed(t, {.seq = 1007, .ack = 5001, .payload = "bravo-charlie-delta"});
+    EXPECT_EQ(held(*c), "bravo-charlie-delta");
+    EXPECT_EQ(t.counters().buffered_bytes, 19u);
+
+    feed(t, {.src = kServer, .dst = kClient, .seq = 5001, .ack = 1026});
+    EXPECT_EQ(held(*c), "");
+    EXPECT_EQ(t.counters().buffered_bytes, 0u);
+    EXPECT_TRUE(c->can_replay_unacked());
+}
+
+TEST(ConnectionTable, CaptureGapMakesReplayImpossibleUntilAckedPast) {
+    ConnectionTable t({});
+    handshake(t, 1000, 5000);
+    const Connection* c = t.find({kClient, kServer});
+    feed(t, {.seq = 1001, .ack = 5001, .payload = "aaaa"});
+    feed(t, {.seq = 1009, .ack = 5001, .payload = "cccc"});  // bytes 1005..1008 never seen
+    EXPECT_EQ(t.counters().buffer_gaps, 1u);
+    EXPECT_EQ(held(*c), "aaaa");
+    EXPECT_FALSE(c->can_replay_unacked());
+    // The server got everything; A passes the hole and the buffer heals.
+    feed(t, {.src = kServer, .dst = kClient, .seq = 5001, .ack = 1013});
+    EXPECT_TRUE(c->can_replay_unacked());
+    feed(t, {.seq = 1013, .ack = 5001, .payload = "dddd"});
+    EXPECT_EQ(held(*c), "dddd");
+    EXPECT_TRUE(c->can_replay_unacked());
+}
+
+TEST(ConnectionTable, PerConnectionCapRefusesAndMarksTheConnection) {
+    TableConfig cfg;
+    cfg.per_connection_buffer_cap = 10;
+    ConnectionTable t(cfg);
+    handshake(t, 1000, 5000);
+    const Connection* c = t.find({kClient, kServer});
+    feed(t, {.seq = 1001, .ack = 5001, .payload = "12345678"});
+    feed(t, {.seq = 1009, .ack = 5001, .payload = "abcd"});
+    EXPECT_EQ(t.counters().buffer_cap_per_connection, 1u);
+    EXPECT_TRUE(c->buffer_overflowed);
+    EXPECT_FALSE(c->can_replay_unacked());
+    EXPECT_EQ(held(*c), "12345678");
+}
+
+TEST(ConnectionTable, GlobalCapIsSharedAcrossConnections) {
+    TableConfig cfg;
+    cfg.global_buffer_cap = 12;
+    ConnectionTable t(cfg);
+    const Endpoint c2{kClient.ip, Port{40001}};
+    handshake(t, 1000, 5000);
+    handshake(t, 2000, 6000, c2);
+    feed(t, {.seq = 1001, .ack = 5001, .payload = "12345678"});
+    feed(t, {.src = c2, .dst = kServer, .seq = 2001, .ack = 6001, .payload = "abcdefgh"});
+    EXPECT_EQ(t.counters().buffer_cap_global, 1u);
+    EXPECT_FALSE(t.find({c2, kServer})->can_replay_unacked());
+    EXPECT_TRUE(t.find({kClient, kServer})->can_replay_unacked());
+    EXPECT_EQ(t.counters().buffered_bytes, 8u);
+}
+
+TEST(ConnectionTable, FinInBothDirectionsAcknowledgedClosesTheConnection) {
+    ConnectionTable t({});
+    handshake(t, 1000, 5000);
+    const Connection* c = t.find({kClient, kServer});
+    feed(t, {.seq = 1001, .ack = 5001, .payload = "hello"});
+    feed(t, {.flags = tf::kFin | tf::kAck, .seq = 1006, .ack = 5001});
+    EXPECT_EQ(c->state, TcpState::Closing);
+    feed(t, {.src = kServer, .dst = kClient, .flags = tf::kFin | tf::kAck, .seq = 5001,
+             .ack = 1007});
+    EXPECT_EQ(c->state, TcpState::Closing);  // server's FIN not yet acknowledged
+    EXPECT_EQ(c->client_bytes_acked(), 5u);  // the FIN is not a byte
+    feed(t, {.seq = 1007, .ack = 5002});
+    EXPECT_EQ(c->state, TcpState::Closed);
+    EXPECT_EQ(c->server_bytes_acked(), 0u);
+}
+
+TEST(ConnectionTable, ResetClosesAndFreesHeldBytes) {
+    ConnectionTable t({});
+    handshake(t, 1000, 5000);
+    feed(t, {.seq = 1001, .ack = 5001, .payload = "pending"});
+    EXPECT_EQ(t.counters().buffered_bytes, 7u);
+    feed(t, {.flags = tf::kRst, .seq = 1008});
+    const Connection* c = t.find({kClient, kServer});
+    EXPECT_EQ(c->state, TcpState::Closed);
+    EXPECT_TRUE(c->rst_seen);
+    EXPECT_EQ(t.counters().buffered_bytes, 0u);
+}
+
+TEST(ConnectionTable, RstForUnknownConnectionIsCountedNotTracked) {
+    ConnectionTable t({});
+    feed(t, {.flags = tf::kRst, .seq = 1});
+    EXPECT_EQ(t.size(), 0u);
+    EXPECT_EQ(t.counters().unknown_rst, 1u);
+}
+
+TEST(ConnectionTable, MidStreamConnectionIsPartialAndRolesFollowTheServerList) {
+    TableConfig cfg;
+    cfg.servers = {kServer};
+    ConnectionTable t(cfg);
+    // First packet seen is the server's data toward the client.
+    auto obs = feed(t, {.src = kServer, .dst = kClient, .seq = 7777, .ack = 4444,
+                        .payload = "reply"});
+    ASSERT_NE(obs.connection, nullptr);
+    EXPECT_EQ(obs.direction, Direction::FromServer);
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    EXPECT_TRUE(c->partial);
+    EXPECT_EQ(c->state, TcpState::Established);
+    EXPECT_FALSE(c->client_isn.has_value());
+    EXPECT_FALSE(c->client_bytes_acked().has_value());
+    EXPECT_EQ(t.counters().created_partial, 1u);
+    // Without a handshake the held bytes start where the capture did.
+    feed(t, {.seq = 4444, .ack = 7782, .payload = "req2"});
+    EXPECT_EQ(held(*c), "req2");
+    EXPECT_TRUE(c->can_replay_unacked());
+}
+
+TEST(ConnectionTable, MidStreamWithoutServerListTakesTheLowerPortAsServer) {
+    ConnectionTable t({});
+    feed(t, {.src = kServer, .dst = kClient, .seq = 1, .ack = 2, .payload = "x"});
+    EXPECT_NE(t.find({kClient, kServer}), nullptr);
+    ConnectionTable t2({});
+    feed(t2, {.src = kClient, .dst = kServer, .seq = 1, .ack = 2, .payload = "x"});
+    EXPECT_NE(t2.find({kClient, kServer}), nullptr);
+}
+
+TEST(ConnectionTable, UnprotectedTrafficIsCountedAndIgnored) {
+    TableConfig cfg;
+    cfg.servers = {kServer};
+    ConnectionTable t(cfg);
+    feed(t, {.src = kClient, .dst = kOther, .flags = tf::kSyn, .seq = 1});
+    EXPECT_EQ(t.size(), 0u);
+    EXPECT_EQ(t.counters().not_protected, 1u);
+    feed(t, {.src = kClient, .dst = kServer, .flags = tf::kSyn, .seq = 1});
+    EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(ConnectionTable, FullTableEvictsClosedFirstThenLeastRecentlySeen) {
+    TableConfig cfg;
+    cfg.max_connections = 3;
+    ConnectionTable t(cfg);
+    auto client = [](std::uint16_t port) { return Endpoint{kClient.ip, Port{port}}; };
+    handshake(t, 100, 900, client(1));
+    handshake(t, 200, 900, client(2));
+    handshake(t, 300, 900, client(3));
+    feed(t, {.src = client(2), .dst = kServer, .flags = tf::kRst, .seq = 201});
+    feed(t, {.src = client(1), .dst = kServer, .seq = 101, .ack = 901, .payload = "a"}, 50);
+    handshake(t, 400, 900, client(4));  // evicts the closed #2
+    EXPECT_EQ(t.find({client(2), kServer}), nullptr);
+    EXPECT_EQ(t.counters().evicted_closed, 1u);
+    handshake(t, 500, 900, client(5));  // evicts #3: #1 was seen more recently
+    EXPECT_EQ(t.find({client(3), kServer}), nullptr);
+    EXPECT_NE(t.find({client(1), kServer}), nullptr);
+    EXPECT_EQ(t.counters().evicted_idle, 1u);
+    EXPECT_EQ(t.size(), 3u);
+}
+
+TEST(ConnectionTable, ExpiryUsesPacketTimeForIdleAndClosedConnections) {
+    TableConfig cfg;
+    cfg.idle_timeout_ns = 1000;
+    cfg.closed_linger_ns = 100;
+    ConnectionTable t(cfg);
+    const Endpoint c2{kClient.ip, Port{40001}};
+    feed(t, {.flags = tf::kSyn, .seq = 1}, 0);
+    feed(t, {.src = c2, .dst = kServer, .flags = tf::kSyn, .seq = 1}, 500);
+    feed(t, {.src = c2, .dst = kServer, .flags = tf::kRst, .seq = 2}, 600);
+    t.expire(650);
+    EXPECT_EQ(t.size(), 2u);
+    t.expire(701);
+    EXPECT_EQ(t.size(), 1u);
+    EXPECT_EQ(t.counters().expired_closed, 1u);
+    t.expire(1001);
+    EXPECT_EQ(t.size(), 0u);
+    EXPECT_EQ(t.counters().expired_idle, 1u);
+}
+
+TEST(ConnectionTable, NewSynOnAClosedTupleStartsANewConnection) {
+    ConnectionTable t({});
+    handshake(t, 1000, 5000);
+    feed(t, {.flags = tf::kRst, .seq = 1001});
+    handshake(t, 777777, 888888);
+    const Connection* c = t.find({kClient, kServer});
+    EXPECT_EQ(c->state, TcpState::Established);
+    EXPECT_EQ(c->client_isn, SeqNum{777777});
+    EXPECT_EQ(t.counters().reincarnated, 1u);
+    EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(ConnectionTable, MemoryPerConnectionIsSmall) {
+    // Slot + hash node (key, value, next pointer, cached hash) + bucket pointer.
+    const std::size_t node = sizeof(Endpoint) * 2 + sizeof(std::uint32_t) + 2 * sizeof(void*);
+    const std::size_t per_connection = sizeof(Connection) + node + sizeof(void*);
+    RecordProperty("connection_bytes", static_cast<int>(sizeof(Connection)));
+    RecordProperty("per_connection_bytes", static_cast<int>(per_connection));
+    std::printf("memory per connection (no byte copies): Connection=%zu B, with index ~%zu B\n",
+                sizeof(Connection), per_connection);
+    EXPECT_LE(per_connection, 384u);
+}
+
+}  // namespace
+}  // namespace migware::tracker
