@@ -42,7 +42,8 @@ TEST(ByteRing, WrapsAroundAndGrowsPreservingOrder) {
     std::vector<std::byte> again(500);
     ASSERT_TRUE(r.copy_out(0, again));
     EXPECT_TRUE(std::equal(again.begin(), again.end(), a.begin() + 1000));
-    EXPECT_FALSE(r.copy_out(6000, again));
+    EXPECT_TRUE(r.copy_out(6000, again));   // exactly the last 500 bytes
+    EXPECT_FALSE(r.copy_out(6001, again));  // one past the end
 }
 
 TEST(ByteRing, MatchesAReferenceQueueUnderRandomOperations) {

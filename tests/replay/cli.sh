@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Command-line contract of `migware replay`: exit codes and one-line errors.
+set -uo pipefail
+build=${1:?usage: cli.sh BUILD_DIR}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$build/bin/migware
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+# expect NAME EXIT STDERR_REGEX -- ARGS...
+expect() {
+  local name=$1 want_rc=$2 want_err=$3; shift 4
+  "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$? lines
+  lines=$(wc -l <"$tmp/err")
+  if [[ $rc -eq $want_rc ]] && { [[ -z $want_err && $lines -eq 0 ]] ||
+       { [[ -n $want_err && $lines -eq 1 ]] && grep -Eq "$want_err" "$tmp/err"; }; }; then
+    echo "ok   $name"; passed=$((passed + 1))
+  else
+    echo "FAIL $name: exit $rc (want $want_rc), stderr:"; cat "$tmp/err"; failed=$((failed + 1))
+  fi
+}
+
+printf 'not a capture\n' >"$tmp/text.pcap"
+: >"$tmp/empty.pcap"
+head -c 100 "$root/pcaps/push.pcap" >"$tmp/cut.pcap"  # a record cut mid-way
+
+expect missing-file 1 '^migware: .*/nope.pcap: cannot read capture' -- replay "$tmp/nope.pcap"
+expect not-a-capture 1 '^migware: .*text.pcap: cannot read capture' -- replay "$tmp/text.pcap"
+expect empty-file 1 '^migware: .*empty.pcap: cannot read capture' -- replay "$tmp/empty.pcap"
+expect cut-record 1 '^migware: .*cut.pcap: read error after 1 packets' -- replay "$tmp/cut.pcap"
+expect unsupported-link 1 'unsupported link type 195 \(IEEE802_15_4\); supported: EN10MB' -- \
+  replay "$root/../shared/corpus/tcpdump-tests/802_15_4_beacon.pcap"
+expect bad-server 2 "^migware: replay: --server '1.2.3:80' is not IP:PORT" -- \
+  replay "$root/pcaps/push.pcap" --server 1.2.3:80
+expect bad-port 2 "is not IP:PORT" -- replay "$root/pcaps/push.pcap" --server 198.18.0.1:70000
+expect no-file 2 '^migware: replay: missing capture FILE' -- replay
+expect unknown-command 2 "^migware: unknown command 'frobnicate'" -- frobnicate
+expect unknown-option 2 '^migware: replay: unrecognised option' -- replay "$root/pcaps/push.pcap" --frob
+expect text-table 0 '' -- replay "$root/pcaps/push.pcap"
+grep -q '^CLIENT .*SERVER .*STATE' "$tmp/out" && grep -q '^malformed 0' "$tmp/out" ||
+  { echo "FAIL text-table content"; cat "$tmp/out"; failed=$((failed + 1)); }
+expect help 0 '' -- replay --help
+grep -q -- '--server' "$tmp/out" || { echo "FAIL help lists --server"; failed=$((failed + 1)); }
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
