@@ -55,7 +55,7 @@ INSTANTIATE_TEST_SUITE_P(
         GeneralCase{"d1_positive", 1000, 900, 0, 0, 101, 1},
         GeneralCase{"d1_negative_across_wrap", 5, 0xfffffffau, 0, 0, 12, 1},
         GeneralCase{"d1_most_negative", 0x7fffffffu, 0, 0, 0, INT32_MIN, 1}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& test_info) { return test_info.param.name; });
 
 // Thesis §5.2 push-only: the client only pushes, so K = ISNp + 1 forever,
 // and D2 = BMS - MCS must equal the general (ISNb + 1) - K.
@@ -100,7 +100,7 @@ INSTANTIATE_TEST_SUITE_P(
                       PushOnlyCase{"isn_b_at_top", 42, kWrap, 0},
                       PushOnlyCase{"k_wraps_to_zero", kWrap, kWrap - 5, 1},
                       PushOnlyCase{"half_space_apart", 0, 0x80000000u, 0x7fffffffu}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& test_info) { return test_info.param.name; });
 
 TEST(Bidirectional, ServerSentDataSoThesisD2IsWrong) {
     // P sent 1000 bytes of responses that C acknowledged: K = ISNp + 1001.
@@ -236,7 +236,7 @@ INSTANTIATE_TEST_SUITE_P(
         ScalarCase{"half_space_deltas", 0x80000000u, 0x80000000u, 0x80000000u, 0x1,
                    0x80000001u, 0x80000001u, 0x80000001u, 0x80000001u, 0x80000001u,
                    0x80000001u}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& test_info) { return test_info.param.name; });
 
 TEST(Scalars, SackEdgesStraddlingWrap) {
     Offsets off;
