@@ -682,13 +682,16 @@ std::vector<ParseCase> tcp_option_cases() {
                  [] {
                      return tcp_with_options(cat({opt::mss(1460), opt::sack_perm(), opt::ts(1, 2),
                                                   opt::nop(), opt::ws(7), opt::nop(2),
-                                                  opt::sack({{10, 20}})}));
+                                                  opt::sack({{10, 20}, {30, 40}})}));
                  },
                  std::nullopt, PacketKind::Tcp, LinkType::Ethernet, std::nullopt,
                  [](const Packet& p, const Bytes&) {
                      EXPECT_EQ(p.tcp.header_length, 60);
-                     EXPECT_EQ(p.tcp.options.sack_count, 1);
+                     EXPECT_EQ(p.tcp.options.sack_count, 2);
                      EXPECT_EQ(p.tcp.options.sack_offset, 78);
+                     EXPECT_EQ(p.tcp.options.sack[1].right, SeqNum{40});
+                     EXPECT_EQ(p.tcp.options.mss_offset, 56);
+                     EXPECT_EQ(p.tcp.options.ts_offset, 62);
                      EXPECT_EQ(p.tcp.options.wscale_offset, 73);
                      EXPECT_EQ(p.layout.payload, 94);
                  }});
@@ -746,7 +749,7 @@ std::vector<ParseCase> tcp_option_cases() {
         {"sack_no_blocks_len_2", {5, 2, 1, 1}},
         {"sack_len_9", {5, 9, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1}},
         {"sack_len_11", {5, 11, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1}},
-        {"sack_len_18_partial_block", {5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 1, 1}},
+        {"sack_len_14_partial_block", {5, 14, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 1, 1}},
         {"ts_len_8", {8, 8, 0, 0, 0, 1, 0, 0}},
         {"ts_len_11", {8, 11, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1}},
         {"ts_len_2", {8, 2, 1, 1}},
@@ -755,7 +758,7 @@ std::vector<ParseCase> tcp_option_cases() {
         {"unknown_kind_len_0", {30, 0, 1, 1}},
         {"unknown_kind_len_1", {30, 1, 1, 1}},
         {"unknown_len_overruns_header", {30, 8, 1, 1}},
-        {"mss_overruns_header", {1, 1, 1, 2, 4, 5, 180, 0}},  // MSS needs 4, 1 byte left
+        {"mss_overruns_header", {1, 1, 1, 1, 1, 2, 4, 5}},  // MSS needs 4, 3 bytes left
         {"ts_overruns_header", {1, 1, 8, 10, 0, 0, 0, 1}},
         {"kind_without_length_byte", {1, 1, 1, 2}},
         {"unknown_kind_without_length_byte", {1, 1, 1, 77}},
@@ -1208,4 +1211,412 @@ std::vector<ParseCase> link_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(LinkTypes, ParserCase, ::testing::ValuesIn(link_cases()), case_name);
+
+// ---------------------------------------------------------------------------
+// Truncation at every length.
+//
+// Short frame (wire_length = n): the frame really was that long, so every
+// prefix is a drop. Snaplen cut (wire_length = full size): every prefix that
+// still holds all headers decodes, flagged truncated_by_capture.
+// ---------------------------------------------------------------------------
+
+struct Range {
+    std::size_t below;  // applies to n < below (first match wins)
+    DropReason reason;
+};
+
+struct TruncationCase {
+    std::string name;
+    std::function<Bytes()> build;
+    LinkType link;
+    std::size_t header_end;          // first payload byte
+    std::vector<Range> short_frame;  // wire_length = n
+    std::vector<Range> snaplen_cut;  // wire_length = full size
+};
+
+void PrintTo(const TruncationCase& c, std::ostream* os) { *os << c.name; }
+
+DropReason expected_in(const std::vector<Range>& ranges, std::size_t n) {
+    for (const Range& r : ranges)
+        if (n < r.below) return r.reason;
+    ADD_FAILURE() << "no range covers n=" << n;
+    return DropReason::kCount;
+}
+
+void expect_category_matches_name(DropReason r) {
+    const bool named_truncated = ends_with(name_of(r), "truncated");
+    EXPECT_EQ(category_of(r) == DropCategory::Truncated, named_truncated) << name_of(r);
+}
+
+class Truncation : public ::testing::TestWithParam<TruncationCase> {};
+
+TEST_P(Truncation, ShortFrameEveryLengthIsDropped) {
+    const TruncationCase& c = GetParam();
+    const Bytes f = c.build();
+    ASSERT_EQ(run(f, c.link).verdict, std::nullopt) << "the whole frame must decode";
+    for (std::size_t n = 0; n < f.size(); ++n) {
+        const auto [verdict, p] = run(f.data(), n, static_cast<std::uint32_t>(n), c.link);
+        ASSERT_TRUE(verdict.has_value()) << "n=" << n << " decoded as " << name_of(p.kind);
+        EXPECT_EQ(*verdict, expected_in(c.short_frame, n)) << "n=" << n;
+        expect_category_matches_name(*verdict);
+    }
+}
+
+TEST_P(Truncation, SnaplenCutDecodesOnceHeadersAreIn) {
+    const TruncationCase& c = GetParam();
+    const Bytes f = c.build();
+    const auto wire = static_cast<std::uint32_t>(f.size());
+    for (std::size_t n = 0; n < f.size(); ++n) {
+        const auto [verdict, p] = run(f.data(), n, wire, c.link);
+        if (n < c.header_end) {
+            ASSERT_TRUE(verdict.has_value()) << "n=" << n << " decoded as " << name_of(p.kind);
+            EXPECT_EQ(*verdict, expected_in(c.snaplen_cut, n)) << "n=" << n;
+            EXPECT_EQ(category_of(*verdict), DropCategory::Truncated)
+                << "n=" << n << " " << name_of(*verdict);
+            expect_category_matches_name(*verdict);
+            continue;
+        }
+        ASSERT_EQ(verdict, std::nullopt) << "n=" << n;
+        EXPECT_TRUE(p.truncated_by_capture) << "n=" << n;
+        EXPECT_EQ(p.layout.payload, c.header_end) << "n=" << n;
+        EXPECT_EQ(p.payload_length, f.size() - c.header_end) << "n=" << n;
+        EXPECT_EQ(p.payload_captured, n - c.header_end) << "n=" << n;
+    }
+}
+
+std::vector<TruncationCase> truncation_cases() {
+    using D = DropReason;
+    std::vector<TruncationCase> v;
+    v.push_back({"ethernet_tcp_with_options", [] { return tcp_frame(); }, LinkType::Ethernet, 74,
+                 {{14, D::LinkTruncated}, {34, D::Ipv4Truncated}, {84, D::Ipv4BadTotalLength}},
+                 {{14, D::LinkTruncated}, {34, D::Ipv4Truncated}, {74, D::TcpTruncated}}});
+    v.push_back({"ethernet_tcp_with_ip_options",
+                 [] {
+                     Ipv4Spec ip;
+                     ip.options = {0x94, 0x04, 0x00, 0x00};
+                     return ip_frame(ip);
+                 },
+                 LinkType::Ethernet, 78,
+                 {{14, D::LinkTruncated}, {38, D::Ipv4Truncated}, {88, D::Ipv4BadTotalLength}},
+                 {{14, D::LinkTruncated}, {38, D::Ipv4Truncated}, {78, D::TcpTruncated}}});
+    v.push_back({"vlan_tcp", [] { return vlan_tcp_frame(); }, LinkType::Ethernet, 78,
+                 {{14, D::LinkTruncated},
+                  {18, D::VlanTruncated},
+                  {38, D::Ipv4Truncated},
+                  {88, D::Ipv4BadTotalLength}},
+                 {{14, D::LinkTruncated},
+                  {18, D::VlanTruncated},
+                  {38, D::Ipv4Truncated},
+                  {78, D::TcpTruncated}}});
+    v.push_back({"qinq_tcp",
+                 [] {
+                     EthSpec e;
+                     e.tags = {{kTpid8021AD, 10}, {kTpid8021Q, 20}};
+                     return tcp_frame(full_tcp(), {}, e);
+                 },
+                 LinkType::Ethernet, 82,
+                 {{14, D::LinkTruncated},
+                  {22, D::VlanTruncated},
+                  {42, D::Ipv4Truncated},
+                  {92, D::Ipv4BadTotalLength}},
+                 {{14, D::LinkTruncated},
+                  {22, D::VlanTruncated},
+                  {42, D::Ipv4Truncated},
+                  {82, D::TcpTruncated}}});
+    v.push_back({"icmp_echo", [] { return icmp_echo_frame(); }, LinkType::Ethernet, 42,
+                 {{14, D::LinkTruncated}, {34, D::Ipv4Truncated}, {50, D::Ipv4BadTotalLength}},
+                 {{14, D::LinkTruncated}, {34, D::Ipv4Truncated}, {42, D::IcmpTruncated}}});
+    v.push_back({"arp", [] { return arp_frame(); }, LinkType::Ethernet, 42,
+                 {{14, D::LinkTruncated}, {42, D::ArpTruncated}},
+                 {{14, D::LinkTruncated}, {42, D::ArpTruncated}}});
+    v.push_back({"sll_tcp", [] { return sll(kEtherIpv4, tcp_l3()); }, LinkType::LinuxSll, 76,
+                 {{16, D::LinkTruncated}, {36, D::Ipv4Truncated}, {86, D::Ipv4BadTotalLength}},
+                 {{16, D::LinkTruncated}, {36, D::Ipv4Truncated}, {76, D::TcpTruncated}}});
+    v.push_back({"sll2_tcp", [] { return sll2(kEtherIpv4, tcp_l3()); }, LinkType::LinuxSll2, 80,
+                 {{20, D::LinkTruncated}, {40, D::Ipv4Truncated}, {90, D::Ipv4BadTotalLength}},
+                 {{20, D::LinkTruncated}, {40, D::Ipv4Truncated}, {80, D::TcpTruncated}}});
+    v.push_back({"null_tcp", [] { return null_link(2, false, tcp_l3()); }, LinkType::Null, 64,
+                 {{4, D::LinkTruncated}, {24, D::Ipv4Truncated}, {74, D::Ipv4BadTotalLength}},
+                 {{4, D::LinkTruncated}, {24, D::Ipv4Truncated}, {64, D::TcpTruncated}}});
+    v.push_back({"raw_tcp", [] { return tcp_l3(); }, LinkType::RawIp, 60,
+                 {{20, D::Ipv4Truncated}, {70, D::Ipv4BadTotalLength}},
+                 {{20, D::Ipv4Truncated}, {60, D::TcpTruncated}}});
+    return v;
+}
+
+std::string truncation_name(const ::testing::TestParamInfo<TruncationCase>& info) {
+    return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryLength, Truncation, ::testing::ValuesIn(truncation_cases()),
+                         truncation_name);
+
+TEST(ParserSnaplen, CutInsideEthernetPaddingKeepsIpPayloadLength) {
+    TcpSpec t;
+    t.payload = {'o', 'k'};
+    EthSpec e;
+    e.pad_to = 60;
+    const Bytes f = tcp_frame(t, {}, e);  // 56 bytes of datagram + 4 of padding
+    const auto [verdict, p] = run(f.data(), 57, 60, LinkType::Ethernet);
+    ASSERT_EQ(verdict, std::nullopt);
+    EXPECT_TRUE(p.truncated_by_capture);
+    EXPECT_EQ(p.payload_length, 2u);
+    EXPECT_EQ(p.payload_captured, 2u);
+}
+
+// ---------------------------------------------------------------------------
+// Suspected parser bugs: these tests describe the documented contract.
+// ---------------------------------------------------------------------------
+
+// DropReason::Ipv4BadTotalLength is documented as "total length ... > the frame
+// on the wire". A snaplen-cut frame must still be checked against wire_length.
+TEST(ParserContract, SnaplenCutFrameCannotClaimMoreThanTheWire) {
+    Ipv4Spec ip;
+    ip.total_length = 1500;  // 14 + 1500 = 1514 bytes claimed
+    const Bytes f = ip_frame(ip);  // 84 bytes captured, valid header checksum
+
+    // Control: the wire really carried 1514 bytes; the capture kept 84.
+    {
+        const auto [verdict, p] = run(f, LinkType::Ethernet, 1514);
+        ASSERT_EQ(verdict, std::nullopt);
+        EXPECT_TRUE(p.truncated_by_capture);
+        EXPECT_EQ(p.payload_length, 1440u);
+        EXPECT_EQ(p.payload_captured, 10u);
+    }
+    // The wire frame was only 100 bytes: the IPv4 header lies.
+    {
+        const auto [verdict, p] = run(f, LinkType::Ethernet, 100);
+        EXPECT_EQ(verdict, std::optional{DropReason::Ipv4BadTotalLength})
+            << "accepted with payload_length=" << p.payload_length;
+    }
+}
+
+// An IPv4 datagram too short to hold a TCP header (total length 30: 10 bytes
+// of "TCP"). Fully captured, so this is invalid, not truncated, and the
+// verdict must not depend on whether the NIC appended Ethernet padding.
+TEST(ParserContract, TcpHeaderPastIpEndIsInvalidWithOrWithoutPadding) {
+    Bytes l4 = tcp(TcpSpec{});
+    l4.resize(10);  // ports, seq and half the ack
+    const Bytes exact = ethernet({}, ipv4({}, l4));  // 44 bytes, total length 30
+    EthSpec padded_spec;
+    padded_spec.pad_to = 60;
+    const Bytes padded = ethernet(padded_spec, ipv4({}, l4));
+    ASSERT_EQ(exact.size(), 44u);
+
+    const Verdict with_padding = run(padded).verdict;
+    const Verdict without_padding = run(exact).verdict;
+    ASSERT_TRUE(with_padding.has_value());
+    ASSERT_TRUE(without_padding.has_value());
+    EXPECT_EQ(*with_padding, DropReason::TcpBadDataOffset);
+    EXPECT_EQ(*without_padding, *with_padding) << "same datagram, verdict changed by padding";
+    EXPECT_EQ(category_of(*without_padding), DropCategory::Invalid)
+        << name_of(*without_padding) << " on a frame the capture holds whole";
+}
+
+// ---------------------------------------------------------------------------
+// Counters and names.
+// ---------------------------------------------------------------------------
+
+TEST(ParseCountersTest, RecordsByKindAndReason) {
+    ParseCounters c;
+    const auto record_frame = [&](const Bytes& f, std::optional<std::uint32_t> wire = std::nullopt) {
+        const auto [verdict, p] = run(f, LinkType::Ethernet, wire);
+        if (verdict)
+            c.record(*verdict);
+        else
+            c.record(p);
+    };
+    record_frame(tcp_frame());
+    record_frame(tcp_frame());
+    record_frame(icmp_echo_frame());
+    record_frame(arp_frame());
+    Ipv4Spec frag;
+    frag.mf = true;
+    record_frame(ip_frame(frag));  // OtherIpv4, fragment
+    Ipv4Spec with_opts;
+    with_opts.options = {1, 1, 1, 0};
+    record_frame(ip_frame(with_opts));  // Tcp, options
+    const Bytes full = tcp_frame();
+    record_frame(Bytes(full.begin(), full.begin() + 80), 84);               // snaplen cut
+    record_frame(Bytes(5, 0));                                              // link truncated
+    record_frame(tcp_with_options(Bytes{2, 3, 1, 1}));                      // bad option
+    record_frame(tcp_with_options(Bytes{3, 2, 1, 1}));                      // bad option
+
+    EXPECT_EQ(c.frames, 10u);
+    EXPECT_EQ(c.kind(PacketKind::Tcp), 4u);
+    EXPECT_EQ(c.kind(PacketKind::IcmpEcho), 1u);
+    EXPECT_EQ(c.kind(PacketKind::Icmp), 0u);
+    EXPECT_EQ(c.kind(PacketKind::Arp), 1u);
+    EXPECT_EQ(c.kind(PacketKind::OtherIpv4), 1u);
+    EXPECT_EQ(c.kind(PacketKind::NotIpv4), 0u);
+    EXPECT_EQ(c.fragments, 1u);
+    EXPECT_EQ(c.ipv4_with_options, 1u);
+    EXPECT_EQ(c.truncated_by_capture, 1u);
+    EXPECT_EQ(c.dropped[static_cast<std::size_t>(DropReason::LinkTruncated)], 1u);
+    EXPECT_EQ(c.dropped[static_cast<std::size_t>(DropReason::TcpBadOption)], 2u);
+    EXPECT_EQ(c.malformed(), 3u);
+}
+
+TEST(ParseCountersTest, MalformedSumsEveryReason) {
+    ParseCounters c;
+    for (std::size_t i = 0; i < kDropReasonCount; ++i)
+        for (std::size_t k = 0; k <= i; ++k) c.record(static_cast<DropReason>(i));
+    const std::uint64_t expected = kDropReasonCount * (kDropReasonCount + 1) / 2;
+    EXPECT_EQ(c.malformed(), expected);
+    EXPECT_EQ(c.frames, expected);
+    for (std::size_t i = 0; i < kDropReasonCount; ++i) EXPECT_EQ(c.dropped[i], i + 1) << i;
+    for (auto n : c.by_kind) EXPECT_EQ(n, 0u);
+}
+
+TEST(DropReasonNames, UniqueSnakeCaseAndCategoryFollowsName) {
+    const std::regex snake("^[a-z][a-z0-9]*(_[a-z0-9]+)*$");
+    std::set<std::string_view> seen;
+    int truncated = 0;
+    for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+        const auto r = static_cast<DropReason>(i);
+        const std::string_view name = name_of(r);
+        EXPECT_NE(name, "unknown") << i;
+        EXPECT_TRUE(std::regex_match(std::string(name), snake)) << name;
+        EXPECT_TRUE(seen.insert(name).second) << "duplicate " << name;
+        expect_category_matches_name(r);
+        if (category_of(r) == DropCategory::Truncated) ++truncated;
+    }
+    EXPECT_EQ(seen.size(), kDropReasonCount);
+    EXPECT_EQ(truncated, 6);
+    EXPECT_EQ(category_of(DropReason::VlanTooDeep), DropCategory::Invalid);
+    EXPECT_EQ(category_of(DropReason::Ipv4BadChecksum), DropCategory::Invalid);
+    EXPECT_EQ(category_of(DropReason::TcpBadOption), DropCategory::Invalid);
+    EXPECT_EQ(category_of(DropReason::ArpTruncated), DropCategory::Truncated);
+}
+
+TEST(PacketKindNames, UniqueSnakeCase) {
+    const std::regex snake("^[a-z][a-z0-9]*(_[a-z0-9]+)*$");
+    std::set<std::string_view> seen;
+    for (std::size_t i = 0; i < ParseCounters{}.by_kind.size(); ++i) {
+        const std::string_view name = name_of(static_cast<PacketKind>(i));
+        EXPECT_NE(name, "unknown") << i;
+        EXPECT_TRUE(std::regex_match(std::string(name), snake)) << name;
+        EXPECT_TRUE(seen.insert(name).second) << "duplicate " << name;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Robustness: random and mutated input through every link type. ASan/UBSan
+// catch out-of-bounds reads (inputs sit in exact-size heap blocks); the
+// invariants catch offsets that point outside the frame.
+// ---------------------------------------------------------------------------
+
+constexpr LinkType kAllLinks[] = {LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2,
+                                  LinkType::RawIp, LinkType::Null};
+
+::testing::AssertionResult invariants_hold(const Bytes& f, std::uint32_t wire, LinkType link) {
+    const auto [verdict, p] = run(f.data(), f.size(), wire, link);
+    auto fail = [&]() {
+        ::testing::AssertionResult r = ::testing::AssertionFailure();
+        r << "link=" << static_cast<int>(link) << " size=" << f.size() << " wire=" << wire
+          << " bytes=";
+        for (auto b : f) r << std::hex << static_cast<int>(b) << ' ';
+        return r;
+    };
+    if (verdict) {
+        if (static_cast<std::size_t>(*verdict) >= kDropReasonCount) return fail() << " bad reason";
+        return ::testing::AssertionSuccess();
+    }
+    const std::size_t n = f.size();
+    const Layout& l = p.layout;
+    if (l.l3 > n || l.l4 > n || l.payload > n) return fail() << " layout outside frame";
+    if (p.truncated_by_capture != (wire > n)) return fail() << " truncated flag";
+    switch (p.kind) {
+        case PacketKind::Tcp: {
+            if (l.l4 != l.l3 + p.ip.header_length) return fail() << " l4";
+            if (l.payload != l.l4 + p.tcp.header_length) return fail() << " payload";
+            if (p.tcp.header_length < 20 || p.tcp.header_length > 60) return fail() << " thl";
+            const TcpOptions& o = p.tcp.options;
+            auto in_opts = [&](std::uint16_t off, std::size_t len) {
+                return off == 0 || (off >= l.l4 + 20 && off + len <= l.payload);
+            };
+            if (!in_opts(o.mss_offset, 2) || !in_opts(o.wscale_offset, 1) ||
+                !in_opts(o.ts_offset, 8) || !in_opts(o.sack_offset, 8u * o.sack_count))
+                return fail() << " option offset";
+            if (o.mss.has_value() != (o.mss_offset != 0)) return fail() << " mss offset";
+            if (o.sack_count > 4) return fail() << " sack count";
+            [[fallthrough]];
+        }
+        case PacketKind::IcmpEcho:
+        case PacketKind::Icmp:
+            if (p.kind != PacketKind::Tcp && l.payload != l.l4 + 8) return fail() << " icmp";
+            if (l.l3 + p.ip.header_length > n) return fail() << " ip header";
+            if (p.payload_captured > p.payload_length) return fail() << " captured > length";
+            if (p.payload_captured > n - l.payload) return fail() << " captured > frame";
+            if (!p.truncated_by_capture && p.payload_captured != p.payload_length)
+                return fail() << " short payload on full capture";
+            if (l.l3 + std::size_t{p.ip.total_length} != l.payload + p.payload_length)
+                return fail() << " payload_length vs total_length";
+            break;
+        case PacketKind::OtherIpv4:
+            if (l.l3 + p.ip.header_length > n) return fail() << " ip header";
+            break;
+        case PacketKind::Arp:
+            if (l.l3 + 28u > n) return fail() << " arp body";
+            break;
+        case PacketKind::NotIpv4:
+            break;
+    }
+    return ::testing::AssertionSuccess();
+}
+
+TEST(ParserRobustness, RandomBytesThroughEveryLinkType) {
+    std::mt19937 rng(0x6d696777);  // "migw"
+    std::uniform_int_distribution<std::size_t> len(0, 200);
+    std::size_t decoded = 0;
+    for (int i = 0; i < 200000; ++i) {
+        Bytes f(len(rng));
+        for (auto& b : f) b = static_cast<std::uint8_t>(rng());
+        // Bias some inputs towards deeper layers: a plausible IPv4 start.
+        if (i % 4 == 1 && f.size() > 20) f[14] = 0x45, f[12] = 0x08, f[13] = 0x00;
+        const auto wire = static_cast<std::uint32_t>(f.size() + (rng() % 3 == 0 ? rng() % 100 : 0));
+        for (LinkType link : kAllLinks) {
+            ASSERT_TRUE(invariants_hold(f, wire, link));
+            decoded += run(f.data(), f.size(), wire, link).verdict ? 0 : 1;
+        }
+    }
+    EXPECT_GT(decoded, 0u);  // the harness is not just exercising drops
+}
+
+TEST(ParserRobustness, MutatedValidFrames) {
+    struct Seed {
+        Bytes bytes;
+        LinkType link;
+    };
+    const std::vector<Seed> seeds = {
+        {tcp_frame(), LinkType::Ethernet},
+        {vlan_tcp_frame(), LinkType::Ethernet},
+        {icmp_echo_frame(), LinkType::Ethernet},
+        {arp_frame(), LinkType::Ethernet},
+        {tcp_with_options(cat({opt::nop(2), opt::sack({{1, 2}, {3, 4}, {5, 6}, {7, 8}})})),
+         LinkType::Ethernet},
+        {sll(kEtherIpv4, tcp_l3()), LinkType::LinuxSll},
+        {sll2(kEtherIpv4, tcp_l3()), LinkType::LinuxSll2},
+        {null_link(2, true, tcp_l3()), LinkType::Null},
+        {tcp_l3(), LinkType::RawIp},
+    };
+    std::mt19937 rng(12345);
+    std::size_t tcp_decoded = 0;
+    for (int i = 0; i < 20000; ++i) {
+        const Seed& s = seeds[rng() % seeds.size()];
+        Bytes f = s.bytes;
+        const int mutations = 1 + static_cast<int>(rng() % 3);
+        for (int m = 0; m < mutations; ++m) f[rng() % f.size()] = static_cast<std::uint8_t>(rng());
+        if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
+        const auto wire = static_cast<std::uint32_t>(
+            rng() % 2 ? s.bytes.size() : f.size());  // snaplen cut or short frame
+        for (LinkType link : kAllLinks) ASSERT_TRUE(invariants_hold(f, wire, link));
+        const auto [verdict, p] = run(f.data(), f.size(), wire, s.link);
+        if (!verdict && p.kind == PacketKind::Tcp) ++tcp_decoded;
+    }
+    EXPECT_GT(tcp_decoded, 1000u);  // most mutations keep a decodable TCP frame
+}
+
+}  // namespace
+}  // namespace migware::sniffer
 
