@@ -32,8 +32,8 @@ inline std::uint32_t load_be32(std::span<const std::byte> bytes, std::size_t off
     if (!fits(bytes.size(), offset, 4)) return 0;
     std::array<std::uint8_t, 4> b{};
     std::memcpy(b.data(), bytes.data() + offset, b.size());
-    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
-           (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+           std::uint32_t{b[3]};
 }
 
 inline void store_u8(std::span<std::byte> bytes, std::size_t offset, std::uint8_t value) noexcept {

@@ -54,8 +54,8 @@ std::uint16_t internet_checksum(std::span<const std::byte> bytes) noexcept {
     return static_cast<std::uint16_t>(~fold(sum_words(bytes)));
 }
 
-std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
-                                std::uint8_t protocol, std::uint16_t length) noexcept {
+std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst, std::uint8_t protocol,
+                                std::uint16_t length) noexcept {
     return std::uint64_t{src.value >> 16} + (src.value & 0xffffu) + (dst.value >> 16) +
            (dst.value & 0xffffu) + protocol + length;
 }
@@ -106,8 +106,8 @@ std::uint16_t checksum_update_bytes(std::uint16_t hc, std::span<const std::byte>
     // over one's complement addition, so ~(a +' b) = ~a +' ~b.
     const std::uint16_t m = fold(sum_at_parity(old_bytes, odd_offset));
     const std::uint16_t m_new = fold(sum_at_parity(new_bytes, odd_offset));
-    const std::uint64_t sum = std::uint64_t{static_cast<std::uint16_t>(~hc)} +
-                              static_cast<std::uint16_t>(~m) + m_new;
+    const std::uint64_t sum =
+        std::uint64_t{static_cast<std::uint16_t>(~hc)} + static_cast<std::uint16_t>(~m) + m_new;
     return static_cast<std::uint16_t>(~fold(sum));
 }
 

@@ -29,8 +29,8 @@ std::uint16_t internet_checksum(std::span<const std::byte> bytes) noexcept;
 
 /// Sum of the IPv4 pseudo-header (RFC 9293 §3.1) for a segment of
 /// `l4_length` bytes.
-std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
-                                std::uint8_t protocol, std::uint16_t l4_length) noexcept;
+std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst, std::uint8_t protocol,
+                                std::uint16_t l4_length) noexcept;
 
 /// The IPv4 header checksum `header` should carry (RFC 791). The two bytes
 /// currently in the checksum field (offset 10) are ignored. `header` is the
@@ -66,7 +66,6 @@ std::uint16_t checksum_update32(std::uint16_t hc, std::uint32_t old_value,
 /// byte-swapped words is the byte-swapped sum, so each byte just lands in the
 /// other half of its word. Spans of different lengths leave `hc` unchanged.
 std::uint16_t checksum_update_bytes(std::uint16_t hc, std::span<const std::byte> old_bytes,
-                                    std::span<const std::byte> new_bytes,
-                                    bool odd_offset) noexcept;
+                                    std::span<const std::byte> new_bytes, bool odd_offset) noexcept;
 
 }  // namespace migware::rewrite

@@ -81,10 +81,8 @@ RewriteStatus FrameEditor::validate(const sniffer::Packet& packet) noexcept {
     if ((load_be16(frame_, l3_ + kIpFragment) & kIpMfAndOffset) != 0)
         return RewriteStatus::Fragmented;
     l4_len_ = total_length - ip_header_len_;
-    const std::size_t tcp_header_len =
-        std::size_t{load_u8(frame_, l4_ + kTcpDataOffset)} / 16 * 4;
-    if (tcp_header_len < kMinTcpHeader || tcp_header_len > l4_len_)
-        return RewriteStatus::BadLayout;
+    const std::size_t tcp_header_len = std::size_t{load_u8(frame_, l4_ + kTcpDataOffset)} / 16 * 4;
+    if (tcp_header_len < kMinTcpHeader || tcp_header_len > l4_len_) return RewriteStatus::BadLayout;
 
     ethernet_ = packet.has_ethernet;
     if (ethernet_ && l3_ < kEthMacsLen) return RewriteStatus::BadLayout;
@@ -212,9 +210,7 @@ void FrameEditor::set_dst_port(sniffer::Port port) noexcept {
 }
 void FrameEditor::set_seq(SeqNum seq) noexcept { set_tcp32(l4_ + kTcpSeq, seq.raw()); }
 void FrameEditor::set_ack(SeqNum ack) noexcept { set_tcp32(l4_ + kTcpAck, ack.raw()); }
-void FrameEditor::set_window(std::uint16_t window) noexcept {
-    set_tcp16(l4_ + kTcpWindow, window);
-}
+void FrameEditor::set_window(std::uint16_t window) noexcept { set_tcp16(l4_ + kTcpWindow, window); }
 
 bool FrameEditor::set_tsval(TsVal tsval) noexcept {
     if (!has_timestamps()) return false;
@@ -253,9 +249,8 @@ void apply_addresses(FrameEditor& editor, const PathRewrite& path) noexcept {
     editor.set_dst_port(path.dst.port);
 }
 
-RewriteResult translate_client_to_backup(std::span<std::byte> frame,
-                                         const sniffer::Packet& packet, const Offsets& off,
-                                         const AddressMap& map) noexcept {
+RewriteResult translate_client_to_backup(std::span<std::byte> frame, const sniffer::Packet& packet,
+                                         const Offsets& off, const AddressMap& map) noexcept {
     FrameEditor ed(frame, packet);
     if (!ed.ok()) return RewriteResult{ed.status(), false, false};
     apply_addresses(ed, map.to_backup);
@@ -275,9 +270,8 @@ RewriteResult translate_client_to_backup(std::span<std::byte> frame,
     return ed.finish();
 }
 
-RewriteResult translate_backup_to_client(std::span<std::byte> frame,
-                                         const sniffer::Packet& packet, const Offsets& off,
-                                         const AddressMap& map) noexcept {
+RewriteResult translate_backup_to_client(std::span<std::byte> frame, const sniffer::Packet& packet,
+                                         const Offsets& off, const AddressMap& map) noexcept {
     FrameEditor ed(frame, packet);
     if (!ed.ok()) return RewriteResult{ed.status(), false, false};
     apply_addresses(ed, map.to_client);

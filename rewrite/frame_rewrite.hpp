@@ -134,15 +134,13 @@ void apply_addresses(FrameEditor& editor, const PathRewrite& path) noexcept;
 
 /// A client segment meant for P, turned into a twin segment for B:
 /// seq + D1, ack + D2, TSecr - Dts, SACK + D2, addresses of map.to_backup.
-RewriteResult translate_client_to_backup(std::span<std::byte> frame,
-                                         const sniffer::Packet& packet, const Offsets& off,
-                                         const AddressMap& map) noexcept;
+RewriteResult translate_client_to_backup(std::span<std::byte> frame, const sniffer::Packet& packet,
+                                         const Offsets& off, const AddressMap& map) noexcept;
 
 /// A segment from B on the twin, turned into one from P to the client:
 /// seq - D2, ack - D1, TSval + Dts, SACK - D1, window rescaled WSb -> WSp,
 /// addresses of map.to_client.
-RewriteResult translate_backup_to_client(std::span<std::byte> frame,
-                                         const sniffer::Packet& packet, const Offsets& off,
-                                         const AddressMap& map) noexcept;
+RewriteResult translate_backup_to_client(std::span<std::byte> frame, const sniffer::Packet& packet,
+                                         const Offsets& off, const AddressMap& map) noexcept;
 
 }  // namespace migware::rewrite

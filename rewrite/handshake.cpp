@@ -158,8 +158,13 @@ std::size_t build_twin_syn(std::span<std::byte> out, const TwinSynSpec& spec) no
         opts.put(3);
         opts.put(std::min(*spec.wscale, kMaxWindowShift));
     }
-    const TcpFields fields{spec.src,          spec.dst, spec.seq, SeqNum{0},
-                           sniffer::tcp_flag::kSyn, spec.window, spec.ip_id};
+    const TcpFields fields{.src = spec.src,
+                           .dst = spec.dst,
+                           .seq = spec.seq,
+                           .ack = SeqNum{0},
+                           .flags = sniffer::tcp_flag::kSyn,
+                           .window = spec.window,
+                           .ip_id = spec.ip_id};
     return write_packet(out, fields, opts);
 }
 
@@ -170,8 +175,13 @@ std::size_t build_twin_ack(std::span<std::byte> out, const TwinAckSpec& spec) no
         opts.put(kOptNop);
         opts.timestamps(*spec.timestamps);
     }
-    const TcpFields fields{spec.src,          spec.dst, spec.seq, spec.ack,
-                           sniffer::tcp_flag::kAck, spec.window, spec.ip_id};
+    const TcpFields fields{.src = spec.src,
+                           .dst = spec.dst,
+                           .seq = spec.seq,
+                           .ack = spec.ack,
+                           .flags = sniffer::tcp_flag::kAck,
+                           .window = spec.window,
+                           .ip_id = spec.ip_id};
     return write_packet(out, fields, opts);
 }
 

@@ -23,22 +23,22 @@ struct TimestampPair {
 };
 
 struct TwinSynSpec {
-    sniffer::Endpoint src;  ///< IPp:q
-    sniffer::Endpoint dst;  ///< IPb:s_b
-    SeqNum seq;             ///< A - 1
-    std::optional<std::uint16_t> mss;     ///< MSSc; omitted when the client sent none
+    sniffer::Endpoint src;             ///< IPp:q
+    sniffer::Endpoint dst;             ///< IPb:s_b
+    SeqNum seq;                        ///< A - 1
+    std::optional<std::uint16_t> mss;  ///< MSSc; omitted when the client sent none
     bool sack_permitted = false;
-    std::optional<TsVal> tsval;           ///< client's latest TSval; TSecr is 0
-    std::optional<std::uint8_t> wscale;   ///< WSc
-    std::uint16_t window = 0;             ///< RFC 7323 §2.2: never scaled in a SYN
+    std::optional<TsVal> tsval;          ///< client's latest TSval; TSecr is 0
+    std::optional<std::uint8_t> wscale;  ///< WSc
+    std::uint16_t window = 0;            ///< RFC 7323 §2.2: never scaled in a SYN
     std::uint16_t ip_id = 0;
 };
 
 struct TwinAckSpec {
     sniffer::Endpoint src;
     sniffer::Endpoint dst;
-    SeqNum seq;  ///< A
-    SeqNum ack;  ///< ISNb + 1
+    SeqNum seq;                               ///< A
+    SeqNum ack;                               ///< ISNb + 1
     std::optional<TimestampPair> timestamps;  ///< TSval = client's, TSecr = TSb0
     std::uint16_t window = 0;                 ///< as B will read it, i.e. scaled
     std::uint16_t ip_id = 0;

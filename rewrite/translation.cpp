@@ -39,8 +39,8 @@ Offsets compute_offsets(const ObservedConnection& conn, const TwinHandshake& twi
     off.twin_client_shift = effective_shift(offered, twin.backup_wscale);
 
     off.timestamps = conn.client_timestamps && conn.primary_timestamps && twin.backup_timestamps;
-    off.sack = conn.client_sack_permitted && conn.primary_sack_permitted &&
-               twin.backup_sack_permitted;
+    off.sack =
+        conn.client_sack_permitted && conn.primary_sack_permitted && twin.backup_sack_permitted;
 
     // Backup TSvals continue just above the last TSval the client saw from
     // P, so RFC 7323 §5 PAWS on the client accepts them.
@@ -58,9 +58,7 @@ std::uint16_t rescale_window(std::uint16_t window, std::uint8_t from_shift,
 
 SeqNum client_to_backup_seq(SeqNum seq, const Offsets& off) noexcept { return seq + off.d1; }
 SeqNum client_to_backup_ack(SeqNum ack, const Offsets& off) noexcept { return ack + off.d2; }
-TsVal client_to_backup_tsecr(TsVal tsecr, const Offsets& off) noexcept {
-    return tsecr - off.dts;
-}
+TsVal client_to_backup_tsecr(TsVal tsecr, const Offsets& off) noexcept { return tsecr - off.dts; }
 SackBlock client_to_backup_sack(SackBlock block, const Offsets& off) noexcept {
     // The client SACKs server data, which lives in the D2 space (RFC 2018 §3).
     return SackBlock{block.left + off.d2, block.right + off.d2};
@@ -71,9 +69,7 @@ std::uint16_t client_to_backup_window(std::uint16_t window, const Offsets& off) 
 
 SeqNum backup_to_client_seq(SeqNum seq, const Offsets& off) noexcept { return seq - off.d2; }
 SeqNum backup_to_client_ack(SeqNum ack, const Offsets& off) noexcept { return ack - off.d1; }
-TsVal backup_to_client_tsval(TsVal tsval, const Offsets& off) noexcept {
-    return tsval + off.dts;
-}
+TsVal backup_to_client_tsval(TsVal tsval, const Offsets& off) noexcept { return tsval + off.dts; }
 SackBlock backup_to_client_sack(SackBlock block, const Offsets& off) noexcept {
     // B SACKs client data, which lives in the D1 space.
     return SackBlock{block.left - off.d1, block.right - off.d1};

@@ -56,8 +56,8 @@ struct Offsets {
     std::uint8_t primary_shift = 0;      ///< WSp on C<->P: how C reads P's windows
     std::uint8_t backup_shift = 0;       ///< WSb on the twin: how migware reads B's windows
     std::uint8_t twin_client_shift = 0;  ///< how B reads the windows migware forwards
-    bool timestamps = false;  ///< in use on both C<->P and the twin
-    bool sack = false;        ///< SACK permitted on both C<->P and the twin
+    bool timestamps = false;             ///< in use on both C<->P and the twin
+    bool sack = false;                   ///< SACK permitted on both C<->P and the twin
 };
 
 /// The shift actually in force on a connection: RFC 7323 §2.2 scaling is on

@@ -134,6 +134,8 @@ struct Packet {
     std::uint32_t payload_length = 0;
     /// How much of that payload the capture holds (snaplen may cut it).
     std::uint32_t payload_captured = 0;
+    /// The frame's length on the wire (>= the captured bytes).
+    std::uint32_t wire_length = 0;
     /// The capture cut the frame short (caplen < wire length).
     bool truncated_by_capture = false;
 };

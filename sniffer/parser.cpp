@@ -2,6 +2,8 @@
 
 #include "sniffer/wire.hpp"
 
+#include <algorithm>
+
 namespace migware::sniffer {
 namespace {
 
@@ -100,6 +102,9 @@ Result parse_tcp_options(Bytes b, std::size_t start, std::size_t end, TcpOptions
 }
 
 Result parse_tcp(Bytes b, std::size_t off, std::size_t ip_end, Packet& p) {
+    // The datagram itself too short for a TCP header is invalid whatever the
+    // frame holds (Ethernet padding must not change the verdict).
+    if (off + 20 > ip_end) return DropReason::TcpBadDataOffset;
     if (!fits(b, off, 20)) return DropReason::TcpTruncated;
     TcpInfo& t = p.tcp;
     t.src_port = Port{be16_at(b, off)};
@@ -126,7 +131,7 @@ Result parse_tcp(Bytes b, std::size_t off, std::size_t ip_end, Packet& p) {
 }
 
 Result parse_icmp(Bytes b, std::size_t off, std::size_t ip_end, Packet& p) {
-    if (off + 8 > ip_end) return DropReason::IcmpTruncated;  // header longer than IP says
+    if (off + 8 > ip_end) return DropReason::IcmpBadLength;  // the datagram is too short
     if (!fits(b, off, 8)) return DropReason::IcmpTruncated;
     p.icmp.type = u8_at(b, off);
     p.icmp.code = u8_at(b, off + 1);
@@ -176,7 +181,9 @@ Result parse_ipv4(Bytes b, std::size_t off, Packet& p) {
     const std::size_t ip_end = off + ip.total_length;
     // A frame fully captured but shorter than IPv4 claims is invalid; one the
     // capture cut short keeps its headers and loses payload only.
+    // Either way, IPv4 may not claim more than the wire carried.
     if (ip_end > b.size() && !p.truncated_by_capture) return DropReason::Ipv4BadTotalLength;
+    if (ip_end > p.wire_length) return DropReason::Ipv4BadTotalLength;
     p.layout.l3 = static_cast<std::uint16_t>(off);
     if (ip.is_fragment()) {
         // Flagged, not reassembled: a fragment cannot be tracked on its own.
@@ -293,6 +300,7 @@ std::optional<DropReason> parse(std::span<const std::byte> frame, std::uint32_t 
                                 LinkType link, Packet& out) {
     out = Packet{};
     out.truncated_by_capture = wire_length > frame.size();
+    out.wire_length = std::max<std::uint32_t>(wire_length, static_cast<std::uint32_t>(frame.size()));
     switch (link) {
         case LinkType::Ethernet:
             return parse_ethernet(frame, out);
@@ -336,6 +344,7 @@ std::string_view name_of(DropReason reason) {
         case DropReason::TcpBadDataOffset: return "tcp_bad_data_offset";
         case DropReason::TcpBadOption: return "tcp_bad_option";
         case DropReason::IcmpTruncated: return "icmp_truncated";
+        case DropReason::IcmpBadLength: return "icmp_bad_length";
         case DropReason::ArpTruncated: return "arp_truncated";
         case DropReason::kCount: break;
     }

@@ -27,9 +27,10 @@ enum class DropReason : std::uint8_t {
     Ipv4BadTotalLength,      // total length < header, or > the frame on the wire
     Ipv4BadChecksum,         // a receiver would drop it; so must the tracker
     TcpTruncated,            // TCP header or options cut short
-    TcpBadDataOffset,        // data offset < 5, or past the IP payload
+    TcpBadDataOffset,        // data offset < 5, or the header runs past the IP payload
     TcpBadOption,            // option length inconsistent with its kind or header
     IcmpTruncated,           // ICMP header cut short
+    IcmpBadLength,           // IP payload too short for an ICMP header
     ArpTruncated,            // Ethernet/IPv4 ARP body cut short
     kCount,
 };

@@ -338,7 +338,8 @@ TEST(TwinHandshakeFlow, AckAndOffsetsAgree) {
 
     // Without timestamps on B, the ACK carries no options.
     twin.backup_timestamps = false;
-    EXPECT_TRUE(decode(run_ack(twin_ack_spec(c, twin, kPrimaryQ, kBackup, 502, 2))).options.empty());
+    const TwinAckSpec bare = twin_ack_spec(c, twin, kPrimaryQ, kBackup, 502, 2);
+    EXPECT_TRUE(decode(run_ack(bare)).options.empty());
 }
 
 }  // namespace
