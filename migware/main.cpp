@@ -1,8 +1,7 @@
 // migware: transparent TCP failover appliance.
 //
-//   migware replay FILE [--json] [--server IP:PORT ...]   run the pipeline over a capture
-//
-// Live capture, failure monitoring, recovery and proxying arrive with part 2.
+//   migware --interface IF --primary IP --backup IP --port PORT [...]   the daemon
+//   migware replay FILE [--json] [--server IP:PORT ...]                run the pipeline over a capture
 
 #include <boost/program_options.hpp>
 
@@ -11,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "migware/config.hpp"
+#include "migware/daemon.hpp"
+#include "migware/io.hpp"
 #include "migware/pipeline.hpp"
 #include "migware/report.hpp"
 #include "sniffer/pcap_source.hpp"
@@ -28,9 +30,10 @@ struct UsageError : std::runtime_error {
 };
 
 void print_top_help(std::ostream& out) {
-    out << "usage: migware replay FILE [options]    run parser and tracker over a pcap/pcapng capture\n"
+    out << "usage: migware --interface IF --primary IP --backup IP --port PORT [--port PORT...] [--config FILE]\n"
+           "       migware replay FILE [options]    run parser and tracker over a pcap/pcapng capture\n"
            "       migware replay --help             replay's options\n"
-           "       migware --version\n";
+           "       migware --version\n\n";
 }
 
 int run_replay(const std::vector<std::string>& args) {
@@ -102,16 +105,29 @@ int run_replay(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     try {
-        if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-            print_top_help(args.empty() ? std::cerr : std::cout);
-            return args.empty() ? kExitUsage : kExitOk;
+        if (args.empty()) {
+            print_top_help(std::cerr);
+            return kExitUsage;
         }
         if (args[0] == "--version") {
             std::cout << "migware 0.1.0\n";
             return kExitOk;
         }
         if (args[0] == "replay") return run_replay({args.begin() + 1, args.end()});
-        throw UsageError("unknown command '" + args[0] + "' (try: migware --help)");
+        if (args[0].rfind("-", 0) != 0) throw UsageError("unknown command '" + args[0] + "' (try: migware --help)");
+        if (args[0] == "--help" || args[0] == "-h") print_top_help(std::cout);
+        std::optional<migware::DaemonConfig> config;
+        try {
+            config = migware::parse_daemon_config(args);
+        } catch (const migware::ConfigError& e) {
+            throw UsageError(e.what());
+        }
+        if (!config) return kExitOk;  // --help
+        if (config->check_only) {
+            std::cout << "configuration ok: " << config->summary << '\n';
+            return kExitOk;
+        }
+        return migware::run_daemon(*config);
     } catch (const UsageError& e) {
         std::cerr << "migware: " << e.what() << '\n';
         return kExitUsage;

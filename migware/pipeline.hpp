@@ -17,12 +17,24 @@ public:
     /// Parses and tracks one frame. Returns the tracker's view of it (no
     /// connection when the frame was dropped or is not tracked).
     tracker::Observation on_frame(const sniffer::RawFrame& frame, sniffer::LinkType link) {
+        if (!parse(frame, link)) return {};
+        return track(frame);
+    }
+
+    /// The parse half alone: the decoded packet, or null when it was dropped
+    /// (and counted).
+    const sniffer::Packet* parse(const sniffer::RawFrame& frame, sniffer::LinkType link) {
         auto dropped = sniffer::parse(frame.bytes, frame.wire_length, link, packet_);
         if (dropped) {
             parse_counters_.record(*dropped);
-            return {};
+            return nullptr;
         }
         parse_counters_.record(packet_);
+        return &packet_;
+    }
+
+    /// The track half, for the packet parse() just returned.
+    tracker::Observation track(const sniffer::RawFrame& frame) {
         return table_.observe(packet_, frame.bytes, frame.timestamp_ns);
     }
 

@@ -56,14 +56,14 @@ struct TcpFields {
     std::uint16_t ip_id = 0;
 };
 
-std::size_t write_packet(std::span<std::byte> out, const TcpFields& f,
-                         const OptionWriter& opts) noexcept {
+std::size_t write_packet(std::span<std::byte> out, const TcpFields& f, const OptionWriter& opts,
+                         std::span<const std::byte> payload = {}) noexcept {
     // The writer only emits whole words; keep the header a word multiple
     // regardless, since the data offset field counts words.
     const std::size_t options_len = (opts.size + 3) & ~std::size_t{3};
     const std::size_t tcp_len = kTcpHeaderLen + options_len;
-    const std::size_t total = kIpHeaderLen + tcp_len;
-    if (out.size() < total) return 0;
+    const std::size_t total = kIpHeaderLen + tcp_len + payload.size();
+    if (out.size() < total || total > 0xffff) return 0;
     const std::span<std::byte> pkt = out.first(total);
     std::fill(pkt.begin(), pkt.end(), std::byte{0});
 
@@ -88,6 +88,7 @@ std::size_t write_packet(std::span<std::byte> out, const TcpFields& f,
     store_u8(tcp, 13, f.flags);
     store_be16(tcp, 14, f.window);
     std::copy_n(opts.bytes.begin(), opts.size, tcp.begin() + kTcpHeaderLen);
+    std::copy(payload.begin(), payload.end(), tcp.begin() + static_cast<std::ptrdiff_t>(tcp_len));
     store_be16(tcp, 16, tcp_checksum(f.src.ip, f.dst.ip, tcp));
     return total;
 }
@@ -183,6 +184,25 @@ std::size_t build_twin_ack(std::span<std::byte> out, const TwinAckSpec& spec) no
                            .window = spec.window,
                            .ip_id = spec.ip_id};
     return write_packet(out, fields, opts);
+}
+
+std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
+                            std::span<const std::byte> payload) noexcept {
+    OptionWriter opts;
+    if (spec.timestamps) {
+        opts.put(kOptNop);
+        opts.put(kOptNop);
+        opts.timestamps(*spec.timestamps);
+    }
+    const TcpFields fields{.src = spec.src,
+                           .dst = spec.dst,
+                           .seq = spec.seq,
+                           .ack = spec.ack,
+                           .flags = static_cast<std::uint8_t>(sniffer::tcp_flag::kAck |
+                                                              sniffer::tcp_flag::kPsh),
+                           .window = spec.window,
+                           .ip_id = spec.ip_id};
+    return write_packet(out, fields, opts, payload);
 }
 
 }  // namespace migware::rewrite

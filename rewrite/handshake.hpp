@@ -65,4 +65,22 @@ std::size_t build_twin_syn(std::span<std::byte> out, const TwinSynSpec& spec) no
 /// Returns the packet length, or 0 if `out` is too small.
 std::size_t build_twin_ack(std::span<std::byte> out, const TwinAckSpec& spec) noexcept;
 
+/// A data segment on the twin: the client bytes the primary never
+/// acknowledged, handed to the backup right after the handshake (DESIGN.md §3)
+/// instead of waiting for the client's backed-off retransmission timer.
+struct TwinDataSpec {
+    sniffer::Endpoint src;                    ///< IPp:q
+    sniffer::Endpoint dst;                    ///< IPb:s_b
+    SeqNum seq;                               ///< client sequence + D1
+    SeqNum ack;                               ///< K + D2 (= ISNb + 1 right after the handshake)
+    std::optional<TimestampPair> timestamps;  ///< client's latest TSval, backup's latest TSval
+    std::uint16_t window = 0;                 ///< as B reads it (client's raw window)
+    std::uint16_t ip_id = 0;
+};
+
+/// Writes IPv4 + TCP (ACK|PSH) + payload. Returns the length, or 0 (nothing
+/// written) when `out` is too small or the packet would exceed 65535 bytes.
+std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
+                            std::span<const std::byte> payload) noexcept;
+
 }  // namespace migware::rewrite

@@ -95,7 +95,8 @@ Observation ConnectionTable::observe(const Packet& p, std::span<const std::byte>
     unlink(list_of(c), slot);
     c.last_seen_ns = now_ns;
     if (obs.direction == Direction::FromClient) {
-        on_client_segment(c, p, frame);
+        obs.client_retransmission = on_client_segment(c, p, frame);
+        if (obs.client_retransmission) ++counters_.client_retransmissions;
     } else {
         on_server_segment(c, p);
     }
@@ -105,7 +106,7 @@ Observation ConnectionTable::observe(const Packet& p, std::span<const std::byte>
     return obs;
 }
 
-void ConnectionTable::on_client_segment(Connection& c, const Packet& p,
+bool ConnectionTable::on_client_segment(Connection& c, const Packet& p,
                                         std::span<const std::byte> frame) {
     const auto& t = p.tcp;
     const auto& o = t.options;
@@ -131,6 +132,10 @@ void ConnectionTable::on_client_segment(Connection& c, const Packet& p,
     if (t.has(tf::kAck)) keep_max(c.client_ack_high, t.ack);
     const SeqNum data_start = t.seq + (syn ? 1u : 0u);
     const SeqNum data_end = data_start + p.payload_length;
+    // RFC 9293 §3.10.7.4: data wholly at or below what was already sent is a
+    // retransmission; the monitor's passive signal counts these.
+    const bool retransmission = p.payload_length > 0 && c.client_data_end &&
+                                data_end.before_or_eq(*c.client_data_end);
     keep_max(c.client_seq_next, data_end + (t.has(tf::kFin) ? 1u : 0u));
     if (p.payload_length > 0) {
         keep_max(c.client_data_end, data_end);
@@ -141,6 +146,7 @@ void ConnectionTable::on_client_segment(Connection& c, const Packet& p,
     if (t.has(tf::kFin)) c.client_fin_seq = data_end;
     if (t.has(tf::kRst)) c.rst_seen = true;
     c.client_window = t.window;
+    return retransmission;
 }
 
 void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {

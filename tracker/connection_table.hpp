@@ -44,6 +44,7 @@ struct TableCounters {
     std::uint64_t buffer_cap_per_connection = 0;  // segments refused by the per-connection cap
     std::uint64_t buffer_cap_global = 0;          // segments refused by the global cap
     std::uint64_t buffer_gaps = 0;       // client data after bytes the capture missed
+    std::uint64_t client_retransmissions = 0;  // client data segments at or below its highest seq
 };
 
 enum class Direction : std::uint8_t { FromClient, FromServer };
@@ -53,6 +54,7 @@ struct Observation {
     Connection* connection = nullptr;  // null when the packet is not tracked
     Direction direction = Direction::FromClient;
     bool created = false;
+    bool client_retransmission = false;  // client data the tracker had already seen
 };
 
 class ConnectionTable {
@@ -113,7 +115,8 @@ private:
     void unlink(List& list, std::uint32_t slot);
     List& list_of(const Connection& c) { return c.state == TcpState::Closed ? closed_ : open_; }
 
-    void on_client_segment(Connection& c, const sniffer::Packet& p,
+    /// Returns true when the segment's data had been seen before.
+    bool on_client_segment(Connection& c, const sniffer::Packet& p,
                            std::span<const std::byte> frame);
     void on_server_segment(Connection& c, const sniffer::Packet& p);
     void buffer_client_data(Connection& c, const sniffer::Packet& p,

@@ -1,0 +1,125 @@
+#include "migware/config.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <set>
+
+namespace migware {
+
+namespace po = boost::program_options;
+
+namespace {
+
+Ipv4Addr parse_ip(const std::string& what, const std::string& text) {
+    auto ip = Ipv4Addr::parse(text);
+    if (!ip) throw ConfigError(what + " '" + text + "' is not an IPv4 address (a.b.c.d)");
+    return *ip;
+}
+
+}  // namespace
+
+std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& args) {
+    DaemonConfig cfg;
+    std::string primary, backup, config_file;
+    std::vector<int> ports;
+    int interval_ms = 20, timeout_ms = 60, misses = 4;
+    int syn_rto_ms = 100, linger_ms = 5000;
+
+    po::options_description general("migware: transparent TCP failover (runs on the backup server)");
+    general.add_options()
+        ("help,h", "show this help")
+        ("config", po::value<std::string>(&config_file), "INI-style file with the same keys (command line wins)")
+        ("check-config", "validate the configuration, print it, and exit");
+    po::options_description keys("Configuration (also valid as `key = value` in --config)");
+    keys.add_options()
+        ("interface", po::value<std::string>(&cfg.interface)->default_value("eth0"),
+         "interface on the hub / mirror port that sees client<->primary traffic")
+        ("primary", po::value<std::string>(&primary), "primary server's IPv4 address (required)")
+        ("backup", po::value<std::string>(&backup), "this backup server's IPv4 address (required)")
+        ("port", po::value<std::vector<int>>(&ports)->composing(),
+         "protected TCP service port on the primary, served by the same port here (repeatable; required)")
+        ("tun", po::value<std::string>(&cfg.tun_name)->default_value("mw0"),
+         "TUN device carrying twin traffic into this host's stack")
+        ("monitor.interval-ms", po::value<int>(&interval_ms)->default_value(interval_ms),
+         "ICMP echo probe interval")
+        ("monitor.timeout-ms", po::value<int>(&timeout_ms)->default_value(timeout_ms),
+         "a probe unanswered this long is a miss")
+        ("monitor.misses", po::value<int>(&misses)->default_value(misses),
+         "consecutive misses before the primary is declared down")
+        ("recovery.syn-rto-ms", po::value<int>(&syn_rto_ms)->default_value(syn_rto_ms),
+         "first twin SYN retransmission timeout (doubles per try)")
+        ("recovery.syn-tries", po::value<int>(&cfg.failover.syn_tries)->default_value(cfg.failover.syn_tries),
+         "twin SYNs per connection before it is declared unrecoverable")
+        ("recovery.concurrency", po::value<std::size_t>(&cfg.failover.max_concurrent_syns)->default_value(cfg.failover.max_concurrent_syns),
+         "twin handshakes in flight at once")
+        ("proxy.close-linger-ms", po::value<int>(&linger_ms)->default_value(linger_ms),
+         "how long a closed connection's mapping stays for its last ACKs")
+        ("tracker.max-connections", po::value<std::size_t>(&cfg.failover.table.max_connections)->default_value(cfg.failover.table.max_connections),
+         "connection table size")
+        ("tracker.buffer-cap", po::value<std::size_t>(&cfg.failover.table.per_connection_buffer_cap)->default_value(cfg.failover.table.per_connection_buffer_cap),
+         "unacknowledged client bytes held per connection")
+        ("tracker.global-buffer-cap", po::value<std::size_t>(&cfg.failover.table.global_buffer_cap)->default_value(cfg.failover.table.global_buffer_cap),
+         "unacknowledged client bytes held in all")
+        ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
+         "kernel capture buffer");
+    po::options_description all;
+    all.add(general).add(keys);
+
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(all).run(), vm);
+        if (vm.count("help")) {
+            std::cout << general << '\n' << keys << '\n';
+            return std::nullopt;
+        }
+        if (vm.count("config")) {
+            std::ifstream in(vm["config"].as<std::string>());
+            if (!in) throw ConfigError("--config: cannot read '" + vm["config"].as<std::string>() + "'");
+            po::store(po::parse_config_file(in, keys), vm);
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw ConfigError(e.what());
+    }
+    cfg.check_only = vm.count("check-config") > 0;
+    if (primary.empty()) throw ConfigError("--primary is required (the primary server's IPv4 address)");
+    if (backup.empty()) throw ConfigError("--backup is required (this server's IPv4 address)");
+    if (ports.empty()) throw ConfigError("--port is required (the protected TCP service port)");
+    cfg.primary = parse_ip("--primary", primary);
+    cfg.backup = parse_ip("--backup", backup);
+    if (cfg.primary == cfg.backup) throw ConfigError("--primary and --backup are the same address " + primary);
+    std::set<int> seen;
+    for (int p : ports) {
+        if (p < 1 || p > 65535) throw ConfigError("--port " + std::to_string(p) + " is not a TCP port (1-65535)");
+        if (seen.insert(p).second) cfg.ports.push_back(static_cast<std::uint16_t>(p));
+    }
+    if (interval_ms < 1 || timeout_ms < 1 || misses < 1)
+        throw ConfigError("monitor.interval-ms, monitor.timeout-ms and monitor.misses must be at least 1");
+    if (syn_rto_ms < 1 || cfg.failover.syn_tries < 1 || cfg.failover.max_concurrent_syns < 1)
+        throw ConfigError("recovery.syn-rto-ms, recovery.syn-tries and recovery.concurrency must be at least 1");
+    if (cfg.failover.table.max_connections < 1) throw ConfigError("tracker.max-connections must be at least 1");
+    if (cfg.tun_name.empty() || cfg.tun_name.size() > 15) throw ConfigError("--tun must be 1 to 15 characters");
+    cfg.monitor.interval = interval_ms * monitor::kMillisecond;
+    cfg.monitor.timeout = timeout_ms * monitor::kMillisecond;
+    cfg.monitor.misses = misses;
+    cfg.failover.primary = cfg.primary;
+    cfg.failover.backup = cfg.backup;
+    cfg.failover.ports = cfg.ports;
+    cfg.failover.syn_rto = syn_rto_ms * monitor::kMillisecond;
+    cfg.failover.close_linger = linger_ms * monitor::kMillisecond;
+    cfg.failover.table.servers.clear();
+    for (auto p : cfg.ports) cfg.failover.table.servers.push_back({cfg.primary, sniffer::Port{p}});
+    cfg.failover.table.idle_timeout_ns = 0;
+    std::string port_list;
+    for (auto p : cfg.ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
+    cfg.summary = "interface=" + cfg.interface + " primary=" + primary + " backup=" + backup +
+                  " ports=" + port_list + " tun=" + cfg.tun_name +
+                  " monitor=" + std::to_string(interval_ms) + "ms/" + std::to_string(timeout_ms) +
+                  "ms/" + std::to_string(misses) + " max_connections=" +
+                  std::to_string(cfg.failover.table.max_connections);
+    return cfg;
+}
+
+}  // namespace migware

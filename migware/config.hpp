@@ -1,0 +1,37 @@
+#pragma once
+// The daemon's configuration: command line and INI-style file, one set of
+// keys (Boost.Program_options). Validation errors are one clear line.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "migware/failover.hpp"
+#include "monitor/icmp_monitor.hpp"
+
+namespace migware {
+
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct DaemonConfig {
+    std::string interface = "eth0";
+    Ipv4Addr primary;
+    Ipv4Addr backup;
+    std::vector<std::uint16_t> ports;
+    std::string tun_name = "mw0";
+    monitor::MonitorConfig monitor;
+    FailoverConfig failover;      // primary/backup/ports copied in by parse
+    bool check_only = false;      // --check-config
+    int capture_buffer_mb = 32;
+    std::string summary;          // one line: what was configured
+};
+
+/// Parses argv (without the program name). Returns nullopt after printing
+/// --help. Throws ConfigError with one line on any problem.
+std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& args);
+
+}  // namespace migware

@@ -1,0 +1,212 @@
+#include "migware/daemon.hpp"
+
+#include <net/if.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "migware/io.hpp"
+#include "sniffer/live_capture.hpp"
+
+namespace migware {
+
+namespace {
+
+constexpr int kCaptureBatch = 256;   // frames per pcap_dispatch: bounds one loop turn
+constexpr int kTunBatch = 256;
+constexpr MonoNs kStatsEvery = 1'000 * monitor::kMillisecond;
+
+class Fd {
+public:
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+struct CaptureCtx {
+    FailoverEngine* engine;
+    sniffer::LinkType link;
+    const monitor::Clock* clock;
+};
+
+void on_frame(void* ctx, const sniffer::RawFrame& frame) {
+    auto* c = static_cast<CaptureCtx*>(ctx);
+    c->engine->on_capture(frame, c->link, c->clock->now());
+}
+
+void add_fd(int epfd, int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        throw IoError(std::string("epoll_ctl: ") + std::strerror(errno));
+}
+
+std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& cs,
+                          const monitor::IcmpMonitor& m) {
+    const auto& c = e.counters();
+    const auto& pc = e.pipeline().parse_counters();
+    const auto& tc = e.pipeline().table().counters();
+    std::string s;
+    auto kv = [&](const char* k, std::uint64_t v) { s += std::string(k) + "=" + std::to_string(v) + " "; };
+    kv("frames", pc.frames);
+    kv("tcp", pc.kind(sniffer::PacketKind::Tcp));
+    kv("malformed", pc.malformed());
+    kv("pcap_received", cs.received);
+    kv("kernel_drops", cs.dropped_kernel);
+    kv("interface_drops", cs.dropped_interface);
+    kv("connections", e.pipeline().table().size());
+    kv("evicted", tc.evicted_closed + tc.evicted_idle);
+    kv("twins", c.twins);
+    kv("recovered", c.recovered);
+    std::uint64_t unrec = 0;
+    for (auto u : c.unrecovered) unrec += u;
+    kv("unrecovered", unrec);
+    kv("replayed_bytes", c.replayed_bytes);
+    kv("queued_frames", c.queued_frames);
+    kv("to_backup", c.to_backup);
+    kv("to_client", c.to_client);
+    kv("send_errors", c.send_errors);
+    kv("rewrite_errors", c.rewrite_errors);
+    kv("new_connections_unserved", c.new_connections_unserved);
+    kv("probes_sent", m.sent());
+    kv("probe_replies", m.replies());
+    kv("probe_rejected", m.rejected_replies());
+    s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+int run_daemon(const DaemonConfig& cfg) {
+    if (::if_nametoindex(cfg.interface.c_str()) == 0)
+        throw IoError("unknown interface '" + cfg.interface + "'");
+    require_capabilities();
+
+    StderrSink log;
+    monitor::SystemClock clock;
+    sniffer::LiveCapture capture({cfg.interface,
+                                  sniffer::capture_filter(cfg.primary.to_string(), cfg.ports),
+                                  cfg.capture_buffer_mb << 20, 65535});
+    TunDevice tun(cfg.tun_name);
+    LinkInjector injector(cfg.interface);
+    IcmpSocket icmp(cfg.interface);
+    FailoverEngine engine(cfg.failover, tun, injector, log);
+    std::random_device rd;
+    monitor::IcmpMonitor mon(cfg.monitor, static_cast<std::uint16_t>(::getpid() ^ rd()),
+                             (std::uint64_t{rd()} << 32) | rd());
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw IoError("sigprocmask failed");
+    Fd sigfd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+    Fd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+    if (sigfd.get() < 0 || timer.get() < 0 || ep.get() < 0)
+        throw IoError(std::string("event loop set-up: ") + std::strerror(errno));
+    add_fd(ep.get(), capture.fd());
+    add_fd(ep.get(), tun.fd());
+    add_fd(ep.get(), icmp.fd());
+    add_fd(ep.get(), sigfd.get());
+    add_fd(ep.get(), timer.get());
+
+    log.emit(clock.now(), "start", "state=normal " + cfg.summary);
+    CaptureCtx ctx{&engine, capture.link(), &clock};
+    std::vector<std::byte> buf(65536);
+    std::uint64_t last_drops = 0;
+    MonoNs next_stats = clock.now() + kStatsEvery;
+    bool running = true;
+    while (running) {
+        const MonoNs now0 = clock.now();
+        const MonoNs deadline = std::min({mon.next_deadline(), engine.next_deadline(), next_stats});
+        itimerspec its{};
+        const MonoNs at = std::max(deadline, now0 + 1);
+        its.it_value.tv_sec = at / 1'000'000'000;
+        its.it_value.tv_nsec = at % 1'000'000'000;
+        ::timerfd_settime(timer.get(), TFD_TIMER_ABSTIME, &its, nullptr);
+
+        epoll_event events[8];
+        const int n = ::epoll_wait(ep.get(), events, 8, -1);
+        if (n < 0 && errno != EINTR) throw IoError(std::string("epoll_wait: ") + std::strerror(errno));
+        // Echo replies first: a loaded loop must not mistake its own delay
+        // for a dead primary.
+        for (std::size_t r = 0; r < 64; ++r) {
+            const std::size_t len = icmp.read(buf);
+            if (len == 0) break;
+            sniffer::Packet p;
+            if (!sniffer::parse(std::span(buf.data(), len), static_cast<std::uint32_t>(len),
+                                sniffer::LinkType::RawIp, p) &&
+                p.kind == sniffer::PacketKind::IcmpEcho && p.icmp.type == 0 &&
+                p.ip.src == cfg.primary) {
+                mon.on_reply(p.icmp.id, p.icmp.sequence,
+                             std::span(buf.data() + p.layout.payload, p.payload_captured),
+                             clock.now());
+            }
+        }
+        for (int i = 0; i < n; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == capture.fd()) {
+                for (int b = 0; b < 8; ++b)
+                    if (capture.dispatch(kCaptureBatch, on_frame, &ctx) < kCaptureBatch) break;
+            } else if (fd == tun.fd()) {
+                for (int b = 0; b < kTunBatch; ++b) {
+                    const std::size_t len = tun.read(buf);
+                    if (len == 0) break;
+                    engine.on_backup_packet(std::span(buf.data(), len), clock.now());
+                }
+            } else if (fd == sigfd.get()) {
+                signalfd_siginfo si{};
+                if (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
+                    log.emit(clock.now(), "signal", std::string("signal=") + strsignal(static_cast<int>(si.ssi_signo)));
+                    running = false;
+                }
+            } else if (fd == timer.get()) {
+                std::uint64_t expirations;
+                (void)!::read(timer.get(), &expirations, sizeof expirations);
+            }
+        }
+        const MonoNs now = clock.now();
+        while (auto probe = mon.due(now)) icmp.send_probe(cfg.primary, *probe);
+        if (auto verdict = mon.tick(now, engine.passive_signal())) {
+            log.emit(now, "monitor", "health=" + std::string(monitor::name_of(verdict->health)) +
+                                         " reason=" + logfmt_value(verdict->reason));
+            if (verdict->health == monitor::Health::Down) {
+                if (engine.state() == State::Normal) tun.route_host(cfg.primary);
+                engine.primary_down(now, verdict->reason);
+            } else if (verdict->health == monitor::Health::Up) {
+                engine.primary_up(now, verdict->reason);
+            }
+        }
+        engine.on_timer(now);
+        if (now >= next_stats) {
+            next_stats = now + kStatsEvery;
+            const auto cs = capture.stats();
+            if (cs.dropped_kernel > last_drops) {
+                log.emit(now, "capture_drops", "kernel_drops=" + std::to_string(cs.dropped_kernel) +
+                                                   " new=" + std::to_string(cs.dropped_kernel - last_drops));
+                last_drops = cs.dropped_kernel;
+            }
+        }
+    }
+    log.emit(clock.now(), "shutdown",
+             "state=" + std::string(name_of(engine.state())) + " " +
+                 counters_line(engine, capture.stats(), mon));
+    return 0;
+}
+
+}  // namespace migware

@@ -1,0 +1,578 @@
+#include "migware/failover.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "rewrite/bytes.hpp"
+#include "rewrite/handshake.hpp"
+
+namespace migware {
+
+using sniffer::Packet;
+using sniffer::PacketKind;
+using sniffer::SeqNum;
+namespace tf = sniffer::tcp_flag;
+
+namespace {
+
+constexpr std::size_t kScratchBytes = 65536 + 64;
+constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 when the client sent none
+
+std::string ep(const Endpoint& e) { return e.to_string(); }
+
+}  // namespace
+
+std::string_view name_of(State s) {
+    switch (s) {
+        case State::Normal: return "normal";
+        case State::Recovery: return "recovery";
+        case State::Proxy: return "proxy";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(Event e) {
+    switch (e) {
+        case Event::PrimaryDown: return "primary_down";
+        case Event::TwinsResolved: return "twins_resolved";
+        case Event::PrimaryAnswering: return "primary_answering";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(TwinPhase p) {
+    switch (p) {
+        case TwinPhase::Waiting: return "waiting";
+        case TwinPhase::SynSent: return "syn_sent";
+        case TwinPhase::Up: return "up";
+        case TwinPhase::Closed: return "closed";
+        case TwinPhase::Failed: return "failed";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(Unrecovered u) {
+    switch (u) {
+        case Unrecovered::HandshakeIncomplete: return "handshake_incomplete";
+        case Unrecovered::HandshakeUnseen: return "handshake_unseen";
+        case Unrecovered::Closing: return "closing";
+        case Unrecovered::NoSynAck: return "no_synack";
+        case Unrecovered::BackupRefused: return "backup_refused";
+        case Unrecovered::kCount: break;
+    }
+    return "unknown";
+}
+
+FailoverEngine::FailoverEngine(FailoverConfig config, BackupLink& backup, ClientLink& client,
+                               EventSink& log)
+    : config_(std::move(config)),
+      backup_(backup),
+      client_(client),
+      log_(log),
+      pipeline_(config_.table),
+      twin_by_port_(65536, -1),
+      scratch_(kScratchBytes) {}
+
+bool FailoverEngine::is_service(const Endpoint& e) const {
+    return e.ip == config_.primary &&
+           std::find(config_.ports.begin(), config_.ports.end(), e.port.value) != config_.ports.end();
+}
+
+monitor::PassiveSignal FailoverEngine::passive_signal() const {
+    return {last_primary_packet_, retransmissions_since_primary_};
+}
+
+std::size_t FailoverEngine::twins_in(TwinPhase phase) const {
+    return static_cast<std::size_t>(std::count_if(
+        twins_.begin(), twins_.end(), [&](const Twin& t) { return t.phase == phase; }));
+}
+
+// ---------------------------------------------------------------- capture path
+
+void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now) {
+    const Packet* p = pipeline_.parse(frame, link);
+    if (!p) return;
+    if (p->kind == PacketKind::Tcp && p->ip.src == config_.primary && p->has_ethernet) {
+        primary_mac_ = p->eth.src;
+        primary_mac_known_ = true;
+    }
+    if (state_ == State::Normal) {
+        const auto obs = pipeline_.track(frame);
+        if (obs.connection) {
+            if (obs.direction == tracker::Direction::FromServer) {
+                last_primary_packet_ = now;
+                retransmissions_since_primary_ = 0;
+            } else if (obs.client_retransmission) {
+                ++retransmissions_since_primary_;
+            }
+        }
+        return;
+    }
+    if (p->kind == PacketKind::Arp) {
+        if (config_.answer_arp) answer_arp(*p);
+        return;
+    }
+    if (p->kind != PacketKind::Tcp) return;
+    if (p->ip.src == config_.primary) {
+        // The primary is back on the wire while the twins serve its clients.
+        ++counters_.primary_packets_in_proxy;
+        if (!primary_talking_logged_) {
+            primary_talking_logged_ = true;
+            log_.emit(now, "primary_tcp_seen",
+                      "src=" + ep({p->ip.src, p->tcp.src_port}) + " dst=" +
+                          ep({p->ip.dst, p->tcp.dst_port}) +
+                          " note=\"the primary sends TCP again; twins keep serving (logged once)\"");
+        }
+        return;
+    }
+    Twin* t = twin_for_client(*p);
+    if (!t) {
+        if (is_service({p->ip.dst, p->tcp.dst_port})) {
+            if (p->tcp.has(tf::kSyn) && !p->tcp.has(tf::kAck)) {
+                ++counters_.new_connections_unserved;
+            } else {
+                ++counters_.client_unrecovered;
+            }
+        }
+        return;
+    }
+    switch (t->phase) {
+        case TwinPhase::Waiting:
+        case TwinPhase::SynSent:
+            // Held, not lost: replayed the moment the twin is up.
+            if (t->queued.size() < config_.queue_frames_per_twin) {
+                t->queued.emplace_back(frame.bytes.begin(), frame.bytes.end());
+                ++counters_.queued_frames;
+            } else {
+                ++counters_.queue_overflow;
+            }
+            break;
+        case TwinPhase::Up:
+        case TwinPhase::Closed:  // lingering: final ACKs still pass
+            proxy_client_frame(*t, frame, *p, now);
+            break;
+        case TwinPhase::Failed:
+            ++counters_.client_unrecovered;
+            break;
+    }
+}
+
+FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
+    const tracker::FourTuple key{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}};
+    auto it = twin_by_tuple_.find(key);
+    return it == twin_by_tuple_.end() ? nullptr : &twins_[it->second];
+}
+
+void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const Packet& p,
+                                        MonoNs now) {
+    const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
+    std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
+    const auto res = rewrite::translate_client_to_backup(buf, p, t.offsets, t.map);
+    if (!res.ok()) {
+        ++counters_.rewrite_errors;
+        return;
+    }
+    if (p.tcp.has(tf::kFin)) {
+        t.client_fin = true;
+        t.client_fin_seq = p.tcp.seq + p.payload_length;
+    }
+    if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
+        ++counters_.to_backup;
+        counters_.to_backup_bytes += p.payload_length;
+    }
+    if (p.tcp.has(tf::kRst) || (t.client_fin && t.backup_fin)) note_close(t, now);
+}
+
+// ---------------------------------------------------------------- backup path
+
+void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, MonoNs now) {
+    Packet p;
+    if (sniffer::parse(ip_packet, static_cast<std::uint32_t>(ip_packet.size()),
+                       sniffer::LinkType::RawIp, p) ||
+        p.kind != PacketKind::Tcp) {
+        ++counters_.backup_not_tcp;
+        return;
+    }
+    const std::int32_t idx = twin_by_port_[p.tcp.dst_port.value];
+    if (p.ip.src != config_.backup || p.ip.dst != config_.primary || idx < 0 ||
+        twins_[static_cast<std::size_t>(idx)].backup != Endpoint{p.ip.src, p.tcp.src_port}) {
+        ++counters_.backup_unknown;
+        return;
+    }
+    Twin& t = twins_[static_cast<std::size_t>(idx)];
+    switch (t.phase) {
+        case TwinPhase::SynSent:
+            if (p.tcp.has(tf::kSyn) && p.tcp.has(tf::kAck) && p.tcp.ack == t.syn_seq + 1u) {
+                twin_established(t, p, now);
+            } else if (p.tcp.has(tf::kRst)) {
+                fail_twin(t, Unrecovered::BackupRefused, now);
+            }
+            break;
+        case TwinPhase::Up:
+        case TwinPhase::Closed:
+            if (p.tcp.has(tf::kSyn)) {
+                // A retransmitted SYN-ACK: the backup wants our ACK again. It
+                // must never reach the client, whose connection is long open.
+                rewrite::TwinHandshake th{t.syn_seq, t.isn_b, std::nullopt, false,
+                                          t.offsets.timestamps, t.backup_tsval};
+                std::array<std::byte, rewrite::kMaxHandshakePacket> ack{};
+                const auto spec = rewrite::twin_ack_spec(t.observed, th, t.twin_src, t.backup,
+                                                         t.client_window, next_ip_id());
+                send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, spec)));
+                return;
+            }
+            proxy_backup_packet(t, ip_packet, p, now);
+            break;
+        case TwinPhase::Waiting:
+        case TwinPhase::Failed:
+            ++counters_.backup_unknown;
+            break;
+    }
+}
+
+void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_packet,
+                                         const Packet& p, MonoNs now) {
+    // The backup's stack hands over bare IP; put the primary's Ethernet
+    // header (and the client's VLAN tag) in front of it.
+    const std::size_t eth_len = t.vlan ? 18 : 14;
+    const std::size_t len = eth_len + ip_packet.size();
+    if (len > scratch_.size()) {
+        ++counters_.rewrite_errors;
+        return;
+    }
+    const std::span<std::byte> buf(scratch_.data(), len);
+    const auto& macs = *t.map.to_client.macs;
+    for (std::size_t i = 0; i < 6; ++i) {
+        buf[i] = std::byte{macs.dst.bytes[i]};
+        buf[6 + i] = std::byte{macs.src.bytes[i]};
+    }
+    std::size_t off = 12;
+    if (t.vlan) {
+        rewrite::store_be16(buf, off, 0x8100);
+        rewrite::store_be16(buf, off + 2, *t.vlan);
+        off += 4;
+    }
+    rewrite::store_be16(buf, off, 0x0800);
+    std::memcpy(buf.data() + eth_len, ip_packet.data(), ip_packet.size());
+    Packet fp;
+    if (sniffer::parse(buf, static_cast<std::uint32_t>(len), sniffer::LinkType::Ethernet, fp)) {
+        ++counters_.rewrite_errors;
+        return;
+    }
+    if (p.tcp.options.has_timestamps) t.backup_tsval = sniffer::TsVal{p.tcp.options.tsval};
+    const auto res = rewrite::translate_backup_to_client(buf, fp, t.offsets, t.map);
+    if (!res.ok()) {
+        ++counters_.rewrite_errors;
+        return;
+    }
+    if (p.tcp.has(tf::kFin)) {
+        t.backup_fin = true;
+        t.backup_fin_seq = p.tcp.seq + p.payload_length;
+    }
+    if (send_client(buf)) {
+        ++counters_.to_client;
+        counters_.to_client_bytes += p.payload_length;
+    }
+    if (p.tcp.has(tf::kRst) || (t.client_fin && t.backup_fin)) note_close(t, now);
+}
+
+void FailoverEngine::note_close(Twin& t, MonoNs now) {
+    if (t.phase != TwinPhase::Up) return;
+    t.phase = TwinPhase::Closed;
+    t.closed_at = now;
+    ++counters_.closed;
+}
+
+// ---------------------------------------------------------------- recovery
+
+void FailoverEngine::primary_down(MonoNs now, const std::string& reason) {
+    if (state_ != State::Normal) return;
+    transition(Event::PrimaryDown, now, reason);
+    start_recovery(now);
+}
+
+void FailoverEngine::primary_up(MonoNs now, const std::string& reason) {
+    if (state_ == State::Normal) {
+        log_.emit(now, "primary_up", "reason=" + logfmt_value(reason));
+        return;
+    }
+    // PrimaryAnswering changes no state: the twins own the clients now.
+    log_.emit(now, "primary_answering",
+              "state=" + std::string(name_of(state_)) + " reason=" + logfmt_value(reason) +
+                  " action=\"keep serving the twins; fail-back is not automatic\"");
+}
+
+void FailoverEngine::transition(Event event, MonoNs now, const std::string& reason) {
+    const Transition tr = next_state(state_, event);
+    if (!tr.changed) return;
+    log_.emit(now, "transition",
+              "from=" + std::string(name_of(state_)) + " to=" + std::string(name_of(tr.to)) +
+                  " cause=" + std::string(name_of(event)) + " reason=" + logfmt_value(reason));
+    state_ = tr.to;
+    state_since_ = now;
+}
+
+std::uint16_t FailoverEngine::allocate_twin_port(std::uint16_t wanted) {
+    // DESIGN.md §3: q = the client's port, unless another twin already has
+    // (IPp, q) (two clients on different hosts may share a port number).
+    for (std::uint32_t i = 0; i < 65536; ++i) {
+        const auto q = static_cast<std::uint16_t>(wanted + i);
+        if (q != 0 && twin_by_port_[q] < 0) return q;
+    }
+    return 0;
+}
+
+void FailoverEngine::start_recovery(MonoNs now) {
+    recovery_started_ = now;
+    auto& table = pipeline_.table();
+    table.for_each([&](const tracker::Connection& c) {
+        if (c.state == tracker::TcpState::Closed) return;
+        if (c.state == tracker::TcpState::Handshake) {
+            ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::HandshakeIncomplete)];
+            return;
+        }
+        if (c.partial || !c.handshake_seen() || !c.server_ack_high || !c.client_ack_high) {
+            ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::HandshakeUnseen)];
+            log_.emit(now, "unrecoverable", "client=" + ep(c.key.client) + " server=" +
+                                                ep(c.key.server) + " reason=handshake_unseen");
+            return;
+        }
+        if (c.state == tracker::TcpState::Closing) {
+            ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::Closing)];
+            log_.emit(now, "unrecoverable", "client=" + ep(c.key.client) + " server=" +
+                                                ep(c.key.server) + " reason=closing");
+            return;
+        }
+        Twin t;
+        t.key = c.key;
+        auto& o = t.observed;
+        o.a = *c.server_ack_high;
+        o.k = *c.client_ack_high;
+        o.client_mss = c.client_mss;
+        o.client_wscale = c.client_wscale_offered;
+        o.primary_wscale = c.server_wscale_offered;
+        o.client_sack_permitted = c.client_sack_offered;
+        o.primary_sack_permitted = c.server_sack_offered;
+        o.client_timestamps = c.client_ts_offered;
+        o.primary_timestamps = c.server_ts_offered;
+        o.client_tsval_latest = sniffer::TsVal{c.client_tsval_high.value_or(0)};
+        o.primary_tsval_last = sniffer::TsVal{c.server_tsval_high.value_or(0)};
+        const std::uint16_t q = allocate_twin_port(c.key.client.port.value);
+        t.twin_src = {config_.primary, sniffer::Port{q}};
+        t.backup = {config_.backup, c.key.server.port};
+        t.vlan = c.vlan;
+        t.client_window = c.client_window;
+        t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
+        t.map.to_client = {c.key.server, c.key.client,
+                           rewrite::MacRewrite{c.server_mac, c.client_mac}};
+        const std::uint32_t pending = c.unacked_in_flight();
+        if (pending > 0) {
+            if (c.can_replay_unacked()) {
+                t.unacked.resize(pending);
+                c.unacked.copy_out(0, t.unacked);
+            } else {
+                ++counters_.replay_incomplete;  // the client's own retransmission covers it
+            }
+        }
+        const auto idx = static_cast<std::uint32_t>(twins_.size());
+        twin_by_tuple_.emplace(t.key, idx);
+        twin_by_port_[q] = static_cast<std::int32_t>(idx);
+        twins_.push_back(std::move(t));
+    });
+    counters_.twins = twins_.size();
+    std::string skipped;
+    for (std::size_t i = 0; i < counters_.unrecovered.size(); ++i)
+        skipped += " " + std::string(name_of(static_cast<Unrecovered>(i))) + "=" +
+                   std::to_string(counters_.unrecovered[i]);
+    log_.emit(now, "recovery_start", "twins=" + std::to_string(twins_.size()) + skipped +
+                                         " replay_incomplete=" +
+                                         std::to_string(counters_.replay_incomplete));
+    pump_syns(now);
+    check_resolved(now);
+}
+
+void FailoverEngine::pump_syns(MonoNs now) {
+    while (next_waiting_ < twins_.size() && syns_in_flight_ < config_.max_concurrent_syns) {
+        Twin& t = twins_[next_waiting_++];
+        if (t.phase != TwinPhase::Waiting) continue;
+        t.phase = TwinPhase::SynSent;
+        ++syns_in_flight_;
+        send_syn(t, now);
+    }
+}
+
+void FailoverEngine::send_syn(Twin& t, MonoNs now) {
+    // A SYN's window is never scaled (RFC 7323 §2.2); the real window follows
+    // in the ACK and every client segment.
+    const auto spec = rewrite::twin_syn_spec(t.observed, t.twin_src, t.backup, 65535, next_ip_id());
+    std::array<std::byte, rewrite::kMaxHandshakePacket> buf{};
+    const std::size_t n = rewrite::build_twin_syn(buf, spec);
+    t.syn_seq = spec.seq;
+    if (t.syn_tries > 0) ++counters_.syn_retransmitted;
+    ++counters_.syn_sent;
+    t.deadline = now + (config_.syn_rto << std::min(t.syn_tries, 20));
+    ++t.syn_tries;
+    send_backup(std::span(buf.data(), n));
+}
+
+void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now) {
+    const auto& so = synack.tcp.options;
+    const rewrite::TwinHandshake th{t.syn_seq, synack.tcp.seq, so.wscale, so.sack_permitted,
+                                    so.has_timestamps, sniffer::TsVal{so.tsval}};
+    t.offsets = rewrite::compute_offsets(t.observed, th);
+    t.isn_b = synack.tcp.seq;
+    t.backup_tsval = th.tsb0;
+    std::array<std::byte, rewrite::kMaxHandshakePacket> ack{};
+    const auto ack_spec =
+        rewrite::twin_ack_spec(t.observed, th, t.twin_src, t.backup, t.client_window, next_ip_id());
+    send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, ack_spec)));
+
+    // DESIGN.md §3: bytes in [A, client's highest seq) were on the wire but
+    // never acknowledged. Hand them over now rather than waiting out the
+    // client's backed-off retransmission timer.
+    std::uint16_t mss = t.observed.client_mss.value_or(kDefaultMss);
+    if (so.mss) mss = std::min(mss, *so.mss);
+    SeqNum seq = t.observed.a;
+    std::size_t off = 0;
+    while (off < t.unacked.size()) {
+        const std::size_t n = std::min<std::size_t>(mss, t.unacked.size() - off);
+        rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.offsets.d1, t.isn_b + 1u,
+                                   std::nullopt, t.client_window, next_ip_id()};
+        if (t.offsets.timestamps)
+            spec.timestamps = rewrite::TimestampPair{t.observed.client_tsval_latest, t.backup_tsval};
+        const std::size_t len = rewrite::build_twin_data(
+            scratch_, spec, std::span<const std::byte>(t.unacked).subspan(off, n));
+        if (len > 0 && send_backup(std::span(scratch_.data(), len))) counters_.replayed_bytes += n;
+        seq = seq + static_cast<std::uint32_t>(n);
+        off += n;
+    }
+    std::vector<std::byte>().swap(t.unacked);
+
+    t.phase = TwinPhase::Up;
+    ++counters_.recovered;
+    --syns_in_flight_;
+    // Client frames that arrived while the twin was opening, in order.
+    auto queued = std::move(t.queued);
+    t.queued.clear();
+    for (const auto& bytes : queued) {
+        Packet qp;
+        if (sniffer::parse(bytes, static_cast<std::uint32_t>(bytes.size()), sniffer::LinkType::Ethernet, qp))
+            continue;
+        const sniffer::RawFrame qf{bytes, static_cast<std::uint32_t>(bytes.size()), 0};
+        proxy_client_frame(t, qf, qp, now);
+    }
+    pump_syns(now);
+    check_resolved(now);
+}
+
+void FailoverEngine::fail_twin(Twin& t, Unrecovered why, MonoNs now) {
+    if (t.phase == TwinPhase::SynSent) --syns_in_flight_;
+    t.phase = TwinPhase::Failed;
+    ++counters_.unrecovered[static_cast<std::size_t>(why)];
+    std::vector<std::vector<std::byte>>().swap(t.queued);
+    log_.emit(now, "unrecoverable", "client=" + ep(t.key.client) + " server=" + ep(t.key.server) +
+                                        " reason=" + std::string(name_of(why)) +
+                                        " syn_tries=" + std::to_string(t.syn_tries));
+    pump_syns(now);
+    check_resolved(now);
+}
+
+void FailoverEngine::check_resolved(MonoNs now) {
+    if (state_ != State::Recovery || syns_in_flight_ != 0 || next_waiting_ < twins_.size()) return;
+    recovery_done_ = now;
+    const std::uint64_t failed =
+        counters_.unrecovered[static_cast<std::size_t>(Unrecovered::NoSynAck)] +
+        counters_.unrecovered[static_cast<std::size_t>(Unrecovered::BackupRefused)];
+    transition(Event::TwinsResolved, now,
+               std::to_string(counters_.recovered) + " of " + std::to_string(twins_.size()) +
+                   " twins established, " + std::to_string(failed) + " failed, in " +
+                   std::to_string((recovery_done_ - recovery_started_) / 1000) + " us");
+}
+
+void FailoverEngine::on_timer(MonoNs now) {
+    if (state_ == State::Recovery) {
+        for (auto& t : twins_) {
+            if (t.phase != TwinPhase::SynSent || t.deadline > now) continue;
+            if (t.syn_tries >= config_.syn_tries) {
+                fail_twin(t, Unrecovered::NoSynAck, now);
+            } else {
+                send_syn(t, now);
+            }
+        }
+        pump_syns(now);
+        check_resolved(now);
+    }
+    // Closed twins linger so the last ACKs pass, then their mapping goes.
+    for (std::size_t i = 0; i < twins_.size(); ++i) {
+        Twin& t = twins_[i];
+        if (t.phase != TwinPhase::Closed || t.closed_at + config_.close_linger > now) continue;
+        if (twin_by_port_[t.twin_src.port.value] == static_cast<std::int32_t>(i)) {
+            twin_by_port_[t.twin_src.port.value] = -1;
+            twin_by_tuple_.erase(t.key);
+        }
+    }
+}
+
+MonoNs FailoverEngine::next_deadline() const {
+    MonoNs next = std::numeric_limits<MonoNs>::max();
+    for (std::size_t i = 0; i < twins_.size(); ++i) {
+        const Twin& t = twins_[i];
+        if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
+        if (t.phase == TwinPhase::Closed &&
+            twin_by_port_[t.twin_src.port.value] == static_cast<std::int32_t>(i))
+            next = std::min(next, t.closed_at + config_.close_linger);
+    }
+    return next;
+}
+
+// ---------------------------------------------------------------- ARP, links
+
+void FailoverEngine::answer_arp(const Packet& p) {
+    // While the twins serve the primary's clients, the clients' neighbour
+    // entries for the primary must stay valid: answer for it, with its MAC.
+    if (p.arp.op != 1 || p.arp.target_ip != config_.primary || !primary_mac_known_ ||
+        p.arp.sender_ip == config_.primary)
+        return;
+    std::array<std::byte, 46> buf{};
+    const std::size_t eth = p.eth.vlan ? 18 : 14;
+    const std::span<std::byte> f(buf.data(), eth + 28);
+    for (std::size_t i = 0; i < 6; ++i) {
+        f[i] = std::byte{p.arp.sender_mac.bytes[i]};
+        f[6 + i] = std::byte{primary_mac_.bytes[i]};
+    }
+    if (p.eth.vlan) {
+        rewrite::store_be16(f, 12, 0x8100);
+        rewrite::store_be16(f, 14, *p.eth.vlan);
+    }
+    rewrite::store_be16(f, eth - 2, 0x0806);
+    rewrite::store_be16(f, eth, 1);        // Ethernet
+    rewrite::store_be16(f, eth + 2, 0x0800);
+    rewrite::store_u8(f, eth + 4, 6);
+    rewrite::store_u8(f, eth + 5, 4);
+    rewrite::store_be16(f, eth + 6, 2);    // reply (RFC 826)
+    for (std::size_t i = 0; i < 6; ++i) {
+        f[eth + 8 + i] = std::byte{primary_mac_.bytes[i]};
+        f[eth + 18 + i] = std::byte{p.arp.sender_mac.bytes[i]};
+    }
+    rewrite::store_be32(f, eth + 14, config_.primary.value);
+    rewrite::store_be32(f, eth + 24, p.arp.sender_ip.value);
+    if (send_client(f)) ++counters_.arp_replies;
+}
+
+bool FailoverEngine::send_backup(std::span<const std::byte> packet) {
+    if (packet.empty() || !backup_.send_to_backup(packet)) {
+        ++counters_.send_errors;
+        return false;
+    }
+    return true;
+}
+
+bool FailoverEngine::send_client(std::span<const std::byte> frame) {
+    if (!client_.send_to_client(frame)) {
+        ++counters_.send_errors;
+        return false;
+    }
+    return true;
+}
+
+}  // namespace migware

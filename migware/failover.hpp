@@ -1,0 +1,194 @@
+#pragma once
+// The failover engine: Normal (track) -> Recovery (twin handshakes into the
+// backup's stack) -> Proxy (translate both directions), DESIGN.md §2-3.
+//
+// No I/O of its own: packets leave through the injected BackupLink (IP
+// packets into the backup's stack: a TUN device in the daemon) and
+// ClientLink (Ethernet frames on the wire: libnet in the daemon); time is
+// passed in. The daemon owns the fds and the loop; tests use fakes.
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "migware/event_log.hpp"
+#include "migware/pipeline.hpp"
+#include "migware/state_machine.hpp"
+#include "monitor/clock.hpp"
+#include "monitor/icmp_monitor.hpp"
+#include "rewrite/frame_rewrite.hpp"
+#include "rewrite/translation.hpp"
+
+namespace migware {
+
+using monitor::MonoNs;
+using sniffer::Endpoint;
+using sniffer::Ipv4Addr;
+
+/// IP packets into the backup's own TCP/IP stack.
+class BackupLink {
+public:
+    virtual ~BackupLink() = default;
+    virtual bool send_to_backup(std::span<const std::byte> ip_packet) = 0;
+};
+
+/// Ethernet frames onto the client-facing wire.
+class ClientLink {
+public:
+    virtual ~ClientLink() = default;
+    virtual bool send_to_client(std::span<const std::byte> frame) = 0;
+};
+
+struct FailoverConfig {
+    Ipv4Addr primary;
+    Ipv4Addr backup;
+    std::vector<std::uint16_t> ports;  // service ports on the primary (same on the backup)
+    tracker::TableConfig table;
+    MonoNs syn_rto = 100 * monitor::kMillisecond;  // first twin SYN retransmission, then doubled
+    int syn_tries = 5;                              // SYNs per twin before giving up
+    std::size_t max_concurrent_syns = 1024;         // twin SYNs in flight at once
+    std::size_t queue_frames_per_twin = 512;        // client frames held while a twin is opening
+    MonoNs close_linger = 5'000 * monitor::kMillisecond;  // mapping kept after close
+    bool answer_arp = true;                         // answer ARP for the primary's IP in Proxy
+};
+
+enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
+std::string_view name_of(TwinPhase p);
+
+/// Why a tracked connection was not carried over.
+enum class Unrecovered : std::uint8_t {
+    HandshakeIncomplete,  // still opening when the primary died: the client retries its SYN
+    HandshakeUnseen,      // first seen mid-stream: options and ISNs unknown
+    Closing,              // a FIN was already exchanged
+    NoSynAck,             // the backup never answered the twin SYN
+    BackupRefused,        // the backup answered RST (no listener?)
+    kCount,
+};
+std::string_view name_of(Unrecovered u);
+
+struct FailoverCounters {
+    std::uint64_t twins = 0;
+    std::uint64_t recovered = 0;
+    std::array<std::uint64_t, static_cast<std::size_t>(Unrecovered::kCount)> unrecovered{};
+    std::uint64_t syn_sent = 0;
+    std::uint64_t syn_retransmitted = 0;
+    std::uint64_t replayed_bytes = 0;       // unacknowledged client bytes handed to the backup
+    std::uint64_t replay_incomplete = 0;    // twins whose held bytes did not cover [A, end)
+    std::uint64_t queued_frames = 0;        // client frames held during Recovery
+    std::uint64_t queue_overflow = 0;       // ... dropped because a twin's queue was full
+    std::uint64_t to_backup = 0;            // client packets translated into the backup
+    std::uint64_t to_client = 0;            // backup packets translated onto the wire
+    std::uint64_t to_backup_bytes = 0;
+    std::uint64_t to_client_bytes = 0;
+    std::uint64_t send_errors = 0;          // a link refused a packet
+    std::uint64_t rewrite_errors = 0;       // a frame the rewriter refused
+    std::uint64_t backup_unknown = 0;       // backup packets for no twin
+    std::uint64_t backup_not_tcp = 0;       // non-TCP from the backup's stack toward the primary
+    std::uint64_t client_unrecovered = 0;   // client packets of connections not carried over
+    std::uint64_t new_connections_unserved = 0;  // SYNs after failover (issue 5 serves them)
+    std::uint64_t primary_packets_in_proxy = 0;  // the primary talking again
+    std::uint64_t arp_replies = 0;
+    std::uint64_t closed = 0;
+};
+
+class FailoverEngine {
+public:
+    FailoverEngine(FailoverConfig config, BackupLink& backup, ClientLink& client, EventSink& log);
+
+    /// Every captured frame, in every state.
+    void on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now);
+    /// Every IP packet the backup's stack sent toward the primary's IP.
+    void on_backup_packet(std::span<const std::byte> ip_packet, MonoNs now);
+    /// Retransmissions, pacing, linger expiry. Call at next_deadline().
+    void on_timer(MonoNs now);
+    MonoNs next_deadline() const;
+
+    /// The monitor's verdicts.
+    void primary_down(MonoNs now, const std::string& reason);
+    void primary_up(MonoNs now, const std::string& reason);
+
+    State state() const { return state_; }
+    MonoNs state_since() const { return state_since_; }
+    const Pipeline& pipeline() const { return pipeline_; }
+    const FailoverCounters& counters() const { return counters_; }
+    monitor::PassiveSignal passive_signal() const;
+    std::size_t twins_in(TwinPhase phase) const;
+    /// Recovery's duration once every twin is resolved (0 until then).
+    MonoNs recovery_duration() const { return recovery_done_ - recovery_started_; }
+
+private:
+    struct Twin {
+        tracker::FourTuple key;          // client <-> primary
+        Endpoint twin_src;               // IPp:q as the backup sees it
+        Endpoint backup;                 // IPb:s
+        TwinPhase phase = TwinPhase::Waiting;
+        rewrite::ObservedConnection observed;
+        rewrite::Offsets offsets;
+        rewrite::AddressMap map;
+        sniffer::SeqNum syn_seq;
+        sniffer::SeqNum isn_b;
+        sniffer::TsVal backup_tsval;     // latest TSval from the backup on this twin
+        std::optional<std::uint16_t> vlan;
+        std::uint16_t client_window = 0;
+        int syn_tries = 0;
+        MonoNs deadline = 0;
+        MonoNs closed_at = 0;
+        std::vector<std::byte> unacked;  // client bytes [A, A + size) to replay
+        std::vector<std::vector<std::byte>> queued;  // client frames waiting for the twin
+        bool client_fin = false;
+        bool backup_fin = false;
+        sniffer::SeqNum client_fin_seq;
+        sniffer::SeqNum backup_fin_seq;
+    };
+
+    void transition(Event event, MonoNs now, const std::string& reason);
+    void start_recovery(MonoNs now);
+    void pump_syns(MonoNs now);
+    void send_syn(Twin& t, MonoNs now);
+    void twin_established(Twin& t, const sniffer::Packet& synack, MonoNs now);
+    void fail_twin(Twin& t, Unrecovered why, MonoNs now);
+    void check_resolved(MonoNs now);
+    void proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const sniffer::Packet& p,
+                            MonoNs now);
+    void proxy_backup_packet(Twin& t, std::span<const std::byte> ip_packet,
+                             const sniffer::Packet& p, MonoNs now);
+    void note_close(Twin& t, MonoNs now);
+    void answer_arp(const sniffer::Packet& p);
+    bool send_backup(std::span<const std::byte> packet);
+    bool send_client(std::span<const std::byte> frame);
+    Twin* twin_for_client(const sniffer::Packet& p);
+    bool is_service(const Endpoint& e) const;
+    std::uint16_t allocate_twin_port(std::uint16_t wanted);
+    std::uint16_t next_ip_id() { return ip_id_++; }
+
+    FailoverConfig config_;
+    BackupLink& backup_;
+    ClientLink& client_;
+    EventSink& log_;
+    Pipeline pipeline_;
+    State state_ = State::Normal;
+    MonoNs state_since_ = 0;
+    MonoNs recovery_started_ = 0;
+    MonoNs recovery_done_ = 0;
+
+    std::vector<Twin> twins_;
+    std::unordered_map<tracker::FourTuple, std::uint32_t> twin_by_tuple_;
+    std::vector<std::int32_t> twin_by_port_;  // 65536 entries: q -> twin index, -1 if none
+    std::size_t next_waiting_ = 0;            // twins_[i] for i < this have had a SYN
+    std::size_t syns_in_flight_ = 0;
+
+    sniffer::MacAddr primary_mac_;
+    bool primary_mac_known_ = false;
+    std::optional<MonoNs> last_primary_packet_;
+    std::uint64_t retransmissions_since_primary_ = 0;
+    bool primary_talking_logged_ = false;
+    std::uint16_t ip_id_ = 1;
+
+    FailoverCounters counters_;
+    std::vector<std::byte> scratch_;  // one frame being rewritten (no per-packet allocation)
+};
+
+}  // namespace migware

@@ -1,0 +1,199 @@
+#include "migware/io.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libnet.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/capability.h>
+#include <linux/icmp.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace migware {
+
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+sockaddr_in inet(Ipv4Addr ip) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(ip.value);
+    return a;
+}
+
+class Socket {
+public:
+    Socket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+        if (fd_ < 0) throw IoError("socket: " + errno_text());
+    }
+    ~Socket() { ::close(fd_); }
+    int fd() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+}  // namespace
+
+void require_capabilities() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (syscall(SYS_capget, &header, data) != 0) throw IoError("capget: " + errno_text());
+    auto has = [&](int cap) { return (data[cap / 32].effective & (1u << (cap % 32))) != 0; };
+    std::string missing;
+    if (!has(CAP_NET_RAW)) missing += "CAP_NET_RAW (capture, raw injection, ICMP probes)";
+    if (!has(CAP_NET_ADMIN)) {
+        if (!missing.empty()) missing += " and ";
+        missing += "CAP_NET_ADMIN (TUN device and its route)";
+    }
+    if (!missing.empty())
+        throw IoError("missing capability " + missing +
+                      "; run as root or grant it: setcap cap_net_raw,cap_net_admin+ep <migware>");
+}
+
+// ---------------------------------------------------------------- TUN
+
+TunDevice::TunDevice(const std::string& name) : name_(name) {
+    fd_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) throw IoError("/dev/net/tun: " + errno_text());
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(fd_, TUNSETIFF, &ifr) != 0) {
+        const std::string err = errno_text();
+        ::close(fd_);
+        throw IoError("TUN device '" + name + "': " + err);
+    }
+    name_ = ifr.ifr_name;
+    // No IPv6 on the TUN: its router solicitations would only be noise.
+    std::ofstream(std::string("/proc/sys/net/ipv6/conf/") + name_ + "/disable_ipv6") << "1\n";
+    Socket s;
+    if (::ioctl(s.fd(), SIOCGIFFLAGS, &ifr) != 0) throw IoError(name_ + ": SIOCGIFFLAGS: " + errno_text());
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (::ioctl(s.fd(), SIOCSIFFLAGS, &ifr) != 0) throw IoError(name_ + ": cannot bring up: " + errno_text());
+}
+
+TunDevice::~TunDevice() {
+    try {
+        Socket s;
+        for (Ipv4Addr ip : routes_) {
+            rtentry rt{};
+            auto dst = inet(ip);
+            auto mask = inet(Ipv4Addr{0xffffffffu});
+            std::memcpy(&rt.rt_dst, &dst, sizeof dst);
+            std::memcpy(&rt.rt_genmask, &mask, sizeof mask);
+            rt.rt_flags = RTF_UP | RTF_HOST;
+            rt.rt_dev = name_.data();
+            ::ioctl(s.fd(), SIOCDELRT, &rt);
+        }
+    } catch (...) {
+        // closing the device below removes its routes anyway
+    }
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void TunDevice::route_host(Ipv4Addr ip) {
+    Socket s;
+    rtentry rt{};
+    auto dst = inet(ip);
+    auto mask = inet(Ipv4Addr{0xffffffffu});
+    std::memcpy(&rt.rt_dst, &dst, sizeof dst);
+    std::memcpy(&rt.rt_genmask, &mask, sizeof mask);
+    rt.rt_flags = RTF_UP | RTF_HOST;
+    rt.rt_dev = name_.data();
+    if (::ioctl(s.fd(), SIOCADDRT, &rt) != 0 && errno != EEXIST)
+        throw IoError("route " + ip.to_string() + "/32 dev " + name_ + ": " + errno_text());
+    routes_.push_back(ip);
+}
+
+std::size_t TunDevice::read(std::span<std::byte> buf) {
+    const ssize_t n = ::read(fd_, buf.data(), buf.size());
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+bool TunDevice::send_to_backup(std::span<const std::byte> ip_packet) {
+    const ssize_t n = ::write(fd_, ip_packet.data(), ip_packet.size());
+    if (n != static_cast<ssize_t>(ip_packet.size())) {
+        ++write_errors_;
+        return false;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------- libnet
+
+struct LinkInjector::Impl {
+    libnet_t* l = nullptr;
+    ~Impl() {
+        if (l) libnet_destroy(l);
+    }
+};
+
+LinkInjector::LinkInjector(const std::string& interface) : impl_(std::make_unique<Impl>()) {
+    char errbuf[LIBNET_ERRBUF_SIZE] = {};
+    impl_->l = libnet_init(LIBNET_LINK_ADV, interface.c_str(), errbuf);
+    if (!impl_->l) throw IoError("libnet on " + interface + ": " + errbuf);
+}
+
+LinkInjector::~LinkInjector() = default;
+
+bool LinkInjector::send_to_client(std::span<const std::byte> frame) {
+    const int n = libnet_adv_write_link(
+        impl_->l, reinterpret_cast<const std::uint8_t*>(frame.data()),
+        static_cast<std::uint32_t>(frame.size()));
+    return n == static_cast<int>(frame.size());
+}
+
+// ---------------------------------------------------------------- ICMP
+
+IcmpSocket::IcmpSocket(const std::string& interface) {
+    fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+    if (fd_ < 0) throw IoError("ICMP socket: " + errno_text() + " (needs CAP_NET_RAW)");
+    if (::setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+                     static_cast<socklen_t>(interface.size())) != 0)
+        throw IoError("ICMP socket on " + interface + ": " + errno_text());
+    // Only echo replies reach us (raw ICMP sockets see every ICMP message).
+    icmp_filter filter{};
+    filter.data = ~(1u << ICMP_ECHOREPLY);
+    ::setsockopt(fd_, SOL_RAW, ICMP_FILTER, &filter, sizeof filter);
+}
+
+IcmpSocket::~IcmpSocket() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool IcmpSocket::send_probe(Ipv4Addr to, const monitor::Probe& probe) {
+    std::array<std::uint8_t, 8 + monitor::kNonceBytes> pkt{};
+    pkt[0] = 8;  // echo request (RFC 792)
+    pkt[4] = static_cast<std::uint8_t>(probe.id >> 8);
+    pkt[5] = static_cast<std::uint8_t>(probe.id);
+    pkt[6] = static_cast<std::uint8_t>(probe.sequence >> 8);
+    pkt[7] = static_cast<std::uint8_t>(probe.sequence);
+    std::memcpy(pkt.data() + 8, probe.payload.data(), monitor::kNonceBytes);
+    std::uint32_t sum = 0;
+    for (std::size_t i = 0; i < pkt.size(); i += 2) sum += (pkt[i] << 8) | pkt[i + 1];
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    const auto csum = static_cast<std::uint16_t>(~sum);
+    pkt[2] = static_cast<std::uint8_t>(csum >> 8);
+    pkt[3] = static_cast<std::uint8_t>(csum);
+    const sockaddr_in dst = inet(to);
+    return ::sendto(fd_, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&dst),
+                    sizeof dst) == static_cast<ssize_t>(pkt.size());
+}
+
+std::size_t IcmpSocket::read(std::span<std::byte> buf) {
+    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+}  // namespace migware

@@ -1,0 +1,42 @@
+#pragma once
+// migware's top-level state chart (thesis figure 9, extended):
+//
+//   Normal --PrimaryDown--> Recovery --TwinsResolved--> Proxy
+//      ^                        |                          |
+//      +------- (none: fail-back is an operator's decision, issue 5) ------+
+//
+// PrimaryAnswering in Recovery or Proxy changes nothing: the twins keep
+// serving the clients; it is logged so the operator knows.
+
+#include <cstdint>
+#include <string_view>
+
+namespace migware {
+
+enum class State : std::uint8_t { Normal, Recovery, Proxy };
+enum class Event : std::uint8_t { PrimaryDown, TwinsResolved, PrimaryAnswering };
+
+std::string_view name_of(State s);
+std::string_view name_of(Event e);
+
+struct Transition {
+    State to;
+    bool changed = false;
+};
+
+/// Pure: no I/O, no clock.
+constexpr Transition next_state(State from, Event event) {
+    switch (from) {
+        case State::Normal:
+            if (event == Event::PrimaryDown) return {State::Recovery, true};
+            return {from, false};
+        case State::Recovery:
+            if (event == Event::TwinsResolved) return {State::Proxy, true};
+            return {from, false};
+        case State::Proxy:
+            return {from, false};
+    }
+    return {from, false};
+}
+
+}  // namespace migware

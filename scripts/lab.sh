@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The migware hub lab (DESIGN.md sections 4 and 5), as a sourceable bash library and a small CLI.
+#
+#   source scripts/lab.sh; lab_init mwl$$-; lab_up; ...; lab_down
+#   scripts/lab.sh up PREFIX       build the lab and leave it up (manual use)
+#   scripts/lab.sh down PREFIX     remove it
+#   scripts/lab.sh pull|plug PREFIX  pull / plug the primary's cable
+#
+# Namespaces PREFIX-hub (bridge br0: ageing_time 0 = a hub, stp off, mcast_snooping off),
+# PREFIX-client 198.18.0.10/24, PREFIX-primary 198.18.0.1/24, PREFIX-backup 198.18.0.2/24.
+# Hub ports p-client / p-primary / p-backup are veth peers of eth0 in each host namespace.
+# Offloads (tx/tso/gso/gro) are off on every veth end, so the sniffer sees a real wire
+# (DESIGN.md 4.2).  IPv6 is disabled everywhere (no RS/ND/MLD chatter).
+# Lab rules: only 198.18.0.0/15, unique per-run prefix, the caller removes the lab on exit.
+#
+# The library sets no traps and never exits the caller's shell: functions return non-zero.
+
+LAB_IP_CLIENT=198.18.0.10
+LAB_IP_PRIMARY=198.18.0.1
+LAB_IP_BACKUP=198.18.0.2
+LAB_OFFLOADS=(tx off tso off gso off gro off)
+LAB_PREFIX=${LAB_PREFIX:-}
+
+lab_log() { printf 'lab: %s\n' "$*" >&2; }
+
+# lab_init PREFIX : choose the namespace names (call before anything else)
+lab_init() {
+    local p=${1:?lab_init PREFIX}
+    if [[ ! $p =~ ^[A-Za-z0-9_.-]{1,32}$ ]]; then
+        lab_log "bad prefix '$p' (letters, digits, _ . - only)"; return 1
+    fi
+    [[ $p == *- ]] || p="$p-"
+    LAB_PREFIX=$p
+    LAB_NS_HUB="${p}hub"
+    LAB_NS_CLIENT="${p}client"
+    LAB_NS_PRIMARY="${p}primary"
+    LAB_NS_BACKUP="${p}backup"
+}
+
+lab_check_tools() {
+    local t pkg missing=0
+    for t in ip:iproute2 ethtool:ethtool tcpdump:tcpdump python3:python3 timeout:coreutils sysctl:procps; do
+        pkg=${t#*:}; t=${t%%:*}
+        command -v "$t" >/dev/null 2>&1 || { lab_log "missing tool '$t' (Debian package: $pkg)"; missing=1; }
+    done
+    if [[ $(id -u) -ne 0 ]]; then lab_log "needs root (network namespaces)"; missing=1; fi
+    return $missing
+}
+
+# nsx NS CMD... : run CMD inside namespace NS
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# lab_sysctl NS key=value... : per-namespace sysctls
+lab_sysctl() { local ns=$1; shift; ip netns exec "$ns" sysctl -qw "$@"; }
+
+# lab_client_no_options : client without TCP timestamps and window scaling ("no options" runs)
+lab_client_no_options() {
+    lab_sysctl "$LAB_NS_CLIENT" net.ipv4.tcp_timestamps=0 net.ipv4.tcp_window_scaling=0
+}
+
+# lab_raise_limits : accept queues big enough for thousands of simultaneous connects
+lab_raise_limits() {
+    local ns
+    for ns in "$LAB_NS_PRIMARY" "$LAB_NS_BACKUP"; do
+        lab_sysctl "$ns" net.core.somaxconn=16384 net.ipv4.tcp_max_syn_backlog=16384 || return 1
+    done
+    lab_sysctl "$LAB_NS_CLIENT" net.ipv4.ip_local_port_range="20000 60999" || return 1
+}
+
+lab_exists() { ip netns list 2>/dev/null | grep -q "^${LAB_NS_HUB}\b"; }
+
+lab_up() {
+    [[ -n $LAB_PREFIX ]] || { lab_log "lab_init PREFIX first"; return 1; }
+    local ns role dev
+    if lab_exists; then lab_log "lab $LAB_PREFIX already exists"; return 1; fi
+    for ns in "$LAB_NS_HUB" "$LAB_NS_CLIENT" "$LAB_NS_PRIMARY" "$LAB_NS_BACKUP"; do
+        ip netns add "$ns" || return 1
+        ip -n "$ns" link set lo up || return 1
+        lab_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+            net.ipv6.conf.lo.disable_ipv6=1 || return 1
+    done
+    ip -n "$LAB_NS_HUB" link add br0 type bridge || return 1
+    ip -n "$LAB_NS_HUB" link set br0 type bridge ageing_time 0 stp_state 0 mcast_snooping 0 || return 1
+    ip -n "$LAB_NS_HUB" link set br0 up || return 1
+    for role in client primary backup; do
+        case $role in
+            client) ns=$LAB_NS_CLIENT;; primary) ns=$LAB_NS_PRIMARY;; backup) ns=$LAB_NS_BACKUP;;
+        esac
+        dev="p-$role"
+        ip -n "$LAB_NS_HUB" link add "$dev" type veth peer name eth0 netns "$ns" || return 1
+        # veth ends created after disable_ipv6.default get no IPv6; set it explicitly anyway
+        lab_sysctl "$ns" net.ipv6.conf.eth0.disable_ipv6=1 || return 1
+        lab_sysctl "$LAB_NS_HUB" "net.ipv6.conf.$dev.disable_ipv6=1" || return 1
+        ip -n "$LAB_NS_HUB" link set "$dev" master br0 || return 1
+        nsx "$LAB_NS_HUB" ethtool -K "$dev" "${LAB_OFFLOADS[@]}" >/dev/null || return 1
+        nsx "$ns" ethtool -K eth0 "${LAB_OFFLOADS[@]}" >/dev/null || return 1
+        ip -n "$LAB_NS_HUB" link set "$dev" up || return 1
+        ip -n "$ns" link set eth0 up || return 1
+    done
+    ip -n "$LAB_NS_CLIENT" addr add "$LAB_IP_CLIENT/24" dev eth0 || return 1
+    ip -n "$LAB_NS_PRIMARY" addr add "$LAB_IP_PRIMARY/24" dev eth0 || return 1
+    ip -n "$LAB_NS_BACKUP" addr add "$LAB_IP_BACKUP/24" dev eth0 || return 1
+    lab_raise_limits || return 1
+    lab_verify_offloads || return 1
+}
+
+# every veth end must report the offloads off (a silently ignored ethtool -K would fake the wire)
+lab_verify_offloads() {
+    local ns dev bad=0 out
+    for ns in "$LAB_NS_HUB:p-client" "$LAB_NS_HUB:p-primary" "$LAB_NS_HUB:p-backup" \
+              "$LAB_NS_CLIENT:eth0" "$LAB_NS_PRIMARY:eth0" "$LAB_NS_BACKUP:eth0"; do
+        dev=${ns#*:}; ns=${ns%%:*}
+        out=$(nsx "$ns" ethtool -k "$dev") || return 1
+        if grep -Eq '^(tx-checksumming|tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload): on' <<<"$out"; then
+            lab_log "offloads still on for $ns/$dev"; bad=1
+        fi
+    done
+    return $bad
+}
+
+lab_down() {
+    [[ -n $LAB_PREFIX ]] || return 0
+    local ns
+    for ns in "$LAB_NS_CLIENT" "$LAB_NS_PRIMARY" "$LAB_NS_BACKUP" "$LAB_NS_HUB"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    # deletion is asynchronous in the kernel, but the names are gone at once
+    ! ip netns list 2>/dev/null | grep -q "^${LAB_PREFIX}"
+}
+
+# pull_cable / plug_cable : the thesis's experiment, the primary's hub port down / up
+pull_cable() { ip -n "$LAB_NS_HUB" link set p-primary down; }
+plug_cable() { ip -n "$LAB_NS_HUB" link set p-primary up; }
+
+# ---------------------------------------------------------------- CLI
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    set -uo pipefail
+    usage() { echo "usage: $0 up|down|pull|plug PREFIX" >&2; exit 2; }
+    [[ $# -eq 2 ]] || usage
+    lab_init "$2" || exit 2
+    case $1 in
+        up)
+            lab_check_tools || exit 1
+            if ! lab_up; then lab_log "lab_up failed; removing"; lab_down; exit 1; fi
+            lab_log "up: ${LAB_NS_CLIENT} ${LAB_IP_CLIENT}, ${LAB_NS_PRIMARY} ${LAB_IP_PRIMARY}, ${LAB_NS_BACKUP} ${LAB_IP_BACKUP}, hub ${LAB_NS_HUB}"
+            ;;
+        down) lab_down ;;
+        pull) pull_cable ;;
+        plug) plug_cable ;;
+        *) usage ;;
+    esac
+fi

@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# One end-to-end failover scenario in the hub lab (issue 4).  See tests/lab/README.md.
+#
+#   tests/lab/failover.sh --mode push|reqresp --connections N [--no-options] [--no-pull]
+#                         [--migware BIN] [--no-migware] [--duration S] [--rate R]
+#                         [--seed N] [--keep] [--show N]
+#
+# Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
+# if every connection passed.  Needs root; fails loudly (never skips) without it.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+ORIG_ARGS=("$@")
+MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
+BIN="$ROOT/build/bin/migware"
+PORT=7000
+CONNECT_TIMEOUT=20
+CLOSE_TIMEOUT=6
+REPLY_TIMEOUT=4
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --mode) MODE=${2:-}; shift 2;;
+        --connections) CONNS=${2:-}; shift 2;;
+        --no-options) NOOPTS=1; shift;;
+        --no-pull) NOPULL=1; shift;;
+        --no-migware) NOMIG=1; shift;;
+        --migware) BIN=${2:-}; shift 2;;
+        --duration) DURATION=${2:-}; shift 2;;
+        --rate) RATE=${2:-}; shift 2;;
+        --seed) SEED=${2:-}; shift 2;;
+        --keep) KEEP=1; shift;;
+        --show) SHOW=${2:-}; shift 2;;
+        -h|--help) usage;;
+        *) echo "failover: unknown argument '$1'" >&2; usage;;
+    esac
+done
+[[ $MODE == push || $MODE == reqresp ]] || { echo "failover: --mode push|reqresp" >&2; usage; }
+[[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 20000 ]] || { echo "failover: --connections 1..20000" >&2; usage; }
+[[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($DURATION > 0 && $DURATION <= 120)}" \
+    || { echo "failover: --duration 0..120 s" >&2; usage; }
+DUR_INT=$(awk "BEGIN{printf \"%d\", $DURATION + 0.999}")
+# default total rate: lively for few connections, modest per connection for many
+if [[ -z $RATE ]]; then
+    RATE=$(( CONNS * 10 )); (( RATE < 50 )) && RATE=50; (( RATE > 6000 )) && RATE=6000
+fi
+[[ $RATE =~ ^[0-9]+$ && $RATE -ge 1 && $RATE -le 50000 ]] || { echo "failover: --rate 1..50000" >&2; exit 2; }
+
+# The whole run is bounded: re-exec under timeout (TERM -> our trap cleans up).
+CLIENT_BOUND=$(( CONNECT_TIMEOUT + DUR_INT + CLOSE_TIMEOUT + 15 ))
+RUN_BOUND=$(( CLIENT_BOUND + 60 ))
+if [[ -z ${MWL_BOUNDED:-} ]]; then
+    export MWL_BOUNDED=$RUN_BOUND
+    exec timeout --foreground -k 10 "$RUN_BOUND" "$0" "${ORIG_ARGS[@]}"
+fi
+
+# shellcheck source=../../scripts/lab.sh
+source "$ROOT/scripts/lab.sh"
+PY=$(python3 -c 'import sys; print(sys.executable)') || { echo "failover: python3 missing" >&2; exit 1; }
+TRAFFIC="$HERE/traffic.py"
+
+log() { printf 'failover: %s\n' "$*" >&2; }
+T_START=$(date +%s.%N)
+elapsed() { awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+
+WORK=""
+OWN_PIDS=()
+MIG_PID="" CLIENT_PID="" TCPDUMP_PID="" SRV_P_PID="" SRV_B_PID=""
+FINAL_PRINTED=0
+
+final_fail() { # reason : every connection fails, print the verdict line
+    log "ERROR: $*"
+    if [[ -n $WORK && -s $WORK/migware.log ]]; then
+        log "--- tail of migware's log"; tail -n 30 "$WORK/migware.log" >&2
+    fi
+    if [[ $FINAL_PRINTED -eq 0 ]]; then echo "failover: 0 passed, $CONNS failed"; FINAL_PRINTED=1; fi
+    exit 1
+}
+
+# running PID : is PID one of our background jobs that has not exited yet?
+running() { local p; for p in $(jobs -rp); do [[ $p == "$1" ]] && return 0; done; return 1; }
+
+# stop_pid PID SECS : TERM one of our own processes, KILL it after SECS, reap it, forget it
+stop_pid() {
+    local pid=$1 secs=${2:-5} i
+    [[ -n $pid ]] || return 0
+    if running "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        for (( i = 0; i < secs * 20; i++ )); do running "$pid" || break; sleep 0.05; done
+        running "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    STOP_RC=$?
+    forget_pid "$pid"
+}
+forget_pid() { local keep=() p; for p in "${OWN_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done; OWN_PIDS=("${keep[@]}"); }
+
+cleanup() {
+    local rc=$? pid
+    set +e
+    trap - EXIT INT TERM
+    for pid in "${OWN_PIDS[@]}"; do running "$pid" && kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${OWN_PIDS[@]}"; do stop_pid "$pid" 3; done
+    if [[ -n ${LAB_PREFIX:-} ]]; then
+        lab_down
+        if ip netns list 2>/dev/null | grep -q "^${LAB_PREFIX}"; then
+            log "ERROR: namespaces ${LAB_PREFIX}* still present"; rc=1
+        fi
+    fi
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP -eq 1 ]]; then log "artefacts kept in $WORK"; else rm -rf "$WORK"; fi
+    fi
+    if [[ $FINAL_PRINTED -eq 0 ]]; then echo "failover: 0 passed, $CONNS failed"; rc=1; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated (run bound ${MWL_BOUNDED}s?)"; exit 143' TERM
+
+# spawn NS SECS OUTFILE ERRFILE cmd... : bounded background process in NS; PID in LAST_PID
+spawn() {
+    local ns=$1 secs=$2 out=$3 err=$4; shift 4
+    ip netns exec "$ns" timeout -k 3 "$secs" "$@" >"$out" 2>"$err" &
+    LAST_PID=$!
+    OWN_PIDS+=("$LAST_PID")
+}
+
+wait_for() { # SECS PID DESCRIPTION test-command... : poll until the test passes
+    local secs=$1 pid=$2 what=$3 i; shift 3
+    for (( i = 0; i < secs * 50; i++ )); do
+        "$@" && return 0
+        if [[ -n $pid ]] && ! running "$pid"; then
+            log "$what: process exited early"; return 1
+        fi
+        sleep 0.02
+    done
+    log "$what: not within ${secs}s"; return 1
+}
+
+# ---------------------------------------------------------------- run
+[[ $(id -u) -eq 0 ]] || final_fail "needs root (network namespaces); not skipping"
+lab_check_tools || final_fail "missing tools"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(( $(ulimit -n) >= CONNS * 2 + 100 )) || final_fail "ulimit -n $(ulimit -n) too low for $CONNS connections"
+if [[ $NOMIG -eq 0 && ! -x $BIN ]]; then final_fail "no migware binary at $BIN (build it, or --no-migware)"; fi
+
+# tmpfs: creating thousands of per-connection log files on ext4 costs ~0.8 ms each, which
+# showed up as 100+ ms reply latencies while the server accepted a burst of connections
+WORKBASE=/dev/shm; [[ -d $WORKBASE && -w $WORKBASE ]] || WORKBASE=/tmp
+WORK=$(mktemp -d "$WORKBASE/mwl$$.XXXXXX")
+lab_init "mwl$$-" || final_fail "lab_init"
+[[ -z $SEED ]] && SEED=$(( (RANDOM << 15 | RANDOM) ))
+PULL_AT=$("$PY" -c "import random; random.seed($SEED); print('%.3f' % (random.uniform(0.30, 0.60) * $DURATION))")
+log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=$([[ $NOOPTS -eq 1 ]] && echo off || echo default) migware=$([[ $NOMIG -eq 1 ]] && echo no || echo "$BIN") pull=$([[ $NOPULL -eq 1 ]] && echo no || echo "at ${PULL_AT}s") seed=$SEED prefix=$LAB_PREFIX"
+
+lab_up || final_fail "lab_up failed"
+[[ $NOOPTS -eq 1 ]] && { lab_client_no_options || final_fail "client sysctls"; }
+
+mkdir -p "$WORK/primary" "$WORK/backup"
+for role in primary backup; do
+    ns=$LAB_NS_PRIMARY; [[ $role == backup ]] && ns=$LAB_NS_BACKUP
+    spawn "$ns" "$RUN_BOUND" "$WORK/server-$role.out" "$WORK/server-$role.err" \
+        "$PY" "$TRAFFIC" server --mode "$MODE" --port "$PORT" --log "$WORK/$role" \
+        --timeout "$RUN_BOUND" --ready-file "$WORK/server-$role.ready"
+    [[ $role == primary ]] && SRV_P_PID=$LAST_PID || SRV_B_PID=$LAST_PID
+    wait_for 5 "$LAST_PID" "$role server" test -s "$WORK/server-$role.ready" \
+        || final_fail "the $role server did not start: $(tail -n 5 "$WORK/server-$role.err")"
+done
+
+spawn "$LAB_NS_CLIENT" "$RUN_BOUND" /dev/null "$WORK/tcpdump.log" \
+    tcpdump -i eth0 -nn -s 128 --immediate-mode -U -B 65536 -Z root -w "$WORK/client.pcap" "tcp port $PORT"
+TCPDUMP_PID=$LAST_PID
+wait_for 5 "$TCPDUMP_PID" tcpdump grep -qs 'listening on' "$WORK/tcpdump.log" \
+    || final_fail "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
+
+if [[ $NOMIG -eq 0 ]]; then
+    spawn "$LAB_NS_BACKUP" "$RUN_BOUND" "$WORK/migware.out" "$WORK/migware.log" \
+        "$BIN" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" --port "$PORT"
+    MIG_PID=$LAST_PID
+    wait_for 5 "$MIG_PID" migware grep -q 'state=normal' "$WORK/migware.log" \
+        || final_fail "migware did not reach state=normal within 5 s"
+    log "migware up (state=normal) after $(elapsed)s"
+fi
+
+spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/client.out" "$WORK/client.err" \
+    "$PY" "$TRAFFIC" client --mode "$MODE" --server "$LAB_IP_PRIMARY:$PORT" \
+    --connections "$CONNS" --duration "$DURATION" --rate "$RATE" --out "$WORK/client.json" \
+    --connect-timeout "$CONNECT_TIMEOUT" --close-timeout "$CLOSE_TIMEOUT" \
+    --reply-timeout "$REPLY_TIMEOUT" --start-file "$WORK/client.start"
+CLIENT_PID=$LAST_PID
+wait_for $(( CONNECT_TIMEOUT + 5 )) "$CLIENT_PID" client test -s "$WORK/client.start" \
+    || final_fail "the client never started its traffic: $(tail -n 5 "$WORK/client.err")"
+log "client traffic started after $(elapsed)s: $(head -n 1 "$WORK/client.err")"
+
+PULL_ARGS=()
+if [[ $NOPULL -eq 0 ]]; then
+    sleep "$PULL_AT"
+    # pull the cable, with CLOCK_MONOTONIC and wall clock read right before and right after
+    read -r MONO0 MONO1 WALL1 < <("$PY" - "$LAB_NS_HUB" <<'PYEOF'
+import subprocess, sys, time
+m0 = time.monotonic_ns()
+rc = subprocess.run(["ip", "-n", sys.argv[1], "link", "set", "p-primary", "down"]).returncode
+m1 = time.monotonic_ns(); w1 = time.time()
+print(m0, m1, repr(w1) if rc == 0 else "FAILED")
+PYEOF
+)
+    [[ ${WALL1:-FAILED} != FAILED ]] || final_fail "pulling the cable failed"
+    log "cable pulled at t+${PULL_AT}s (mono_ns=$MONO1 wall=$WALL1)"
+    PULL_ARGS=(--pull-wall "$WALL1" --pull-mono-ns "$MONO1" --pull-mono-ns-before "$MONO0")
+fi
+
+# the client ends by itself after duration + orderly close, each bounded inside the client and
+# the whole client process bounded by its timeout wrapper (CLIENT_BOUND)
+wait "$CLIENT_PID" 2>/dev/null; client_rc=$?
+forget_pid "$CLIENT_PID"
+[[ $client_rc -eq 124 || $client_rc -eq 137 ]] && log "the client overran its ${CLIENT_BOUND}s bound and was stopped"
+log "client finished after $(elapsed)s (exit $client_rc); $(tail -n 1 "$WORK/client.err")"
+sleep 0.3      # last FIN/ACKs onto the wire and into the capture
+
+if [[ -n $MIG_PID ]]; then
+    stop_pid "$MIG_PID" 5
+    if grep -q . "$WORK/migware.out" 2>/dev/null; then log "migware stdout:"; tail -n 20 "$WORK/migware.out" >&2; fi
+fi
+stop_pid "$SRV_P_PID" 5; stop_pid "$SRV_B_PID" 5; stop_pid "$TCPDUMP_PID" 5
+log "tcpdump: $(grep -E 'captured|dropped' "$WORK/tcpdump.log" | tr '\n' ' ')"
+if grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$WORK/tcpdump.log"; then
+    log "WARNING: the client capture dropped packets; ACK-derived byte counts may be wrong"
+fi
+
+timeout 60 tcpdump -nn -S -tt -r "$WORK/client.pcap" >"$WORK/capture.txt" 2>"$WORK/tcpdump-read.log" \
+    || final_fail "cannot read the capture: $(cat "$WORK/tcpdump-read.log")"
+
+VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json"
+    --capture-txt "$WORK/capture.txt" --primary-dir "$WORK/primary" --backup-dir "$WORK/backup"
+    --show "$SHOW" --failures-file "$WORK/failures.txt" "${PULL_ARGS[@]}")
+[[ -n $MIG_PID ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log")
+timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
+vrc=$?
+grep -v '^failover: ' "$WORK/verify.out"
+if [[ $vrc -ne 0 && -n $MIG_PID && -s $WORK/migware.log ]]; then
+    log "--- tail of migware's log ($WORK/migware.log)"; tail -n 40 "$WORK/migware.log" >&2
+fi
+if [[ $vrc -ne 0 ]]; then
+    log "--- tail of the client's stderr"; tail -n 8 "$WORK/client.err" >&2
+fi
+log "run took $(elapsed)s"
+VERDICT=$(grep '^failover: [0-9]* passed, [0-9]* failed$' "$WORK/verify.out" | tail -n 1)
+if [[ -z $VERDICT ]]; then
+    log "verify.py gave no verdict (rc=$vrc): $(tail -n 5 "$WORK/verify.out")"
+    final_fail "no verdict"
+fi
+echo "$VERDICT"; FINAL_PRINTED=1
+[[ $vrc -eq 0 ]] || exit 1
+exit 0

@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Per-connection verdicts for one failover run (used by tests/lab/failover.sh).
+
+Inputs: the client's JSON report, the primary's and backup's server logs (<port>.bin/.json),
+the client-side capture as `tcpdump -nn -S -tt -r` text, the pull time (wall clock and
+CLOCK_MONOTONIC) and, optionally, migware's log.
+
+Per connection k (client port p):
+  (a) the client reports no error and a completed orderly close;
+  (b) byte-exact.  acked = (highest ACK from 198.18.0.1:7000 seen by the client before the pull)
+      - (client ISN + 1), mod 2^32.  The backup's log for port p must be exactly
+      stream(k)[acked:sent]; the primary's log must be stream(k)[0:len] with len >= acked
+      (len - acked = bytes the primary got but never acknowledged: reported, not an error).
+      Without a pull: the primary holds exactly stream(k)[0:sent], the backup nothing.
+  (c) reqresp: every request got its correct reply (the client checked each one).
+The last line is exactly `failover: N passed, M failed`.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from traffic import stream, RECLEN  # noqa: E402
+
+M32 = 1 << 32
+LINE = re.compile(r"^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+): "
+                  r"Flags \[([^\]]*)\](.*)$")
+SEQ = re.compile(r"\bseq (\d+)")
+ACK = re.compile(r"\back (\d+)")
+
+
+def s32(x):
+    x %= M32
+    return x - M32 if x >= (1 << 31) else x
+
+
+def parse_capture(path, client_ip, server_ip, sport, pull_wall):
+    """Per client port: isn, highest server ACK before the pull (absolute), timestamps."""
+    conns = {}
+    n = 0
+    with open(path) as f:
+        for line in f:
+            m = LINE.match(line)
+            if not m:
+                continue
+            n += 1
+            ts = float(m.group(1))
+            src, spt, dst, dpt, flags, rest = (m.group(2), int(m.group(3)), m.group(4),
+                                               int(m.group(5)), m.group(6), m.group(7))
+            if src == client_ip and dst == server_ip and dpt == sport:
+                c = conns.setdefault(spt, {"isn": None, "ack": None, "last_before": None,
+                                           "first_after": None, "rst_from_server": 0})
+                if "S" in flags:
+                    sm = SEQ.search(rest)
+                    if sm:
+                        c["isn"] = int(sm.group(1))
+            elif src == server_ip and spt == sport and dst == client_ip:
+                c = conns.setdefault(dpt, {"isn": None, "ack": None, "last_before": None,
+                                           "first_after": None, "rst_from_server": 0})
+                if "R" in flags:
+                    c["rst_from_server"] += 1
+                am = ACK.search(rest)
+                if not am:
+                    continue
+                a = int(am.group(1))
+                if pull_wall is None or ts < pull_wall:
+                    if c["ack"] is None or s32(a - c["ack"]) > 0:
+                        c["ack"] = a
+                    c["last_before"] = ts
+                elif c["first_after"] is None:
+                    c["first_after"] = ts
+    return conns, n
+
+
+def read_logs(d):
+    """port -> list of (name, bytes, sidecar-or-None); extra entries = repeated peer ports."""
+    out = {}
+    if not d or not os.path.isdir(d):
+        return out
+    for path in sorted(glob.glob(os.path.join(d, "*.bin"))):
+        name = os.path.basename(path)[:-4]
+        port = int(name.split(".")[0])
+        with open(path, "rb") as f:
+            data = f.read()
+        side = None
+        try:
+            with open(os.path.join(d, name + ".json")) as f:
+                side = json.load(f)
+        except (OSError, ValueError):
+            pass
+        out.setdefault(port, []).append((name, data, side))
+    return out
+
+
+def locate(k, data, sent):
+    """Where in stream(k)[0:sent] does `data` start?  None if it is not a slice of it."""
+    if not data:
+        return None
+    full = stream(k, 0, max(sent, len(data)) + RECLEN)
+    probe = data[:64]
+    pos = full.find(probe)
+    while pos >= 0 and pos % RECLEN != 0 and len(probe) < RECLEN:
+        pos = full.find(probe, pos + 1)
+    return None if pos < 0 else pos
+
+
+def first_diff(a, b):
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n if len(a) != len(b) else -1
+
+
+def describe_slice(label, k, got, start, end):
+    """Why `got` is not stream(k)[start:end], in words."""
+    exp = stream(k, start, end)
+    if got == exp:
+        return None
+    if not got:
+        return "%s received nothing; expected stream bytes [%d, %d) (%d bytes)" % (
+            label, start, end, end - start)
+    at = locate(k, got, end)
+    if at is None:
+        d = first_diff(got, exp)
+        return "%s bytes are not this connection's stream (first difference at offset %d: %r)" % (
+            label, start + d, got[d:d + 32])
+    if at < start:
+        return "%s starts at stream offset %d, not %d: %d bytes DUPLICATED" % (
+            label, at, start, start - at)
+    if at > start:
+        return "%s starts at stream offset %d, not %d: GAP of %d bytes" % (
+            label, at, start, at - start)
+    d = first_diff(got, exp)
+    if d == len(got):
+        return "%s stops at stream offset %d, expected %d: missing the last %d bytes" % (
+            label, start + len(got), end, end - start - len(got))
+    if d == len(exp):
+        return "%s has %d bytes beyond the %d the client sent" % (label, len(got) - len(exp), end)
+    return "%s differs from the stream at offset %d (got %r, expected %r)" % (
+        label, start + d, got[d:d + 32], exp[d:d + 32])
+
+
+def migware_transitions(path):
+    out = []
+    if not path or not os.path.exists(path):
+        return out
+    with open(path, errors="replace") as f:
+        for line in f:
+            if "event=transition" not in line:
+                continue
+            kv = dict(re.findall(r"(\w+)=(\S+)", line))
+            if "to" in kv and "mono_ns" in kv:
+                try:
+                    out.append((kv.get("from", "?"), kv["to"], int(kv["mono_ns"])))
+                except ValueError:
+                    pass
+    return out
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=("push", "reqresp"), required=True)
+    ap.add_argument("--client-json", required=True)
+    ap.add_argument("--capture-txt", required=True)
+    ap.add_argument("--primary-dir", required=True)
+    ap.add_argument("--backup-dir", required=True)
+    ap.add_argument("--connections", type=int, required=True)
+    ap.add_argument("--pull-wall", type=float, help="wall clock right after the pull")
+    ap.add_argument("--pull-mono-ns", type=int, help="CLOCK_MONOTONIC right after the pull")
+    ap.add_argument("--pull-mono-ns-before", type=int)
+    ap.add_argument("--migware-log")
+    ap.add_argument("--client-ip", default="198.18.0.10")
+    ap.add_argument("--server-ip", default="198.18.0.1")
+    ap.add_argument("--port", type=int, default=7000)
+    ap.add_argument("--show", type=int, default=40, help="failing connections printed in full")
+    ap.add_argument("--failures-file", help="write every failing connection's reasons here")
+    a = ap.parse_args()
+    pulled = a.pull_wall is not None
+
+    try:
+        with open(a.client_json) as f:
+            rep = json.load(f)
+        cconns = rep["conns"]
+    except (OSError, ValueError, KeyError) as e:
+        print("verify: no usable client report (%s): every connection fails" % e)
+        rep, cconns = None, []
+
+    cap, npkts = parse_capture(a.capture_txt, a.client_ip, a.server_ip, a.port,
+                               a.pull_wall if pulled else None)
+    plogs = read_logs(a.primary_dir)
+    blogs = read_logs(a.backup_dir)
+
+    failures = []          # (k, port, [reasons])
+    passed = 0
+    checked = 0
+    overlap_total = overlap_conns = 0
+    stalls = []
+    seen_ports = set()
+    by_k = {c["k"]: c for c in cconns}
+    for k in range(a.connections):
+        c = by_k.get(k)
+        reasons = []
+        if c is None:
+            failures.append((k, None, ["missing from the client report"]))
+            continue
+        port, sent = c["port"], c["sent"]
+        seen_ports.add(port)
+        # (a) + (c): the client's own verdict
+        if c.get("error"):
+            reasons.append("client: " + c["error"])
+        elif not c.get("survived"):
+            reasons.append("client: connection did not complete an orderly close")
+        if a.mode == "reqresp" and c.get("replies_ok") != c.get("requests"):
+            reasons.append("client: %s of %s requests got their correct reply"
+                           % (c.get("replies_ok"), c.get("requests")))
+        if port is None:
+            failures.append((k, port, reasons or ["never connected"]))
+            continue
+        pl = plogs.get(port, [])
+        bl = blogs.get(port, [])
+        if len(pl) > 1:
+            reasons.append("primary saw %d connections from port %d" % (len(pl), port))
+        if len(bl) > 1:
+            reasons.append("backup saw %d connections from port %d (twin opened twice?)"
+                           % (len(bl), port))
+        pdata = pl[0][1] if pl else b""
+        bdata = bl[0][1] if bl else b""
+        # (b) byte-exact
+        if not pulled:
+            r = describe_slice("primary", k, pdata, 0, sent)
+            if r:
+                reasons.append(r)
+            if bdata:
+                reasons.append("backup received %d bytes without a pull" % len(bdata))
+        else:
+            cc = cap.get(port)
+            if cc is None or cc["isn"] is None:
+                reasons.append("no SYN from port %d in the client capture: cannot tell what "
+                               "the primary acknowledged" % port)
+            else:
+                acked = 0 if cc["ack"] is None else (cc["ack"] - (cc["isn"] + 1)) % M32
+                if acked > sent:
+                    reasons.append("capture says the primary acked %d bytes but the client "
+                                   "sent only %d" % (acked, sent))
+                else:
+                    r = describe_slice("primary", k, pdata, 0, len(pdata))
+                    if r:
+                        reasons.append(r)
+                    elif len(pdata) < acked:
+                        reasons.append("primary holds %d bytes but acknowledged %d"
+                                       % (len(pdata), acked))
+                    elif len(pdata) > sent:
+                        reasons.append("primary holds %d bytes, more than the %d sent"
+                                       % (len(pdata), sent))
+                    else:
+                        ov = len(pdata) - acked
+                        if ov:
+                            overlap_total += ov
+                            overlap_conns += 1
+                    r = describe_slice("backup", k, bdata, acked, sent)
+                    if r:
+                        reasons.append(r + " [primary acked %d, primary holds %d, client sent %d]"
+                                       % (acked, len(pdata), sent))
+                if cc["last_before"] is not None and cc["first_after"] is not None:
+                    stalls.append(cc["first_after"] - cc["last_before"])
+                if cc["rst_from_server"]:
+                    reasons.append("client capture: %d RST from %s:%d"
+                                   % (cc["rst_from_server"], a.server_ip, a.port))
+        if reasons:
+            failures.append((k, port, reasons))
+        else:
+            passed += 1
+            checked += len(pdata) + len(bdata)
+
+    unexpected = sorted(set(blogs) - seen_ports)
+    if unexpected:
+        print("verify: WARNING: backup got connections from ports no client used: %s"
+              % unexpected[:20])
+
+    # ---- report
+    print("verify: mode=%s connections=%d pulled=%s capture_packets=%d" % (
+        a.mode, a.connections, "yes" if pulled else "no", npkts))
+    if rep:
+        print("verify: client connect %.2fs, close phase %.2fs, %d records, %d bytes sent" % (
+            rep.get("connect_s", 0), rep.get("close_s", 0), rep.get("records", 0),
+            sum(c["sent"] for c in cconns)))
+        if a.mode == "reqresp":
+            lat = [c["max_reply_ms"] for c in cconns if c.get("requests")]
+            if lat:
+                print("verify: worst reply latency per connection: median %.1f ms, max %.1f ms"
+                      % (statistics.median(lat), max(lat)))
+    if pulled:
+        print("verify: primary's unacknowledged bytes that also went to the backup "
+              "(info): %d bytes on %d connections" % (overlap_total, overlap_conns))
+        if stalls:
+            print("verify: client-visible stall (last ACK from the primary -> first packet "
+                  "after the pull): median %.1f ms, p99 %.1f ms, max %.1f ms (%d conns)" % (
+                      1000 * statistics.median(stalls), 1000 * pct(stalls, 99),
+                      1000 * max(stalls), len(stalls)))
+    tr = migware_transitions(a.migware_log)
+    if tr:
+        print("verify: migware transitions: " + ", ".join(
+            "%s->%s@%d" % t for t in tr))
+        if pulled and a.pull_mono_ns:
+            rec = [t[2] for t in tr if t[1] == "recovery"]
+            prx = [t[2] for t in tr if t[1] == "proxy"]
+            if rec:
+                det = (rec[0] - a.pull_mono_ns) / 1e6
+                extra = ""
+                if a.pull_mono_ns_before:
+                    extra = " (pull command took %.1f ms)" % (
+                        (a.pull_mono_ns - a.pull_mono_ns_before) / 1e6)
+                print("verify: detection time (cable pulled -> recovery): %.1f ms%s" % (det, extra))
+            if rec and prx:
+                later = [p for p in prx if p >= rec[0]]
+                if later:
+                    print("verify: recovery time (recovery -> proxy): %.1f ms"
+                          % ((later[0] - rec[0]) / 1e6))
+    print("verify: connections %d, survived %d, bytes checked %d" % (
+        a.connections, sum(1 for c in cconns if c.get("survived")), checked))
+    if failures:
+        counts = {}
+        for _, _, rs in failures:
+            key = re.sub(r"\d+", "#", rs[0])[:90]
+            counts[key] = counts.get(key, 0) + 1
+        print("verify: failure reasons (first reason per connection, numbers as #):")
+        for key, n in sorted(counts.items(), key=lambda x: -x[1]):
+            print("  %6d x %s" % (n, key))
+        lines = ["FAIL conn %d port %s: %s" % (k, p, "; ".join(rs)) for k, p, rs in failures]
+        for line in lines[:a.show]:
+            print(line)
+        if len(lines) > a.show:
+            print("... %d more failing connections%s" % (
+                len(lines) - a.show,
+                " (all in %s)" % a.failures_file if a.failures_file else ""))
+        if a.failures_file:
+            with open(a.failures_file, "w") as f:
+                f.write("\n".join(lines) + "\n")
+    print("failover: %d passed, %d failed" % (passed, a.connections - passed))
+    return 0 if passed == a.connections else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
