@@ -3,6 +3,7 @@
 #include "sniffer/wire.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace migware::sniffer {
 namespace {
@@ -35,10 +36,16 @@ bool is_vlan_tpid(std::uint16_t type) {
     return type == kEtherVlan || type == kEtherQinQ || type == kEtherQinQOld;
 }
 
-// RFC 1071 sum over the IPv4 header; a valid header sums to 0xffff.
+// RFC 1071 sum over the IPv4 header; a valid header sums to 0xffff. The
+// one's-complement sum is byte-order independent (RFC 1071 §2(B)), so the
+// header is summed 32 bits at a time in host order and folded.
 bool ipv4_header_checksum_ok(Bytes b, std::size_t off, std::size_t len) {
-    std::uint32_t sum = 0;
-    for (std::size_t i = 0; i + 1 < len; i += 2) sum += be16_at(b, off + i);
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < len; i += 4) {  // len is a multiple of 4 (IHL words)
+        std::uint32_t word;
+        std::memcpy(&word, b.data() + off + i, 4);
+        sum += word;
+    }
     while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
     return sum == 0xffffu;
 }

@@ -3,6 +3,7 @@
 // followed by memcpy, so alignment never matters and an out-of-bounds read
 // cannot be written (tcpdump's GET_* discipline, libtins' memory helpers).
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,11 +41,16 @@ inline std::uint8_t u8_at(std::span<const std::byte> b, std::size_t off) {
     return static_cast<std::uint8_t>(b[off]);
 }
 inline std::uint16_t be16_at(std::span<const std::byte> b, std::size_t off) {
-    return static_cast<std::uint16_t>((u8_at(b, off) << 8) | u8_at(b, off + 1));
+    std::uint16_t v;
+    std::memcpy(&v, b.data() + off, 2);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
+    return v;
 }
 inline std::uint32_t be32_at(std::span<const std::byte> b, std::size_t off) {
-    return (std::uint32_t{u8_at(b, off)} << 24) | (std::uint32_t{u8_at(b, off + 1)} << 16) |
-           (std::uint32_t{u8_at(b, off + 2)} << 8) | std::uint32_t{u8_at(b, off + 3)};
+    std::uint32_t v;
+    std::memcpy(&v, b.data() + off, 4);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+    return v;
 }
 inline std::uint16_t le16_at(std::span<const std::byte> b, std::size_t off) {
     return static_cast<std::uint16_t>(u8_at(b, off) | (u8_at(b, off + 1) << 8));

@@ -224,7 +224,11 @@ if [[ -n $MIG_PID ]]; then
     stop_pid "$MIG_PID" 5
     if grep -q . "$WORK/migware.out" 2>/dev/null; then log "migware stdout:"; tail -n 20 "$WORK/migware.out" >&2; fi
 fi
-stop_pid "$SRV_P_PID" 5; stop_pid "$SRV_B_PID" 5; stop_pid "$TCPDUMP_PID" 5
+for role in primary backup; do
+    [[ $role == primary ]] && stop_pid "$SRV_P_PID" 5 || stop_pid "$SRV_B_PID" 5
+    [[ $STOP_RC -eq 0 ]] || log "WARNING: the $role server exited $STOP_RC on SIGTERM: $(tail -n 3 "$WORK/server-$role.err")"
+done
+stop_pid "$TCPDUMP_PID" 5
 log "tcpdump: $(grep -E 'captured|dropped' "$WORK/tcpdump.log" | tr '\n' ' ')"
 if grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$WORK/tcpdump.log"; then
     log "WARNING: the client capture dropped packets; ACK-derived byte counts may be wrong"

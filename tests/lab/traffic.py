@@ -530,7 +530,7 @@ class Client:
             "mode": a.mode, "server": a.server, "connections": a.connections,
             "duration": a.duration, "rate": a.rate, "reclen": RECLEN,
             "t_start_wall": t0_wall, "connect_s": t_conn, "close_s": t_closed,
-            "records": issued, "errors": len(errs),
+            "records": sum(c.records for c in self.conns), "errors": len(errs),
             "conns": [{
                 "k": c.k, "port": c.port, "sent": c.sent, "records": c.records,
                 "requests": c.requests, "replies_ok": c.replies_ok,

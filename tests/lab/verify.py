@@ -43,6 +43,7 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
     """Per client port: isn, highest server ACK before the pull (absolute), timestamps."""
     conns = {}
     n = 0
+    synopts = {}
     with open(path) as f:
         for line in f:
             m = LINE.match(line)
@@ -59,6 +60,9 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
                     sm = SEQ.search(rest)
                     if sm:
                         c["isn"] = int(sm.group(1))
+                    om = re.search(r"options \[([^\]]*)\]", rest)
+                    key = re.sub(r"\d+", "#", om.group(1)) if om else "none"
+                    synopts[key] = synopts.get(key, 0) + 1
             elif src == server_ip and spt == sport and dst == client_ip:
                 c = conns.setdefault(dpt, {"isn": None, "ack": None, "last_before": None,
                                            "first_after": None, "rst_from_server": 0})
@@ -74,7 +78,7 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
                     c["last_before"] = ts
                 elif c["first_after"] is None:
                     c["first_after"] = ts
-    return conns, n
+    return conns, n, synopts
 
 
 def read_logs(d):
@@ -142,6 +146,12 @@ def describe_slice(label, k, got, start, end):
             label, start + len(got), end, end - start - len(got))
     if d == len(exp):
         return "%s has %d bytes beyond the %d the client sent" % (label, len(got) - len(exp), end)
+    at2 = locate(k, got[d:], end)
+    if at2 is not None and at2 > start + d:
+        return "%s has a GAP of %d bytes at stream offset %d" % (label, at2 - start - d, start + d)
+    if at2 is not None and at2 < start + d:
+        return "%s repeats %d bytes (DUPLICATE) at stream offset %d" % (
+            label, start + d - at2, start + d)
     return "%s differs from the stream at offset %d (got %r, expected %r)" % (
         label, start + d, got[d:d + 32], exp[d:d + 32])
 
@@ -196,7 +206,7 @@ def main():
         print("verify: no usable client report (%s): every connection fails" % e)
         rep, cconns = None, []
 
-    cap, npkts = parse_capture(a.capture_txt, a.client_ip, a.server_ip, a.port,
+    cap, npkts, synopts = parse_capture(a.capture_txt, a.client_ip, a.server_ip, a.port,
                                a.pull_wall if pulled else None)
     plogs = read_logs(a.primary_dir)
     blogs = read_logs(a.backup_dir)
@@ -234,6 +244,13 @@ def main():
         if len(bl) > 1:
             reasons.append("backup saw %d connections from port %d (twin opened twice?)"
                            % (len(bl), port))
+        for who, lst, ip in (("primary", pl, a.client_ip), ("backup", bl, a.server_ip)):
+            side = lst[0][2] if lst else None
+            if side and side.get("peer") != "%s:%d" % (ip, port):
+                reasons.append("%s's connection came from %s, expected %s:%d"
+                               % (who, side.get("peer"), ip, port))
+            if side and side.get("error"):
+                reasons.append("%s server: %s" % (who, side["error"]))
         pdata = pl[0][1] if pl else b""
         bdata = bl[0][1] if bl else b""
         # (b) byte-exact
@@ -291,6 +308,8 @@ def main():
     # ---- report
     print("verify: mode=%s connections=%d pulled=%s capture_packets=%d" % (
         a.mode, a.connections, "yes" if pulled else "no", npkts))
+    for key, cnt in sorted(synopts.items(), key=lambda x: -x[1]):
+        print("verify: client SYN options [%s] x %d" % (key, cnt))
     if rep:
         print("verify: client connect %.2fs, close phase %.2fs, %d records, %d bytes sent" % (
             rep.get("connect_s", 0), rep.get("close_s", 0), rep.get("records", 0),
