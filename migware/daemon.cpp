@@ -75,6 +75,8 @@ std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& 
     std::uint64_t unrec = 0;
     for (auto u : c.unrecovered) unrec += u;
     kv("unrecovered", unrec);
+    kv("syn_sent", c.syn_sent);
+    kv("syn_retransmitted", c.syn_retransmitted);
     kv("replayed_bytes", c.replayed_bytes);
     kv("queued_frames", c.queued_frames);
     kv("to_backup", c.to_backup);

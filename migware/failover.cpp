@@ -329,6 +329,8 @@ void FailoverEngine::start_recovery(MonoNs now) {
         if (c.state == tracker::TcpState::Closed) return;
         if (c.state == tracker::TcpState::Handshake) {
             ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::HandshakeIncomplete)];
+            log_.emit(now, "unrecoverable", "client=" + ep(c.key.client) + " server=" +
+                                                ep(c.key.server) + " reason=handshake_incomplete");
             return;
         }
         if (c.partial || !c.handshake_seen() || !c.server_ack_high || !c.client_ack_high) {
@@ -423,8 +425,11 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
     t.isn_b = synack.tcp.seq;
     t.backup_tsval = th.tsb0;
     std::array<std::byte, rewrite::kMaxHandshakePacket> ack{};
+    // The client's raw window, as the backup will read it (rescaled only when
+    // the backup declined window scaling).
+    const std::uint16_t window = rewrite::client_to_backup_window(t.client_window, t.offsets);
     const auto ack_spec =
-        rewrite::twin_ack_spec(t.observed, th, t.twin_src, t.backup, t.client_window, next_ip_id());
+        rewrite::twin_ack_spec(t.observed, th, t.twin_src, t.backup, window, next_ip_id());
     send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, ack_spec)));
 
     // DESIGN.md §3: bytes in [A, client's highest seq) were on the wire but
@@ -437,7 +442,7 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
     while (off < t.unacked.size()) {
         const std::size_t n = std::min<std::size_t>(mss, t.unacked.size() - off);
         rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.offsets.d1, t.isn_b + 1u,
-                                   std::nullopt, t.client_window, next_ip_id()};
+                                   std::nullopt, window, next_ip_id()};
         if (t.offsets.timestamps)
             spec.timestamps = rewrite::TimestampPair{t.observed.client_tsval_latest, t.backup_tsval};
         const std::size_t len = rewrite::build_twin_data(
@@ -469,6 +474,7 @@ void FailoverEngine::fail_twin(Twin& t, Unrecovered why, MonoNs now) {
     if (t.phase == TwinPhase::SynSent) --syns_in_flight_;
     t.phase = TwinPhase::Failed;
     ++counters_.unrecovered[static_cast<std::size_t>(why)];
+    counters_.client_unrecovered += t.queued.size();
     std::vector<std::vector<std::byte>>().swap(t.queued);
     log_.emit(now, "unrecoverable", "client=" + ep(t.key.client) + " server=" + ep(t.key.server) +
                                         " reason=" + std::string(name_of(why)) +

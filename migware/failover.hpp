@@ -49,7 +49,10 @@ struct FailoverConfig {
     tracker::TableConfig table;
     MonoNs syn_rto = 100 * monitor::kMillisecond;  // first twin SYN retransmission, then doubled
     int syn_tries = 5;                              // SYNs per twin before giving up
-    std::size_t max_concurrent_syns = 1024;         // twin SYNs in flight at once
+    // Twin SYNs in flight at once. Measured (BENCHMARKS.md): 1024 overflows the
+    // receive backlog (net.core.netdev_max_backlog, 1000) and costs SYN
+    // retransmissions; 32-128 recover 2000 connections fastest.
+    std::size_t max_concurrent_syns = 64;
     std::size_t queue_frames_per_twin = 512;        // client frames held while a twin is opening
     MonoNs close_linger = 5'000 * monitor::kMillisecond;  // mapping kept after close
     bool answer_arp = true;                         // answer ARP for the primary's IP in Proxy
@@ -117,7 +120,9 @@ public:
     monitor::PassiveSignal passive_signal() const;
     std::size_t twins_in(TwinPhase phase) const;
     /// Recovery's duration once every twin is resolved (0 until then).
-    MonoNs recovery_duration() const { return recovery_done_ - recovery_started_; }
+    MonoNs recovery_duration() const {
+        return recovery_done_ != 0 ? recovery_done_ - recovery_started_ : 0;
+    }
 
 private:
     struct Twin {

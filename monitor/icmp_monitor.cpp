@@ -65,6 +65,7 @@ bool IcmpMonitor::on_reply(std::uint16_t id, std::uint16_t sequence,
     outstanding_.erase(it);
     misses_ = 0;
     first_miss_sent_at_.reset();
+    recent_misses_.clear();
     alive_since_last_tick_ = true;
     return true;
 }
@@ -75,6 +76,9 @@ std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passiv
             o.timed_out = true;
             ++misses_;
             if (!first_miss_sent_at_) first_miss_sent_at_ = o.sent_at;
+            recent_misses_.push_back(o.sent_at);
+            while (recent_misses_.size() > static_cast<std::size_t>(config_.misses))
+                recent_misses_.pop_front();
         }
     }
     while (!outstanding_.empty() && now - outstanding_.front().sent_at > kForgetAfter)
@@ -91,10 +95,11 @@ std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passiv
     alive_since_last_tick_ = false;
     if (misses_ >= config_.misses && health_ != Health::Down) {
         // The tracker may veto but never trigger: TCP from the primary after
-        // the first unanswered probe proves the host alive (ICMP lost or
-        // filtered), whatever the echo count says.
-        if (passive.last_primary_packet && first_miss_sent_at_ &&
-            *passive.last_primary_packet > *first_miss_sent_at_) {
+        // the oldest of the last `misses` unanswered probes proves the host
+        // alive (ICMP lost or filtered). Only that window counts, so a primary
+        // that was vetoed once and then really dies is still declared down.
+        if (passive.last_primary_packet && !recent_misses_.empty() &&
+            *passive.last_primary_packet > recent_misses_.front()) {
             ++vetoed_;
             return std::nullopt;
         }

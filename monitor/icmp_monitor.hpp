@@ -92,6 +92,7 @@ private:
     Health health_ = Health::Unknown;
     int misses_ = 0;
     std::optional<MonoNs> first_miss_sent_at_;
+    std::deque<MonoNs> recent_misses_;  // send times of the last `misses` missed probes
     std::uint64_t sent_ = 0, replies_ = 0, rejected_ = 0, late_ = 0, vetoed_ = 0;
     std::deque<MonoNs> rtts_;
     bool alive_since_last_tick_ = false;

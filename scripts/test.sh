@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Sets up (packages + builds) and runs every test: the release tree, then the
-# whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Sets up (packages + builds) and runs every test:
+#   1. release build: unit, replay (golden, CLI, corpus) tests;
+#   2. release build: the end-to-end failover scenarios in the namespace lab
+#      (root + network namespaces; one at a time);
+#   3. the same unit/replay suite under AddressSanitizer + UndefinedBehaviorSanitizer,
+#      plus one lab failover with the sanitized daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-echo "== release build: ctest" >&2
-ctest --test-dir build --output-on-failure -j2 || status=1
-echo "== asan+ubsan build: ctest" >&2
-ctest --test-dir build-asan --output-on-failure -j2 || status=1
+echo "== release build: unit and replay tests" >&2
+ctest --test-dir build --output-on-failure -j2 -LE lab || status=1
+echo "== release build: failover lab (root, namespaces)" >&2
+ctest --test-dir build --output-on-failure -j1 -L lab || status=1
+echo "== asan+ubsan build: unit and replay tests, one lab failover" >&2
+ctest --test-dir build-asan --output-on-failure -j2 -LE lab || status=1
+ctest --test-dir build-asan --output-on-failure -j1 -R '^failover_reqresp_200$' || status=1
 exit $status

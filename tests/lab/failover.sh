@@ -111,7 +111,7 @@ cleanup() {
         fi
     fi
     if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $KEEP -eq 1 ]]; then log "artefacts kept in $WORK"; else rm -rf "$WORK"; fi
+        [[ $KEEP -eq 1 ]] || rm -rf "$WORK"
     fi
     if [[ $FINAL_PRINTED -eq 0 ]]; then echo "failover: 0 passed, $CONNS failed"; rc=1; fi
     exit $rc
@@ -143,8 +143,8 @@ wait_for() { # SECS PID DESCRIPTION test-command... : poll until the test passes
 # ---------------------------------------------------------------- run
 [[ $(id -u) -eq 0 ]] || final_fail "needs root (network namespaces); not skipping"
 lab_check_tools || final_fail "missing tools"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-(( $(ulimit -n) >= CONNS * 2 + 100 )) || final_fail "ulimit -n $(ulimit -n) too low for $CONNS connections"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(( $(ulimit -n) >= CONNS + 300 )) || final_fail "ulimit -n $(ulimit -n) too low for $CONNS connections"
 if [[ $NOMIG -eq 0 && ! -x $BIN ]]; then final_fail "no migware binary at $BIN (build it, or --no-migware)"; fi
 
 # tmpfs: creating thousands of per-connection log files on ext4 costs ~0.8 ms each, which
@@ -152,6 +152,7 @@ if [[ $NOMIG -eq 0 && ! -x $BIN ]]; then final_fail "no migware binary at $BIN (
 WORKBASE=/dev/shm; [[ -d $WORKBASE && -w $WORKBASE ]] || WORKBASE=/tmp
 WORK=$(mktemp -d "$WORKBASE/mwl$$.XXXXXX")
 lab_init "mwl$$-" || final_fail "lab_init"
+[[ $KEEP -eq 1 ]] && log "artefacts will be kept in $WORK"
 [[ -z $SEED ]] && SEED=$(( (RANDOM << 15 | RANDOM) ))
 PULL_AT=$("$PY" -c "import random; random.seed($SEED); print('%.3f' % (random.uniform(0.30, 0.60) * $DURATION))")
 log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=$([[ $NOOPTS -eq 1 ]] && echo off || echo default) migware=$([[ $NOMIG -eq 1 ]] && echo no || echo "$BIN") pull=$([[ $NOPULL -eq 1 ]] && echo no || echo "at ${PULL_AT}s") seed=$SEED prefix=$LAB_PREFIX"
@@ -180,7 +181,7 @@ if [[ $NOMIG -eq 0 ]]; then
     spawn "$LAB_NS_BACKUP" "$RUN_BOUND" "$WORK/migware.out" "$WORK/migware.log" \
         "$BIN" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" --port "$PORT"
     MIG_PID=$LAST_PID
-    wait_for 5 "$MIG_PID" migware grep -q 'state=normal' "$WORK/migware.log" \
+    wait_for 5 "$MIG_PID" migware grep -qs 'state=normal' "$WORK/migware.log" "$WORK/migware.out" \
         || final_fail "migware did not reach state=normal within 5 s"
     log "migware up (state=normal) after $(elapsed)s"
 fi
@@ -222,6 +223,7 @@ sleep 0.3      # last FIN/ACKs onto the wire and into the capture
 
 if [[ -n $MIG_PID ]]; then
     stop_pid "$MIG_PID" 5
+    log "migware exited with status $STOP_RC on SIGTERM"
     if grep -q . "$WORK/migware.out" 2>/dev/null; then log "migware stdout:"; tail -n 20 "$WORK/migware.out" >&2; fi
 fi
 for role in primary backup; do
@@ -240,7 +242,7 @@ timeout 60 tcpdump -nn -S -tt -r "$WORK/client.pcap" >"$WORK/capture.txt" 2>"$WO
 VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json"
     --capture-txt "$WORK/capture.txt" --primary-dir "$WORK/primary" --backup-dir "$WORK/backup"
     --show "$SHOW" --failures-file "$WORK/failures.txt" "${PULL_ARGS[@]}")
-[[ -n $MIG_PID ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log")
+[[ $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log" --migware-log "$WORK/migware.out")
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
 vrc=$?
 grep -v '^failover: ' "$WORK/verify.out"

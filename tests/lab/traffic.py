@@ -98,6 +98,7 @@ class Server:
         self.a = a
         self.sel = selectors.DefaultSelector()
         self.conns = {}
+        self.fd_holders = {}
         self.names = set()
         self.stop = False
         self.accepted = 0
@@ -125,7 +126,9 @@ class Server:
         except (KeyError, ValueError):
             pass
         c.sock.close()
-        os.close(c.f)
+        if not isinstance(c.f, str):
+            os.close(c.f)
+            self.fd_holders.pop(id(c), None)
         self.sidecar(c)
         self.conns.pop(id(c), None)
 
@@ -142,8 +145,25 @@ class Server:
             c = SConn()
             c.sock, c.peer, c.local = s, peer, s.getsockname()
             c.name = self.log_name(peer[1])
-            c.f = os.open(os.path.join(self.a.log, c.name + ".bin"),
-                          os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            path = os.path.join(self.a.log, c.name + ".bin")
+            try:
+                # fd budget: sockets + open log files + margin <= RLIMIT_NOFILE; past it, log
+                # files are reopened per write (cheap on tmpfs), oldest holders first
+                while self.fd_holders and len(self.conns) + len(self.fd_holders) + 256 > self.nofile:
+                    old = self.fd_holders.pop(next(iter(self.fd_holders)))
+                    os.close(old.f)
+                    old.f = os.path.join(self.a.log, old.name + ".bin")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+                if len(self.conns) + len(self.fd_holders) + 256 > self.nofile:
+                    os.close(fd)
+                    c.f = path
+                else:
+                    c.f = fd
+                    self.fd_holders[id(c)] = c
+            except OSError as e:
+                print("server: cannot open %s: %s" % (path, errname(e)), file=sys.stderr)
+                s.close()
+                continue
             c.nbytes = c.requests = c.replies = c.bad = 0
             c.inbuf = b""
             c.outbuf = bytearray()
@@ -193,7 +213,12 @@ class Server:
             if c.t_first is None:
                 c.t_first = now
             c.t_last = now
-            os.write(c.f, data)          # unbuffered: on disk as it arrives
+            if isinstance(c.f, str):
+                fd = os.open(c.f, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                os.write(fd, data)
+                os.close(fd)
+            else:
+                os.write(c.f, data)      # unbuffered: on disk as it arrives
             c.nbytes += len(data)
             if self.a.mode == "reqresp":
                 buf = c.inbuf + data
@@ -225,7 +250,7 @@ class Server:
     def run(self):
         a = self.a
         os.makedirs(a.log, exist_ok=True)
-        raise_nofile()
+        self.nofile = raise_nofile()
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         lsock.bind((a.bind, a.port))

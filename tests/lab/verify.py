@@ -156,10 +156,16 @@ def describe_slice(label, k, got, start, end):
         label, start + d, got[d:d + 32], exp[d:d + 32])
 
 
-def migware_transitions(path):
+def migware_transitions(paths):
     out = []
-    if not path or not os.path.exists(path):
-        return out
+    for path in paths:
+        if os.path.exists(path):
+            out += _transitions(path)
+    return sorted(out, key=lambda t: t[2])
+
+
+def _transitions(path):
+    out = []
     with open(path, errors="replace") as f:
         for line in f:
             if "event=transition" not in line:
@@ -189,7 +195,8 @@ def main():
     ap.add_argument("--pull-wall", type=float, help="wall clock right after the pull")
     ap.add_argument("--pull-mono-ns", type=int, help="CLOCK_MONOTONIC right after the pull")
     ap.add_argument("--pull-mono-ns-before", type=int)
-    ap.add_argument("--migware-log")
+    ap.add_argument("--migware-log", action="append", default=[],
+                    help="migware's stderr/stdout; event=transition lines are read from them")
     ap.add_argument("--client-ip", default="198.18.0.10")
     ap.add_argument("--server-ip", default="198.18.0.1")
     ap.add_argument("--port", type=int, default=7000)

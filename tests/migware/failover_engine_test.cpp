@@ -1,0 +1,1373 @@
+// FailoverEngine end to end with fake links, a memory event sink and time
+// passed in: Normal (track) -> Recovery (twin handshake into the backup's
+// stack) -> Proxy (translate both ways), DESIGN.md §2-3.
+//
+// Every frame is built here from scratch (Ethernet + IPv4 + TCP with Linux's
+// option layouts, checksums computed naively), and every packet the engine
+// emits is decoded here by a separate, naive decoder, so neither side of a
+// check goes through sniffer/ or rewrite/.
+
+#include "migware/failover.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "migware/event_log.hpp"
+#include "migware/state_machine.hpp"
+#include "sniffer/packet_source.hpp"
+
+namespace migware {
+namespace {
+
+using Bytes = std::vector<std::byte>;
+using Mac = std::array<std::uint8_t, 6>;
+using Block = std::pair<std::uint32_t, std::uint32_t>;
+namespace flag = sniffer::tcp_flag;
+
+constexpr MonoNs kMs = monitor::kMillisecond;
+
+constexpr std::uint32_t ip4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+    return (std::uint32_t{a} << 24) | (std::uint32_t{b} << 16) | (std::uint32_t{c} << 8) | d;
+}
+
+// ---- the lab ---------------------------------------------------------------
+
+constexpr std::uint32_t kClientIp = ip4(198, 18, 0, 10);
+constexpr std::uint32_t kPrimaryIp = ip4(198, 18, 0, 1);
+constexpr std::uint32_t kBackupIp = ip4(198, 18, 0, 2);
+constexpr std::uint32_t kOtherClient = ip4(198, 18, 0, 11);  // same source port, other host
+constexpr std::uint16_t kClientPort = 40000;
+constexpr std::uint16_t kService = 7000;
+constexpr Mac kClientMac{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a};
+constexpr Mac kPrimaryMac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+constexpr Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+// C<->P. The client's ISN is close to 2^32 so sequence numbers wrap during
+// the test; window scale shifts differ on all three stacks so that a wrong
+// shift anywhere changes a number.
+constexpr std::uint32_t kIsnC = 0xffffff00u;
+constexpr std::uint32_t kIsnP = 0x20000000u;
+constexpr std::uint32_t kTsC = 5000;     // client TSval at the SYN
+constexpr std::uint32_t kTsP = 900000;   // primary TSval at the SYN-ACK
+constexpr std::uint8_t kWsC = 7;
+constexpr std::uint8_t kWsP = 9;
+constexpr std::uint16_t kMssC = 1460;
+constexpr std::uint16_t kMssP = 1400;
+
+// What the tracker has seen by the time the primary dies (see run_normal()).
+constexpr std::uint32_t kA = kIsnC + 101;        // highest ACK from P
+constexpr std::uint32_t kK = kIsnP + 301;        // highest ACK from C
+constexpr std::uint32_t kClientEnd = kIsnC + 181;  // one past the client's highest byte
+constexpr std::uint32_t kClientTsLatest = kTsC + 5;
+constexpr std::uint32_t kPrimaryTsLast = kTsP + 10;
+constexpr std::uint16_t kClientWindow = 501;     // raw, last one the client sent
+
+// The backup's twin SYN-ACK.
+constexpr std::uint32_t kIsnB = 0x7a000000u;
+constexpr std::uint32_t kTsB0 = 123456;
+constexpr std::uint8_t kWsB = 10;
+
+// Offsets DESIGN.md §3 prescribes for the numbers above.
+constexpr std::uint32_t kD1 = 0;
+constexpr std::uint32_t kD2 = (kIsnB + 1) - kK;
+constexpr std::uint32_t kDts = (kPrimaryTsLast + 1) - kTsB0;
+
+// ---- a naive frame builder -------------------------------------------------
+
+void put8(Bytes& b, std::uint8_t v) { b.push_back(std::byte{v}); }
+void put16(Bytes& b, std::uint16_t v) {
+    put8(b, static_cast<std::uint8_t>(v >> 8));
+    put8(b, static_cast<std::uint8_t>(v));
+}
+void put32(Bytes& b, std::uint32_t v) {
+    put16(b, static_cast<std::uint16_t>(v >> 16));
+    put16(b, static_cast<std::uint16_t>(v));
+}
+void put_mac(Bytes& b, const Mac& m) {
+    for (auto x : m) put8(b, x);
+}
+std::uint8_t get8(std::span<const std::byte> b, std::size_t at) {
+    return std::to_integer<std::uint8_t>(b[at]);
+}
+std::uint16_t get16(std::span<const std::byte> b, std::size_t at) {
+    return static_cast<std::uint16_t>((get8(b, at) << 8) | get8(b, at + 1));
+}
+std::uint32_t get32(std::span<const std::byte> b, std::size_t at) {
+    return (std::uint32_t{get16(b, at)} << 16) | get16(b, at + 2);
+}
+void poke16(Bytes& b, std::size_t at, std::uint16_t v) {
+    b[at] = std::byte{static_cast<std::uint8_t>(v >> 8)};
+    b[at + 1] = std::byte{static_cast<std::uint8_t>(v)};
+}
+
+/// RFC 1071 the slow way: 16-bit words, end-around carry after every add.
+std::uint16_t naive_checksum(std::span<const std::byte> data) {
+    std::uint32_t sum = 0;
+    for (std::size_t i = 0; i < data.size(); i += 2) {
+        std::uint32_t word = std::uint32_t{get8(data, i)} << 8;
+        if (i + 1 < data.size()) word |= get8(data, i + 1);
+        sum += word;
+        if (sum > 0xffff) sum = (sum & 0xffff) + 1;
+    }
+    return static_cast<std::uint16_t>(~sum & 0xffff);
+}
+
+Bytes tcp_pseudo_and_segment(std::uint32_t src, std::uint32_t dst, std::span<const std::byte> seg) {
+    Bytes all;
+    put32(all, src);
+    put32(all, dst);
+    put8(all, 0);
+    put8(all, 6);
+    put16(all, static_cast<std::uint16_t>(seg.size()));
+    all.insert(all.end(), seg.begin(), seg.end());
+    return all;
+}
+
+struct Seg {
+    std::uint32_t src_ip = 0, dst_ip = 0;
+    std::uint16_t sport = 0, dport = 0;
+    std::uint32_t seq = 0, ack = 0;
+    std::uint8_t flags = flag::kAck;
+    std::uint16_t window = 0;
+    std::optional<std::uint16_t> mss;
+    bool sack_perm = false;
+    std::optional<Block> ts;  // TSval, TSecr
+    std::optional<std::uint8_t> ws;
+    std::vector<Block> sack;
+    Bytes payload;
+    std::uint16_t ip_id = 0x1234;
+    std::uint8_t ttl = 64;
+};
+
+/// IPv4 + TCP, options in Linux's layouts, correct checksums.
+Bytes ip_packet(const Seg& s) {
+    Bytes opt;
+    if (s.mss) {
+        put8(opt, 2);
+        put8(opt, 4);
+        put16(opt, *s.mss);
+    }
+    if (s.ts) {
+        if (s.sack_perm) {
+            put8(opt, 4);
+            put8(opt, 2);
+        } else {
+            put8(opt, 1);
+            put8(opt, 1);
+        }
+        put8(opt, 8);
+        put8(opt, 10);
+        put32(opt, s.ts->first);
+        put32(opt, s.ts->second);
+    } else if (s.sack_perm) {
+        put8(opt, 1);
+        put8(opt, 1);
+        put8(opt, 4);
+        put8(opt, 2);
+    }
+    if (s.ws) {
+        put8(opt, 1);
+        put8(opt, 3);
+        put8(opt, 3);
+        put8(opt, *s.ws);
+    }
+    if (!s.sack.empty()) {
+        put8(opt, 1);
+        put8(opt, 1);
+        put8(opt, 5);
+        put8(opt, static_cast<std::uint8_t>(2 + 8 * s.sack.size()));
+        for (const auto& [l, r] : s.sack) {
+            put32(opt, l);
+            put32(opt, r);
+        }
+    }
+    while (opt.size() % 4) put8(opt, 0);
+    const std::size_t tcp_len = 20 + opt.size() + s.payload.size();
+    Bytes p;
+    put8(p, 0x45);
+    put8(p, 0);
+    put16(p, static_cast<std::uint16_t>(20 + tcp_len));
+    put16(p, s.ip_id);
+    put16(p, 0x4000);
+    put8(p, s.ttl);
+    put8(p, 6);
+    put16(p, 0);
+    put32(p, s.src_ip);
+    put32(p, s.dst_ip);
+    poke16(p, 10, naive_checksum(std::span(p).first(20)));
+    put16(p, s.sport);
+    put16(p, s.dport);
+    put32(p, s.seq);
+    put32(p, s.ack);
+    put8(p, static_cast<std::uint8_t>(((20 + opt.size()) / 4) << 4));
+    put8(p, s.flags);
+    put16(p, s.window);
+    put16(p, 0);
+    put16(p, 0);
+    p.insert(p.end(), opt.begin(), opt.end());
+    p.insert(p.end(), s.payload.begin(), s.payload.end());
+    const Bytes sum = tcp_pseudo_and_segment(s.src_ip, s.dst_ip, std::span(p).subspan(20));
+    poke16(p, 36, naive_checksum(sum));
+    return p;
+}
+
+/// Ethernet II around `l3`, padded to the 60-byte minimum like a real NIC.
+Bytes eth_frame(const Mac& src, const Mac& dst, std::uint16_t type, const Bytes& l3) {
+    Bytes f;
+    put_mac(f, dst);
+    put_mac(f, src);
+    put16(f, type);
+    f.insert(f.end(), l3.begin(), l3.end());
+    while (f.size() < 60) put8(f, 0);
+    return f;
+}
+
+Bytes arp_request(const Mac& sender_mac, std::uint32_t sender_ip, std::uint32_t target_ip) {
+    Bytes a;
+    put16(a, 1);
+    put16(a, 0x0800);
+    put8(a, 6);
+    put8(a, 4);
+    put16(a, 1);
+    put_mac(a, sender_mac);
+    put32(a, sender_ip);
+    put_mac(a, Mac{});
+    put32(a, target_ip);
+    return eth_frame(sender_mac, kBroadcast, 0x0806, a);
+}
+
+Bytes payload_of(std::size_t n, std::uint8_t seed) {
+    Bytes b(n);
+    for (std::size_t i = 0; i < n; ++i) b[i] = std::byte{static_cast<std::uint8_t>(seed + i * 7)};
+    return b;
+}
+
+Bytes concat(const Bytes& a, const Bytes& b) {
+    Bytes out = a;
+    out.insert(out.end(), b.begin(), b.end());
+    return out;
+}
+
+// ---- a naive decoder for what the engine emits ----------------------------
+
+struct Decoded {
+    bool has_eth = false;
+    Mac eth_dst{}, eth_src{};
+    std::uint16_t ethertype = 0;
+    std::uint16_t ip_total = 0, ip_id = 0;
+    std::uint8_t ttl = 0, proto = 0;
+    std::uint32_t src_ip = 0, dst_ip = 0;
+    std::uint16_t sport = 0, dport = 0;
+    std::uint32_t seq = 0, ack = 0;
+    std::uint8_t flags = 0;
+    std::uint16_t window = 0;
+    Bytes options;
+    std::optional<std::uint16_t> mss;
+    std::optional<std::uint8_t> ws;
+    bool sack_perm = false;
+    std::optional<Block> ts;
+    std::vector<Block> sack;
+    Bytes tcp_segment;  // header + payload
+    Bytes payload;
+    bool ip_checksum_ok = false;
+    bool tcp_checksum_ok = false;
+    std::size_t size = 0;
+};
+
+Decoded decode(std::span<const std::byte> b, bool eth) {
+    Decoded d;
+    d.size = b.size();
+    std::size_t l3 = 0;
+    if (eth) {
+        d.has_eth = true;
+        for (std::size_t i = 0; i < 6; ++i) {
+            d.eth_dst[i] = get8(b, i);
+            d.eth_src[i] = get8(b, 6 + i);
+        }
+        d.ethertype = get16(b, 12);
+        l3 = 14;
+    }
+    const std::size_t ihl = (get8(b, l3) & 0xf) * 4u;
+    d.ip_total = get16(b, l3 + 2);
+    d.ip_id = get16(b, l3 + 4);
+    d.ttl = get8(b, l3 + 8);
+    d.proto = get8(b, l3 + 9);
+    d.src_ip = get32(b, l3 + 12);
+    d.dst_ip = get32(b, l3 + 16);
+    d.ip_checksum_ok = naive_checksum(b.subspan(l3, ihl)) == 0;
+    const std::size_t l4 = l3 + ihl;
+    const std::size_t seg_len = d.ip_total - ihl;
+    const auto seg = b.subspan(l4, seg_len);
+    d.tcp_segment.assign(seg.begin(), seg.end());
+    d.sport = get16(b, l4);
+    d.dport = get16(b, l4 + 2);
+    d.seq = get32(b, l4 + 4);
+    d.ack = get32(b, l4 + 8);
+    const std::size_t doff = (get8(b, l4 + 12) >> 4) * 4u;
+    d.flags = get8(b, l4 + 13);
+    d.window = get16(b, l4 + 14);
+    d.options.assign(b.begin() + static_cast<std::ptrdiff_t>(l4 + 20),
+                     b.begin() + static_cast<std::ptrdiff_t>(l4 + doff));
+    for (std::size_t i = 0; i < d.options.size();) {
+        const std::uint8_t kind = std::to_integer<std::uint8_t>(d.options[i]);
+        if (kind == 0) break;
+        if (kind == 1) {
+            ++i;
+            continue;
+        }
+        const std::uint8_t len = std::to_integer<std::uint8_t>(d.options[i + 1]);
+        const std::span<const std::byte> o(d.options.data() + i, len);
+        if (kind == 2) d.mss = get16(o, 2);
+        if (kind == 3) d.ws = get8(o, 2);
+        if (kind == 4) d.sack_perm = true;
+        if (kind == 8) d.ts = Block{get32(o, 2), get32(o, 6)};
+        if (kind == 5)
+            for (std::size_t j = 2; j + 8 <= len; j += 8) d.sack.emplace_back(get32(o, j), get32(o, j + 4));
+        i += len;
+    }
+    d.payload.assign(seg.begin() + static_cast<std::ptrdiff_t>(doff), seg.end());
+    d.tcp_checksum_ok = naive_checksum(tcp_pseudo_and_segment(d.src_ip, d.dst_ip, seg)) == 0;
+    return d;
+}
+
+// ---- fakes -----------------------------------------------------------------
+
+class FakeBackupLink final : public BackupLink {
+public:
+    bool send_to_backup(std::span<const std::byte> ip_packet) override {
+        sent.emplace_back(ip_packet.begin(), ip_packet.end());
+        return accept;
+    }
+    std::vector<Bytes> sent;
+    bool accept = true;
+};
+
+class FakeClientLink final : public ClientLink {
+public:
+    bool send_to_client(std::span<const std::byte> frame) override {
+        sent.emplace_back(frame.begin(), frame.end());
+        return accept;
+    }
+    std::vector<Bytes> sent;
+    bool accept = true;
+};
+
+// ---- the fixture -----------------------------------------------------------
+
+class FailoverEngineTest : public ::testing::Test {
+protected:
+    static FailoverConfig default_config() {
+        FailoverConfig c;
+        c.primary = Ipv4Addr{kPrimaryIp};
+        c.backup = Ipv4Addr{kBackupIp};
+        c.ports = {kService};
+        c.table.servers = {Endpoint{Ipv4Addr{kPrimaryIp}, sniffer::Port{kService}}};
+        return c;
+    }
+
+    void SetUp() override { make_engine(default_config()); }
+
+    void make_engine(FailoverConfig c) {
+        config_ = c;
+        engine_ = std::make_unique<FailoverEngine>(std::move(c), backup_, client_, log_);
+    }
+
+    /// Feeds one captured frame at the current time, then advances 1 ms.
+    void capture(const Bytes& frame) {
+        const sniffer::RawFrame f{frame, static_cast<std::uint32_t>(frame.size()), now_};
+        engine_->on_capture(f, sniffer::LinkType::Ethernet, now_);
+        now_ += kMs;
+    }
+    void from_backup(const Bytes& ip) { engine_->on_backup_packet(ip, now_); }
+
+    // C -> P and P -> C segments of the connection under test (or another
+    // client port), as Ethernet frames on the hub.
+    static Seg c2p(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint32_t tsval,
+                   std::uint32_t tsecr, std::uint16_t window = kClientWindow,
+                   std::uint16_t port = kClientPort) {
+        Seg s;
+        s.src_ip = kClientIp;
+        s.dst_ip = kPrimaryIp;
+        s.sport = port;
+        s.dport = kService;
+        s.seq = seq;
+        s.ack = ack;
+        s.flags = flags;
+        s.window = window;
+        s.ts = Block{tsval, tsecr};
+        return s;
+    }
+    static Seg p2c(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint32_t tsval,
+                   std::uint32_t tsecr, std::uint16_t port = kClientPort) {
+        Seg s;
+        s.src_ip = kPrimaryIp;
+        s.dst_ip = kClientIp;
+        s.sport = kService;
+        s.dport = port;
+        s.seq = seq;
+        s.ack = ack;
+        s.flags = flags;
+        s.window = 500;
+        s.ts = Block{tsval, tsecr};
+        return s;
+    }
+    static Bytes from_client(const Seg& s) {
+        return eth_frame(kClientMac, kPrimaryMac, 0x0800, ip_packet(s));
+    }
+    static Bytes from_primary(const Seg& s) {
+        return eth_frame(kPrimaryMac, kClientMac, 0x0800, ip_packet(s));
+    }
+
+    /// Handshake, a request, a response (so K != ISNp + 1), and 80 client
+    /// bytes the primary never acknowledges.
+    void run_normal() {
+        Seg syn = c2p(kIsnC, 0, flag::kSyn, kTsC, 0, 64240);
+        syn.mss = kMssC;
+        syn.sack_perm = true;
+        syn.ws = kWsC;
+        capture(from_client(syn));
+        Seg synack = p2c(kIsnP, kIsnC + 1, flag::kSyn | flag::kAck, kTsP, kTsC);
+        synack.window = 65160;
+        synack.mss = kMssP;
+        synack.sack_perm = true;
+        synack.ws = kWsP;
+        capture(from_primary(synack));
+        capture(from_client(c2p(kIsnC + 1, kIsnP + 1, flag::kAck, kTsC + 1, kTsP, 502)));
+        Seg req = c2p(kIsnC + 1, kIsnP + 1, flag::kAck | flag::kPsh, kTsC + 2, kTsP, 502);
+        req.payload = payload_of(100, 1);
+        capture(from_client(req));
+        Seg resp = p2c(kIsnP + 1, kIsnC + 101, flag::kAck | flag::kPsh, kTsP + 10, kTsC + 2);
+        resp.payload = payload_of(300, 2);
+        capture(from_primary(resp));
+        capture(from_client(c2p(kIsnC + 101, kK, flag::kAck, kTsC + 3, kTsP + 10, 502)));
+        Seg d1 = c2p(kIsnC + 101, kK, flag::kAck | flag::kPsh, kTsC + 4, kTsP + 10, 502);
+        d1.payload = unacked_part1();
+        capture(from_client(d1));
+        Seg d2 = c2p(kIsnC + 151, kK, flag::kAck | flag::kPsh, kTsC + 5, kTsP + 10, kClientWindow);
+        d2.payload = unacked_part2();
+        capture(from_client(d2));
+    }
+    static Bytes unacked_part1() { return payload_of(50, 3); }
+    static Bytes unacked_part2() { return payload_of(30, 4); }
+    static Bytes unacked() { return concat(unacked_part1(), unacked_part2()); }
+
+    /// The backup's SYN-ACK for the twin SYN.
+    static Seg backup_synack(std::uint32_t ack = kA, std::uint16_t mss = 1460) {
+        Seg s;
+        s.src_ip = kBackupIp;
+        s.dst_ip = kPrimaryIp;
+        s.sport = kService;
+        s.dport = kClientPort;
+        s.seq = kIsnB;
+        s.ack = ack;
+        s.flags = flag::kSyn | flag::kAck;
+        s.window = 65160;
+        s.mss = mss;
+        s.sack_perm = true;
+        s.ts = Block{kTsB0, kClientTsLatest};
+        s.ws = kWsB;
+        s.ip_id = 0;
+        return s;
+    }
+    /// A segment from the backup on the twin (bare IP, as out of the TUN).
+    static Seg b2t(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint32_t tsval,
+                   std::uint32_t tsecr, std::uint16_t window) {
+        Seg s;
+        s.src_ip = kBackupIp;
+        s.dst_ip = kPrimaryIp;
+        s.sport = kService;
+        s.dport = kClientPort;
+        s.seq = seq;
+        s.ack = ack;
+        s.flags = flags;
+        s.window = window;
+        s.ts = Block{tsval, tsecr};
+        s.ip_id = 777;
+        return s;
+    }
+
+    /// Normal traffic, primary_down, the backup's SYN-ACK: in Proxy.
+    void reach_proxy() {
+        run_normal();
+        engine_->primary_down(now_, "4 consecutive echo probes unanswered");
+        ASSERT_EQ(backup_.sent.size(), 1u);
+        now_ += kMs;
+        from_backup(ip_packet(backup_synack()));
+        ASSERT_EQ(engine_->state(), State::Proxy);
+        ASSERT_EQ(backup_.sent.size(), 3u);  // SYN, ACK, replayed bytes
+        backup_.sent.clear();
+        client_.sent.clear();
+        now_ += kMs;
+    }
+
+    std::vector<MemorySink::Entry> events(const std::string& name) const {
+        std::vector<MemorySink::Entry> out;
+        for (const auto& e : log_.entries)
+            if (e.event == name) out.push_back(e);
+        return out;
+    }
+    std::uint64_t unrecovered(Unrecovered u) const {
+        return engine_->counters().unrecovered[static_cast<std::size_t>(u)];
+    }
+
+    FailoverConfig config_;
+    FakeBackupLink backup_;
+    FakeClientLink client_;
+    MemorySink log_;
+    std::unique_ptr<FailoverEngine> engine_;
+    MonoNs now_ = 1'000 * kMs;
+};
+
+// ---------------------------------------------------------------- state machine
+
+TEST(StateMachineTest, NextStateTableForEveryStateAndEvent) {
+    struct Row {
+        State from;
+        Event event;
+        State to;
+        bool changed;
+    };
+    const Row table[] = {
+        {State::Normal, Event::PrimaryDown, State::Recovery, true},
+        {State::Normal, Event::TwinsResolved, State::Normal, false},
+        {State::Normal, Event::PrimaryAnswering, State::Normal, false},
+        {State::Recovery, Event::PrimaryDown, State::Recovery, false},
+        {State::Recovery, Event::TwinsResolved, State::Proxy, true},
+        {State::Recovery, Event::PrimaryAnswering, State::Recovery, false},
+        {State::Proxy, Event::PrimaryDown, State::Proxy, false},
+        {State::Proxy, Event::TwinsResolved, State::Proxy, false},
+        {State::Proxy, Event::PrimaryAnswering, State::Proxy, false},
+    };
+    for (const auto& r : table) {
+        const Transition t = next_state(r.from, r.event);
+        EXPECT_EQ(t.to, r.to) << name_of(r.from) << " + " << name_of(r.event);
+        EXPECT_EQ(t.changed, r.changed) << name_of(r.from) << " + " << name_of(r.event);
+    }
+    static_assert(next_state(State::Normal, Event::PrimaryDown).to == State::Recovery);
+}
+
+TEST(StateMachineTest, Names) {
+    EXPECT_EQ(name_of(State::Normal), "normal");
+    EXPECT_EQ(name_of(State::Recovery), "recovery");
+    EXPECT_EQ(name_of(State::Proxy), "proxy");
+    EXPECT_EQ(name_of(Event::PrimaryDown), "primary_down");
+    EXPECT_EQ(name_of(Event::TwinsResolved), "twins_resolved");
+    EXPECT_EQ(name_of(Event::PrimaryAnswering), "primary_answering");
+}
+
+TEST_F(FailoverEngineTest, NormalTracksAndSendsNothing) {
+    run_normal();
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_TRUE(client_.sent.empty());
+    EXPECT_TRUE(log_.entries.empty());
+    EXPECT_EQ(engine_->next_deadline(), std::numeric_limits<MonoNs>::max());
+    const auto* c = engine_->pipeline().table().find(
+        {{Ipv4Addr{kClientIp}, sniffer::Port{kClientPort}}, {Ipv4Addr{kPrimaryIp}, sniffer::Port{kService}}});
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->server_ack_high);
+    EXPECT_EQ(c->server_ack_high->raw(), kA);
+    ASSERT_TRUE(c->client_ack_high);
+    EXPECT_EQ(c->client_ack_high->raw(), kK);
+}
+
+TEST_F(FailoverEngineTest, PassiveSignalFollowsThePrimarysLastPacketAndClientRetransmissions) {
+    EXPECT_FALSE(engine_->passive_signal().last_primary_packet);
+    run_normal();
+    // The primary's last segment was the response, 5th frame (t0 + 4 ms).
+    const auto sig = engine_->passive_signal();
+    ASSERT_TRUE(sig.last_primary_packet);
+    EXPECT_EQ(*sig.last_primary_packet, 1'000 * kMs + 4 * kMs);
+    EXPECT_EQ(sig.client_retransmissions, 0u);
+    // The client retransmits its unacknowledged bytes twice.
+    Seg again = c2p(kIsnC + 101, kK, flag::kAck | flag::kPsh, kTsC + 9, kTsP + 10);
+    again.payload = unacked_part1();
+    capture(from_client(again));
+    capture(from_client(again));
+    EXPECT_EQ(engine_->passive_signal().client_retransmissions, 2u);
+    EXPECT_EQ(*engine_->passive_signal().last_primary_packet, 1'000 * kMs + 4 * kMs);
+}
+
+TEST_F(FailoverEngineTest, TransitionsNormalRecoveryProxyAreLogged) {
+    run_normal();
+    const MonoNs down_at = now_;
+    engine_->primary_down(down_at, "4 consecutive echo probes unanswered");
+    EXPECT_EQ(engine_->state(), State::Recovery);
+    EXPECT_EQ(engine_->state_since(), down_at);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::SynSent), 1u);
+    auto tr = events("transition");
+    ASSERT_EQ(tr.size(), 1u);
+    EXPECT_EQ(tr[0].mono_ns, down_at);
+    EXPECT_EQ(tr[0].fields,
+              "from=normal to=recovery cause=primary_down reason=\"4 consecutive echo probes "
+              "unanswered\"");
+    auto start = events("recovery_start");
+    ASSERT_EQ(start.size(), 1u);
+    EXPECT_EQ(start[0].fields,
+              "twins=1 handshake_incomplete=0 handshake_unseen=0 closing=0 no_synack=0 "
+              "backup_refused=0 replay_incomplete=0");
+
+    now_ = down_at + 2 * kMs;
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->state_since(), down_at + 2 * kMs);
+    EXPECT_EQ(engine_->recovery_duration(), 2 * kMs);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Up), 1u);
+    tr = events("transition");
+    ASSERT_EQ(tr.size(), 2u);
+    EXPECT_EQ(tr[1].mono_ns, down_at + 2 * kMs);
+    EXPECT_EQ(tr[1].fields,
+              "from=recovery to=proxy cause=twins_resolved reason=\"1 of 1 twins established, 0 "
+              "failed, in 2000 us\"");
+
+    // A second verdict changes nothing.
+    engine_->primary_down(now_, "again");
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(events("transition").size(), 2u);
+    EXPECT_EQ(engine_->counters().syn_sent, 1u);
+}
+
+TEST_F(FailoverEngineTest, NoConnectionsGoesStraightToProxy) {
+    engine_->primary_down(now_, "down");
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    const auto tr = events("transition");
+    ASSERT_EQ(tr.size(), 2u);
+    EXPECT_EQ(tr[0].fields.rfind("from=normal to=recovery cause=primary_down", 0), 0u);
+    EXPECT_EQ(tr[1].fields.rfind("from=recovery to=proxy cause=twins_resolved", 0), 0u);
+    EXPECT_TRUE(backup_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, PrimaryUpInNormalIsOnlyLogged) {
+    engine_->primary_up(now_, "echo reply, rtt 300 us");
+    EXPECT_EQ(engine_->state(), State::Normal);
+    ASSERT_EQ(log_.entries.size(), 1u);
+    EXPECT_EQ(log_.entries[0].event, "primary_up");
+    EXPECT_EQ(log_.entries[0].fields, "reason=\"echo reply, rtt 300 us\"");
+}
+
+TEST_F(FailoverEngineTest, PrimaryUpInProxyLogsPrimaryAnsweringAndKeepsProxying) {
+    reach_proxy();
+    const auto transitions_before = events("transition").size();
+    engine_->primary_up(now_, "echo reply, rtt 300 us");
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(events("transition").size(), transitions_before);
+    const auto pa = events("primary_answering");
+    ASSERT_EQ(pa.size(), 1u);
+    EXPECT_EQ(pa[0].fields,
+              "state=proxy reason=\"echo reply, rtt 300 us\" action=\"keep serving the twins; "
+              "fail-back is not automatic\"");
+
+    // Still proxying, both ways.
+    Seg s = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 20, kTsP + 10);
+    s.payload = payload_of(10, 9);
+    capture(from_client(s));
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(decode(backup_.sent[0], false).seq, kClientEnd + kD1);
+    from_backup(ip_packet(b2t(kIsnB + 1, kClientEnd + 10, flag::kAck, kTsB0 + 5, kTsC + 20, 100)));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    EXPECT_EQ(decode(client_.sent[0], true).seq, kK);
+
+    // The primary's own TCP on the wire is counted, logged once, never forwarded.
+    capture(from_primary(p2c(kK, kClientEnd, flag::kAck, kTsP + 50, kTsC + 20)));
+    capture(from_primary(p2c(kK, kClientEnd, flag::kAck, kTsP + 51, kTsC + 20)));
+    EXPECT_EQ(engine_->counters().primary_packets_in_proxy, 2u);
+    EXPECT_EQ(events("primary_tcp_seen").size(), 1u);
+    EXPECT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(client_.sent.size(), 1u);
+    EXPECT_EQ(engine_->state(), State::Proxy);
+}
+
+// ---------------------------------------------------------------- twin handshake
+
+TEST_F(FailoverEngineTest, TwinSynHasSeqAMinusOneAndTheClientsOptions) {
+    run_normal();
+    engine_->primary_down(now_, "down");
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    const Decoded syn = decode(backup_.sent[0], false);
+    EXPECT_EQ(syn.src_ip, kPrimaryIp);
+    EXPECT_EQ(syn.dst_ip, kBackupIp);
+    EXPECT_EQ(syn.sport, kClientPort);
+    EXPECT_EQ(syn.dport, kService);
+    EXPECT_EQ(syn.proto, 6);
+    EXPECT_EQ(syn.ip_total, syn.size);
+    EXPECT_EQ(syn.seq, kA - 1);
+    EXPECT_EQ(syn.ack, 0u);
+    EXPECT_EQ(syn.flags, flag::kSyn);
+    EXPECT_EQ(syn.window, 65535);
+    EXPECT_EQ(syn.mss, kMssC);
+    EXPECT_TRUE(syn.sack_perm);
+    ASSERT_TRUE(syn.ts);
+    EXPECT_EQ(syn.ts->first, kClientTsLatest);
+    EXPECT_EQ(syn.ts->second, 0u);
+    EXPECT_EQ(syn.ws, kWsC);
+    EXPECT_TRUE(syn.payload.empty());
+    EXPECT_TRUE(syn.ip_checksum_ok);
+    EXPECT_TRUE(syn.tcp_checksum_ok);
+    EXPECT_EQ(engine_->counters().syn_sent, 1u);
+    EXPECT_EQ(engine_->counters().twins, 1u);
+    EXPECT_EQ(engine_->next_deadline(), now_ + config_.syn_rto);
+}
+
+TEST_F(FailoverEngineTest, SynAckIsAckedAndUnackedClientBytesReplayedAtOnce) {
+    run_normal();
+    engine_->primary_down(now_, "down");
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(backup_.sent.size(), 3u);
+
+    const Decoded ack = decode(backup_.sent[1], false);
+    EXPECT_EQ(ack.src_ip, kPrimaryIp);
+    EXPECT_EQ(ack.dst_ip, kBackupIp);
+    EXPECT_EQ(ack.sport, kClientPort);
+    EXPECT_EQ(ack.dport, kService);
+    EXPECT_EQ(ack.flags, flag::kAck);
+    EXPECT_EQ(ack.seq, kA);
+    EXPECT_EQ(ack.ack, kIsnB + 1);
+    ASSERT_TRUE(ack.ts);
+    EXPECT_EQ(ack.ts->first, kClientTsLatest);
+    EXPECT_EQ(ack.ts->second, kTsB0);
+    EXPECT_EQ(ack.window, kClientWindow);  // B accepted WSc: the raw window means the same
+    EXPECT_TRUE(ack.payload.empty());
+    EXPECT_TRUE(ack.ip_checksum_ok);
+    EXPECT_TRUE(ack.tcp_checksum_ok);
+
+    const Decoded data = decode(backup_.sent[2], false);
+    EXPECT_EQ(data.src_ip, kPrimaryIp);
+    EXPECT_EQ(data.dst_ip, kBackupIp);
+    EXPECT_EQ(data.sport, kClientPort);
+    EXPECT_EQ(data.dport, kService);
+    EXPECT_EQ(data.flags, flag::kAck | flag::kPsh);
+    EXPECT_EQ(data.seq, kA);
+    EXPECT_EQ(data.ack, kIsnB + 1);
+    ASSERT_TRUE(data.ts);
+    EXPECT_EQ(data.ts->first, kClientTsLatest);
+    EXPECT_EQ(data.ts->second, kTsB0);
+    EXPECT_EQ(data.payload, unacked());  // exactly [A, client's highest seq)
+    EXPECT_EQ(kA + data.payload.size(), kClientEnd);
+    EXPECT_TRUE(data.ip_checksum_ok);
+    EXPECT_TRUE(data.tcp_checksum_ok);
+
+    const auto& k = engine_->counters();
+    EXPECT_EQ(k.recovered, 1u);
+    EXPECT_EQ(k.replayed_bytes, 80u);
+    EXPECT_EQ(k.replay_incomplete, 0u);
+    EXPECT_EQ(k.send_errors, 0u);
+    EXPECT_TRUE(client_.sent.empty());
+    EXPECT_EQ(engine_->next_deadline(), std::numeric_limits<MonoNs>::max());
+}
+
+TEST_F(FailoverEngineTest, ReplayIsCutIntoSegmentsOfTheSmallerMss) {
+    run_normal();
+    engine_->primary_down(now_, "down");
+    from_backup(ip_packet(backup_synack(kA, 48)));  // B's MSS below the client's
+    ASSERT_EQ(backup_.sent.size(), 4u);
+    const Decoded first = decode(backup_.sent[2], false);
+    const Decoded second = decode(backup_.sent[3], false);
+    EXPECT_EQ(first.seq, kA);
+    EXPECT_EQ(first.payload.size(), 48u);
+    EXPECT_EQ(second.seq, kA + 48);
+    EXPECT_EQ(second.payload.size(), 32u);
+    EXPECT_EQ(concat(first.payload, second.payload), unacked());
+    EXPECT_TRUE(second.tcp_checksum_ok);
+    EXPECT_EQ(engine_->counters().replayed_bytes, 80u);
+}
+
+TEST_F(FailoverEngineTest, NothingToReplayWhenThePrimaryAckedEverything) {
+    run_normal();
+    // The primary acknowledges the 80 bytes before it dies.
+    capture(from_primary(p2c(kK, kClientEnd, flag::kAck, kTsP + 11, kTsC + 5)));
+    engine_->primary_down(now_, "down");
+    const Decoded syn = decode(backup_.sent[0], false);
+    EXPECT_EQ(syn.seq, kClientEnd - 1);
+    Seg sa = backup_synack(kClientEnd);
+    from_backup(ip_packet(sa));
+    ASSERT_EQ(backup_.sent.size(), 2u);  // SYN, ACK: nothing to replay
+    EXPECT_EQ(decode(backup_.sent[1], false).seq, kClientEnd);
+    EXPECT_EQ(engine_->counters().replayed_bytes, 0u);
+    EXPECT_EQ(engine_->state(), State::Proxy);
+}
+
+TEST_F(FailoverEngineTest, SynAckWithTheWrongAckIsIgnored) {
+    run_normal();
+    engine_->primary_down(now_, "down");
+    from_backup(ip_packet(backup_synack(kA + 1)));
+    EXPECT_EQ(engine_->state(), State::Recovery);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::SynSent), 1u);
+    EXPECT_EQ(backup_.sent.size(), 1u);
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+}
+
+TEST_F(FailoverEngineTest, LostSynAckSynIsRetransmittedAtTheDeadline) {
+    run_normal();
+    const MonoNs t0 = now_;
+    engine_->primary_down(t0, "down");
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(engine_->next_deadline(), t0 + 100 * kMs);
+    engine_->on_timer(t0 + 100 * kMs - 1);
+    EXPECT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(engine_->counters().syn_retransmitted, 0u);
+
+    engine_->on_timer(t0 + 100 * kMs);
+    ASSERT_EQ(backup_.sent.size(), 2u);
+    EXPECT_EQ(engine_->counters().syn_retransmitted, 1u);
+    EXPECT_EQ(engine_->counters().syn_sent, 2u);
+    const Decoded a = decode(backup_.sent[0], false);
+    const Decoded b = decode(backup_.sent[1], false);
+    // The same SYN: identical TCP segment (only the IP id may differ).
+    EXPECT_EQ(a.tcp_segment, b.tcp_segment);
+    EXPECT_EQ(b.src_ip, kPrimaryIp);
+    EXPECT_EQ(b.dst_ip, kBackupIp);
+    EXPECT_TRUE(b.ip_checksum_ok);
+    // Exponential backoff: the next deadline is 200 ms later.
+    EXPECT_EQ(engine_->next_deadline(), t0 + 300 * kMs);
+    EXPECT_EQ(engine_->state(), State::Recovery);
+
+    now_ = t0 + 150 * kMs;
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    ASSERT_EQ(backup_.sent.size(), 4u);
+    EXPECT_EQ(decode(backup_.sent[2], false).seq, kA);
+    EXPECT_EQ(decode(backup_.sent[3], false).payload, unacked());
+    EXPECT_EQ(engine_->counters().recovered, 1u);
+    EXPECT_EQ(engine_->recovery_duration(), 150 * kMs);
+    // Nothing more to retransmit.
+    engine_->on_timer(t0 + 300 * kMs);
+    EXPECT_EQ(backup_.sent.size(), 4u);
+}
+
+TEST_F(FailoverEngineTest, NoSynAckAtAllFailsTheTwinAfterSynTries) {
+    run_normal();
+    const MonoNs t0 = now_;
+    engine_->primary_down(t0, "down");
+    std::vector<MonoNs> wakeups;
+    for (int i = 0; i < 20 && engine_->state() == State::Recovery; ++i) {
+        const MonoNs at = engine_->next_deadline();
+        ASSERT_NE(at, std::numeric_limits<MonoNs>::max());
+        wakeups.push_back(at - t0);
+        engine_->on_timer(at);
+    }
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(backup_.sent.size(), 5u);  // syn_tries
+    for (const auto& p : backup_.sent) EXPECT_EQ(decode(p, false).flags, flag::kSyn);
+    EXPECT_EQ(engine_->counters().syn_sent, 5u);
+    EXPECT_EQ(engine_->counters().syn_retransmitted, 4u);
+    // 100, 200, 400, 800, 1600 ms between tries.
+    EXPECT_EQ(wakeups, (std::vector<MonoNs>{100 * kMs, 300 * kMs, 700 * kMs, 1500 * kMs,
+                                            3100 * kMs}));
+    EXPECT_EQ(unrecovered(Unrecovered::NoSynAck), 1u);
+    EXPECT_EQ(engine_->counters().recovered, 0u);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Failed), 1u);
+    const auto un = events("unrecoverable");
+    ASSERT_EQ(un.size(), 1u);
+    EXPECT_EQ(un[0].fields,
+              "client=198.18.0.10:40000 server=198.18.0.1:7000 reason=no_synack syn_tries=5");
+    const auto tr = events("transition");
+    ASSERT_EQ(tr.size(), 2u);
+    EXPECT_EQ(tr[1].fields,
+              "from=recovery to=proxy cause=twins_resolved reason=\"0 of 1 twins established, 1 "
+              "failed, in 3100000 us\"");
+    EXPECT_EQ(engine_->next_deadline(), std::numeric_limits<MonoNs>::max());
+
+    // The client's later packets are counted, not sent; a late SYN-ACK is unknown.
+    capture(from_client(c2p(kClientEnd, kK, flag::kAck, kTsC + 50, kTsP + 10)));
+    EXPECT_EQ(engine_->counters().client_unrecovered, 1u);
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_EQ(engine_->counters().backup_unknown, 1u);
+    EXPECT_EQ(backup_.sent.size(), 5u);
+}
+
+TEST_F(FailoverEngineTest, RstFromTheBackupIsBackupRefused) {
+    run_normal();
+    engine_->primary_down(now_, "down");
+    Seg rst = backup_synack();
+    rst.seq = 0;
+    rst.flags = flag::kRst | flag::kAck;
+    rst.mss.reset();
+    rst.sack_perm = false;
+    rst.ts.reset();
+    rst.ws.reset();
+    rst.window = 0;
+    from_backup(ip_packet(rst));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(unrecovered(Unrecovered::BackupRefused), 1u);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Failed), 1u);
+    const auto un = events("unrecoverable");
+    ASSERT_EQ(un.size(), 1u);
+    EXPECT_EQ(un[0].fields,
+              "client=198.18.0.10:40000 server=198.18.0.1:7000 reason=backup_refused syn_tries=1");
+    EXPECT_EQ(backup_.sent.size(), 1u);  // the SYN only
+    // No retransmission for a refused twin.
+    engine_->on_timer(now_ + 10'000 * kMs);
+    EXPECT_EQ(backup_.sent.size(), 1u);
+}
+
+TEST_F(FailoverEngineTest, ClientPacketDuringRecoveryIsQueuedThenSentAfterTheReplay) {
+    run_normal();
+    engine_->primary_down(now_, "down");
+    // Before the SYN-ACK: new client data, after the 80 unacknowledged bytes.
+    Seg late = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 7, kTsP + 10);
+    late.payload = payload_of(20, 5);
+    capture(from_client(late));
+    EXPECT_EQ(engine_->counters().queued_frames, 1u);
+    EXPECT_EQ(backup_.sent.size(), 1u);  // still only the SYN
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(backup_.sent.size(), 4u);
+    const Decoded ack = decode(backup_.sent[1], false);
+    const Decoded replay = decode(backup_.sent[2], false);
+    const Decoded queued = decode(backup_.sent[3], false);
+    EXPECT_EQ(ack.flags, flag::kAck);
+    EXPECT_EQ(replay.seq, kA);
+    EXPECT_EQ(replay.payload, unacked());
+    EXPECT_EQ(queued.src_ip, kPrimaryIp);
+    EXPECT_EQ(queued.dst_ip, kBackupIp);
+    EXPECT_EQ(queued.sport, kClientPort);
+    EXPECT_EQ(queued.dport, kService);
+    EXPECT_EQ(queued.seq, kClientEnd + kD1);
+    EXPECT_EQ(queued.ack, kK + kD2);
+    EXPECT_EQ(queued.ack, kIsnB + 1);
+    ASSERT_TRUE(queued.ts);
+    EXPECT_EQ(queued.ts->first, kTsC + 7);
+    EXPECT_EQ(queued.ts->second, kTsP + 10 - kDts);
+    EXPECT_EQ(queued.payload, late.payload);
+    EXPECT_TRUE(queued.ip_checksum_ok);
+    EXPECT_TRUE(queued.tcp_checksum_ok);
+    EXPECT_EQ(engine_->counters().to_backup, 1u);
+    EXPECT_EQ(engine_->counters().to_backup_bytes, 20u);
+}
+
+// ---------------------------------------------------------------- proxy
+
+TEST_F(FailoverEngineTest, ClientSegmentIsTranslatedIntoTheTwin) {
+    reach_proxy();
+    Seg s = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 10, kTsP + 10, 490);
+    s.sack = {{kIsnP + 400, kIsnP + 500}, {kIsnP + 600, kIsnP + 650}};
+    s.payload = payload_of(40, 6);
+    s.ip_id = 4321;
+    const Bytes in = ip_packet(s);
+    capture(eth_frame(kClientMac, kPrimaryMac, 0x0800, in));
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    ASSERT_EQ(backup_.sent[0].size(), in.size());  // a bare IP packet, no padding
+    const Decoded d = decode(backup_.sent[0], false);
+    EXPECT_EQ(d.src_ip, kPrimaryIp);
+    EXPECT_EQ(d.dst_ip, kBackupIp);
+    EXPECT_EQ(d.sport, kClientPort);
+    EXPECT_EQ(d.dport, kService);
+    EXPECT_EQ(d.ip_id, 4321);
+    EXPECT_EQ(d.ttl, 64);
+    EXPECT_EQ(d.ip_total, in.size());
+    EXPECT_EQ(d.flags, flag::kAck | flag::kPsh);
+    EXPECT_EQ(d.seq, kClientEnd + kD1);
+    EXPECT_EQ(d.ack, kK + kD2);
+    ASSERT_TRUE(d.ts);
+    EXPECT_EQ(d.ts->first, kTsC + 10);
+    EXPECT_EQ(d.ts->second, kPrimaryTsLast - kDts);  // = TSb0 - 1
+    EXPECT_EQ(d.ts->second, kTsB0 - 1);
+    ASSERT_EQ(d.sack.size(), 2u);
+    EXPECT_EQ(d.sack[0], (Block{kIsnP + 400 + kD2, kIsnP + 500 + kD2}));
+    EXPECT_EQ(d.sack[1], (Block{kIsnP + 600 + kD2, kIsnP + 650 + kD2}));
+    EXPECT_EQ(d.sack[0].first, kIsnB + 100);
+    EXPECT_EQ(d.window, 490);  // WSc on both sides: unchanged
+    EXPECT_EQ(d.payload, s.payload);
+    EXPECT_TRUE(d.ip_checksum_ok);
+    EXPECT_TRUE(d.tcp_checksum_ok);
+
+    // Field by field against a packet built from scratch with the translated
+    // values: nothing else moved, and the checksums equal a full computation.
+    Seg want = s;
+    want.src_ip = kPrimaryIp;
+    want.dst_ip = kBackupIp;
+    want.seq = kClientEnd + kD1;
+    want.ack = kK + kD2;
+    want.ts = Block{kTsC + 10, kTsB0 - 1};
+    want.sack = {{kIsnP + 400 + kD2, kIsnP + 500 + kD2}, {kIsnP + 600 + kD2, kIsnP + 650 + kD2}};
+    EXPECT_EQ(backup_.sent[0], ip_packet(want));
+
+    EXPECT_EQ(engine_->counters().to_backup, 1u);
+    EXPECT_EQ(engine_->counters().to_backup_bytes, 40u);
+    EXPECT_TRUE(client_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, BackupSegmentIsTranslatedOntoTheWireAsThePrimary) {
+    reach_proxy();
+    Seg s = b2t(kIsnB + 1, kClientEnd, flag::kAck | flag::kPsh, kTsB0 + 44, kClientTsLatest, 1000);
+    s.sack = {{kIsnC + 300, kIsnC + 400}};
+    s.payload = payload_of(60, 8);
+    from_backup(ip_packet(s));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    const Bytes& f = client_.sent[0];
+    const Decoded d = decode(f, true);
+    EXPECT_EQ(d.eth_dst, kClientMac);
+    EXPECT_EQ(d.eth_src, kPrimaryMac);
+    EXPECT_EQ(d.ethertype, 0x0800);
+    EXPECT_EQ(f.size(), 14u + d.ip_total);
+    EXPECT_EQ(d.src_ip, kPrimaryIp);
+    EXPECT_EQ(d.dst_ip, kClientIp);
+    EXPECT_EQ(d.sport, kService);
+    EXPECT_EQ(d.dport, kClientPort);
+    EXPECT_EQ(d.flags, flag::kAck | flag::kPsh);
+    EXPECT_EQ(d.seq, kIsnB + 1 - kD2);
+    EXPECT_EQ(d.seq, kK);  // the next server byte the client expects
+    EXPECT_EQ(d.ack, kClientEnd - kD1);
+    ASSERT_TRUE(d.ts);
+    EXPECT_EQ(d.ts->first, kTsB0 + 44 + kDts);
+    EXPECT_EQ(d.ts->first, kPrimaryTsLast + 45);  // above what the client saw from P (PAWS)
+    EXPECT_EQ(d.ts->second, kClientTsLatest);
+    ASSERT_EQ(d.sack.size(), 1u);
+    EXPECT_EQ(d.sack[0], (Block{kIsnC + 300 - kD1, kIsnC + 400 - kD1}));
+    // 1000 << WSb(10) = 1024000 bytes, >> WSp(9) = 2000.
+    EXPECT_EQ(d.window, 2000);
+    EXPECT_EQ(d.payload, s.payload);
+    EXPECT_TRUE(d.ip_checksum_ok);
+    EXPECT_TRUE(d.tcp_checksum_ok);
+
+    Seg want = s;
+    want.src_ip = kPrimaryIp;
+    want.dst_ip = kClientIp;
+    want.sport = kService;
+    want.dport = kClientPort;
+    want.seq = kK;
+    want.ack = kClientEnd;
+    want.ts = Block{kPrimaryTsLast + 45, kClientTsLatest};
+    want.window = 2000;
+    EXPECT_EQ(f, eth_frame(kPrimaryMac, kClientMac, 0x0800, ip_packet(want)));
+
+    EXPECT_EQ(engine_->counters().to_client, 1u);
+    EXPECT_EQ(engine_->counters().to_client_bytes, 60u);
+    EXPECT_TRUE(backup_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, LargeBackupWindowIsClampedTo65535) {
+    reach_proxy();
+    // 65535 << 10 >> 9 = 131070: more than the field holds.
+    from_backup(ip_packet(b2t(kIsnB + 1, kClientEnd, flag::kAck, kTsB0 + 1, kClientTsLatest, 65535)));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    EXPECT_EQ(decode(client_.sent[0], true).window, 65535);
+}
+
+TEST_F(FailoverEngineTest, BackupPacketWithABadChecksumLeavesWithAGoodOne) {
+    // The backup's stack may hand over partial checksums (offload).
+    reach_proxy();
+    Bytes pkt = ip_packet(b2t(kIsnB + 1, kClientEnd, flag::kAck, kTsB0 + 1, kClientTsLatest, 100));
+    pkt[36] ^= std::byte{0x5a};
+    from_backup(pkt);
+    ASSERT_EQ(client_.sent.size(), 1u);
+    const Decoded d = decode(client_.sent[0], true);
+    EXPECT_TRUE(d.ip_checksum_ok);
+    EXPECT_TRUE(d.tcp_checksum_ok);
+    EXPECT_EQ(d.seq, kK);
+}
+
+TEST_F(FailoverEngineTest, RetransmittedSynAckInProxyIsReAckedAndNotForwarded) {
+    reach_proxy();
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_TRUE(client_.sent.empty());
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    const Decoded ack = decode(backup_.sent[0], false);
+    EXPECT_EQ(ack.flags, flag::kAck);
+    EXPECT_EQ(ack.seq, kA);
+    EXPECT_EQ(ack.ack, kIsnB + 1);
+    EXPECT_TRUE(ack.tcp_checksum_ok);
+}
+
+TEST_F(FailoverEngineTest, BackupPacketsForNoTwinAreCounted) {
+    reach_proxy();
+    Seg other = b2t(kIsnB + 1, kClientEnd, flag::kAck, kTsB0 + 1, kClientTsLatest, 100);
+    other.dport = 40999;  // no twin on this port
+    from_backup(ip_packet(other));
+    Seg wrong_src = b2t(kIsnB + 1, kClientEnd, flag::kAck, kTsB0 + 1, kClientTsLatest, 100);
+    wrong_src.sport = 7001;  // not the twin's backup endpoint
+    from_backup(ip_packet(wrong_src));
+    EXPECT_EQ(engine_->counters().backup_unknown, 2u);
+    EXPECT_TRUE(client_.sent.empty());
+    const Bytes garbage(10, std::byte{0x45});
+    from_backup(garbage);
+    EXPECT_EQ(engine_->counters().backup_not_tcp, 1u);
+}
+
+TEST_F(FailoverEngineTest, FinBothWaysClosesTheTwinAndLingerRemovesTheMapping) {
+    reach_proxy();
+    // The client closes.
+    capture(from_client(c2p(kClientEnd, kK, flag::kFin | flag::kAck, kTsC + 30, kTsP + 10)));
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    const Decoded cfin = decode(backup_.sent[0], false);
+    EXPECT_EQ(cfin.flags, flag::kFin | flag::kAck);
+    EXPECT_EQ(cfin.seq, kClientEnd + kD1);
+    EXPECT_EQ(cfin.ack, kIsnB + 1);
+    EXPECT_TRUE(cfin.tcp_checksum_ok);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Up), 1u);
+
+    // The backup acknowledges and closes too.
+    const MonoNs closed_at = now_;
+    from_backup(ip_packet(b2t(kIsnB + 1, kClientEnd + 1, flag::kFin | flag::kAck, kTsB0 + 9,
+                              kTsC + 30, 1000)));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    const Decoded bfin = decode(client_.sent[0], true);
+    EXPECT_EQ(bfin.flags, flag::kFin | flag::kAck);
+    EXPECT_EQ(bfin.src_ip, kPrimaryIp);
+    EXPECT_EQ(bfin.sport, kService);
+    EXPECT_EQ(bfin.seq, kK);
+    EXPECT_EQ(bfin.ack, kClientEnd + 1);
+    ASSERT_TRUE(bfin.ts);
+    EXPECT_EQ(bfin.ts->first, kTsB0 + 9 + kDts);
+    EXPECT_TRUE(bfin.tcp_checksum_ok);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Closed), 1u);
+    EXPECT_EQ(engine_->counters().closed, 1u);
+    EXPECT_EQ(engine_->next_deadline(), closed_at + config_.close_linger);
+
+    // The client's last ACK still passes while the twin lingers.
+    now_ += kMs;
+    capture(from_client(c2p(kClientEnd + 1, kK + 1, flag::kAck, kTsC + 31, kTsP + 10 + 9 + 1)));
+    ASSERT_EQ(backup_.sent.size(), 2u);
+    const Decoded last = decode(backup_.sent[1], false);
+    EXPECT_EQ(last.seq, kClientEnd + 1);
+    EXPECT_EQ(last.ack, kIsnB + 2);
+    ASSERT_TRUE(last.ts);
+    EXPECT_EQ(last.ts->second, kTsB0 + 9);
+
+    engine_->on_timer(closed_at + config_.close_linger - 1);
+    capture(from_client(c2p(kClientEnd + 1, kK + 1, flag::kAck, kTsC + 32, kTsP + 20)));
+    EXPECT_EQ(backup_.sent.size(), 3u);  // still mapped
+    EXPECT_EQ(engine_->counters().client_unrecovered, 0u);
+
+    engine_->on_timer(closed_at + config_.close_linger);
+    EXPECT_EQ(engine_->next_deadline(), std::numeric_limits<MonoNs>::max());
+    capture(from_client(c2p(kClientEnd + 1, kK + 1, flag::kAck, kTsC + 33, kTsP + 20)));
+    EXPECT_EQ(backup_.sent.size(), 3u);
+    EXPECT_EQ(engine_->counters().client_unrecovered, 1u);
+    from_backup(ip_packet(b2t(kIsnB + 2, kClientEnd + 1, flag::kAck, kTsB0 + 10, kTsC + 33, 1000)));
+    EXPECT_EQ(client_.sent.size(), 1u);
+    EXPECT_EQ(engine_->counters().backup_unknown, 1u);
+}
+
+TEST_F(FailoverEngineTest, ClientRstClosesTheTwin) {
+    reach_proxy();
+    Seg rst = c2p(kClientEnd, 0, flag::kRst, 0, 0, 0);
+    rst.ts.reset();
+    capture(from_client(rst));
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(decode(backup_.sent[0], false).flags, flag::kRst);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Closed), 1u);
+}
+
+// ---------------------------------------------------------------- ARP
+
+TEST_F(FailoverEngineTest, ArpForThePrimaryIsAnsweredInProxyOnly) {
+    run_normal();
+    capture(arp_request(kClientMac, kClientIp, kPrimaryIp));
+    EXPECT_TRUE(client_.sent.empty());  // Normal: the primary answers for itself
+    EXPECT_EQ(engine_->counters().arp_replies, 0u);
+
+    engine_->primary_down(now_, "down");
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    capture(arp_request(kClientMac, kClientIp, kPrimaryIp));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    Bytes want;
+    put_mac(want, kClientMac);
+    put_mac(want, kPrimaryMac);
+    put16(want, 0x0806);
+    put16(want, 1);
+    put16(want, 0x0800);
+    put8(want, 6);
+    put8(want, 4);
+    put16(want, 2);  // reply
+    put_mac(want, kPrimaryMac);
+    put32(want, kPrimaryIp);
+    put_mac(want, kClientMac);
+    put32(want, kClientIp);
+    EXPECT_EQ(client_.sent[0], want);
+    EXPECT_EQ(engine_->counters().arp_replies, 1u);
+
+    // Not for other addresses.
+    capture(arp_request(kClientMac, kClientIp, kBackupIp));
+    EXPECT_EQ(client_.sent.size(), 1u);
+}
+
+// ---------------------------------------------------------------- not recovered
+
+TEST_F(FailoverEngineTest, NewSynInProxyIsCountedUnserved) {
+    reach_proxy();
+    Seg syn = c2p(kIsnC + 5000, 0, flag::kSyn, kTsC + 40, 0, 64240, 40001);
+    syn.mss = kMssC;
+    syn.sack_perm = true;
+    syn.ws = kWsC;
+    capture(from_client(syn));
+    EXPECT_EQ(engine_->counters().new_connections_unserved, 1u);
+    EXPECT_EQ(engine_->counters().client_unrecovered, 0u);
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_TRUE(client_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
+    run_normal();
+    // 40002: still in its handshake (SYN, SYN-ACK, no final ACK).
+    Seg syn = c2p(0x1000, 0, flag::kSyn, 700, 0, 64240, 40002);
+    syn.mss = kMssC;
+    syn.sack_perm = true;
+    syn.ws = kWsC;
+    capture(from_client(syn));
+    Seg synack = p2c(0x9000, 0x1001, flag::kSyn | flag::kAck, 800, 700, 40002);
+    synack.mss = kMssP;
+    synack.sack_perm = true;
+    synack.ws = kWsP;
+    capture(from_primary(synack));
+    // 40003: first seen mid-stream.
+    Seg mid = c2p(0x5000, 0x6000, flag::kAck | flag::kPsh, 900, 901, 300, 40003);
+    mid.payload = payload_of(10, 1);
+    capture(from_client(mid));
+    capture(from_primary(p2c(0x6000, 0x500a, flag::kAck, 902, 900, 40003)));
+    // 40004: complete handshake, then the client's FIN, acknowledged.
+    Seg syn4 = c2p(0x2000, 0, flag::kSyn, 1000, 0, 64240, 40004);
+    syn4.mss = kMssC;
+    syn4.sack_perm = true;
+    syn4.ws = kWsC;
+    capture(from_client(syn4));
+    Seg synack4 = p2c(0xa000, 0x2001, flag::kSyn | flag::kAck, 2000, 1000, 40004);
+    synack4.mss = kMssP;
+    synack4.sack_perm = true;
+    synack4.ws = kWsP;
+    capture(from_primary(synack4));
+    capture(from_client(c2p(0x2001, 0xa001, flag::kAck, 1001, 2000, 502, 40004)));
+    capture(from_client(c2p(0x2001, 0xa001, flag::kFin | flag::kAck, 1002, 2000, 502, 40004)));
+    capture(from_primary(p2c(0xa001, 0x2002, flag::kAck, 2001, 1002, 40004)));
+
+    engine_->primary_down(now_, "down");
+    EXPECT_EQ(engine_->counters().twins, 1u);
+    EXPECT_EQ(unrecovered(Unrecovered::HandshakeIncomplete), 1u);
+    EXPECT_EQ(unrecovered(Unrecovered::HandshakeUnseen), 1u);
+    EXPECT_EQ(unrecovered(Unrecovered::Closing), 1u);
+    EXPECT_EQ(unrecovered(Unrecovered::NoSynAck), 0u);
+    EXPECT_EQ(unrecovered(Unrecovered::BackupRefused), 0u);
+    const auto start = events("recovery_start");
+    ASSERT_EQ(start.size(), 1u);
+    EXPECT_EQ(start[0].fields,
+              "twins=1 handshake_incomplete=1 handshake_unseen=1 closing=1 no_synack=0 "
+              "backup_refused=0 replay_incomplete=0");
+    const auto un = events("unrecoverable");
+    // Every reason is logged, one event per connection, in table order.
+    ASSERT_EQ(un.size(), 3u);
+    EXPECT_EQ(un[0].fields,
+              "client=198.18.0.10:40002 server=198.18.0.1:7000 reason=handshake_incomplete");
+    EXPECT_EQ(un[1].fields,
+              "client=198.18.0.10:40003 server=198.18.0.1:7000 reason=handshake_unseen");
+    EXPECT_EQ(un[2].fields, "client=198.18.0.10:40004 server=198.18.0.1:7000 reason=closing");
+    // Exactly one twin SYN, for the connection that can be carried over.
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(decode(backup_.sent[0], false).sport, kClientPort);
+
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().recovered, 1u);
+    backup_.sent.clear();
+    // Their packets in Proxy: counted, not proxied. The half-open client
+    // retries its SYN: a new connection nobody serves yet.
+    capture(from_client(mid));
+    capture(from_client(c2p(0x2002, 0xa001, flag::kAck, 1003, 2001, 502, 40004)));
+    capture(from_client(syn));
+    EXPECT_EQ(engine_->counters().client_unrecovered, 2u);
+    EXPECT_EQ(engine_->counters().new_connections_unserved, 1u);
+    EXPECT_TRUE(backup_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, TwoClientsOnTheSamePortGetDistinctTwinPorts) {
+    // Two client hosts may use the same source port; on the backup both
+    // twins come from IPp, so the second gets another q.
+    run_normal();
+    Seg syn = c2p(0x3000, 0, flag::kSyn, 50, 0, 64240);
+    syn.src_ip = kOtherClient;
+    syn.mss = kMssC;
+    capture(from_client(syn));
+    Seg synack = p2c(0xb000, 0x3001, flag::kSyn | flag::kAck, 60, 50);
+    synack.dst_ip = kOtherClient;
+    synack.mss = kMssP;
+    capture(from_primary(synack));
+    Seg ack = c2p(0x3001, 0xb001, flag::kAck, 51, 60);
+    ack.src_ip = kOtherClient;
+    capture(from_client(ack));
+    engine_->primary_down(now_, "down");
+    ASSERT_EQ(backup_.sent.size(), 2u);
+    const Decoded a = decode(backup_.sent[0], false);
+    const Decoded b = decode(backup_.sent[1], false);
+    EXPECT_EQ(a.sport, kClientPort);
+    EXPECT_NE(b.sport, kClientPort);
+    EXPECT_NE(b.sport, 0);
+    EXPECT_EQ(b.seq, 0x3001u - 1);
+}
+
+TEST_F(FailoverEngineTest, TwinSynsArePacedByMaxConcurrentSyns) {
+    FailoverConfig c = default_config();
+    c.max_concurrent_syns = 1;
+    make_engine(c);
+    run_normal();
+    Seg syn = c2p(0x3000, 0, flag::kSyn, 50, 0, 64240);
+    syn.src_ip = kOtherClient;
+    syn.mss = kMssC;
+    capture(from_client(syn));
+    Seg synack = p2c(0xb000, 0x3001, flag::kSyn | flag::kAck, 60, 50);
+    synack.dst_ip = kOtherClient;
+    synack.mss = kMssP;
+    capture(from_primary(synack));
+    Seg ack = c2p(0x3001, 0xb001, flag::kAck, 51, 60);
+    ack.src_ip = kOtherClient;
+    capture(from_client(ack));
+
+    engine_->primary_down(now_, "down");
+    ASSERT_EQ(backup_.sent.size(), 1u);  // one SYN in flight
+    EXPECT_EQ(engine_->twins_in(TwinPhase::SynSent), 1u);
+    EXPECT_EQ(engine_->twins_in(TwinPhase::Waiting), 1u);
+    // A frame for the waiting twin is held too.
+    Seg waiting = c2p(0x3001, 0xb001, flag::kAck | flag::kPsh, 52, 60);
+    waiting.src_ip = kOtherClient;
+    waiting.payload = payload_of(5, 1);
+    capture(from_client(waiting));
+    EXPECT_EQ(engine_->counters().queued_frames, 1u);
+
+    from_backup(ip_packet(backup_synack()));
+    EXPECT_EQ(engine_->state(), State::Recovery);
+    ASSERT_EQ(backup_.sent.size(), 4u);  // SYN, ACK, replay, then the second SYN
+    const Decoded second = decode(backup_.sent[3], false);
+    EXPECT_EQ(second.flags, flag::kSyn);
+    EXPECT_EQ(second.seq, 0x3001u - 1);
+    EXPECT_NE(second.sport, kClientPort);
+
+    Seg sa2 = backup_synack(0x3001);
+    sa2.dport = second.sport;
+    from_backup(ip_packet(sa2));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().recovered, 2u);
+    ASSERT_EQ(backup_.sent.size(), 6u);  // its ACK, then the held frame
+    const Decoded held = decode(backup_.sent[5], false);
+    EXPECT_EQ(held.sport, second.sport);
+    EXPECT_EQ(held.seq, 0x3001u);
+    EXPECT_EQ(held.ack, kIsnB + 1);
+    EXPECT_EQ(held.payload, waiting.payload);
+}
+
+TEST_F(FailoverEngineTest, RecoveryDurationIsZeroUntilEveryTwinIsResolved) {
+    // failover.hpp: "Recovery's duration once every twin is resolved (0 until then)".
+    run_normal();
+    engine_->primary_down(now_, "down");
+    ASSERT_EQ(engine_->state(), State::Recovery);
+    EXPECT_EQ(engine_->recovery_duration(), 0);
+}
+
+TEST_F(FailoverEngineTest, LinkFailuresAreCountedAsSendErrors) {
+    run_normal();
+    backup_.accept = false;
+    engine_->primary_down(now_, "down");
+    EXPECT_EQ(engine_->counters().send_errors, 1u);
+}
+
+}  // namespace
+}  // namespace migware
