@@ -54,6 +54,8 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "twin SYNs per connection before it is declared unrecoverable")
         ("recovery.concurrency", po::value<std::size_t>(&cfg.failover.max_concurrent_syns)->default_value(cfg.failover.max_concurrent_syns),
          "twin handshakes in flight at once")
+        ("recovery.max-syn-rate", po::value<double>(&cfg.failover.max_syn_rate)->default_value(0),
+         "twin SYNs per second (0: no limit)")
         ("proxy.close-linger-ms", po::value<int>(&linger_ms)->default_value(linger_ms),
          "how long a closed connection's mapping stays for its last ACKs")
         ("tracker.max-connections", po::value<std::size_t>(&cfg.failover.table.max_connections)->default_value(cfg.failover.table.max_connections),
@@ -62,6 +64,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "unacknowledged client bytes held per connection")
         ("tracker.global-buffer-cap", po::value<std::size_t>(&cfg.failover.table.global_buffer_cap)->default_value(cfg.failover.table.global_buffer_cap),
          "unacknowledged client bytes held in all")
+        ("control.socket", po::value<std::string>(&cfg.control_socket)->default_value(cfg.control_socket),
+         "control socket for migctl (CONTROL.md); empty disables it")
+        ("control.group", po::value<std::string>(&cfg.control_group)->default_value(""),
+         "group allowed to use the control socket (mode 0660); default: the daemon's group")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
          "kernel capture buffer");
     po::options_description all;
@@ -99,6 +105,7 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
         throw ConfigError("monitor.interval-ms, monitor.timeout-ms and monitor.misses must be at least 1");
     if (syn_rto_ms < 1 || cfg.failover.syn_tries < 1 || cfg.failover.max_concurrent_syns < 1)
         throw ConfigError("recovery.syn-rto-ms, recovery.syn-tries and recovery.concurrency must be at least 1");
+    if (cfg.failover.max_syn_rate < 0) throw ConfigError("recovery.max-syn-rate must not be negative");
     if (cfg.failover.table.max_connections < 1) throw ConfigError("tracker.max-connections must be at least 1");
     if (cfg.tun_name.empty() || cfg.tun_name.size() > 15) throw ConfigError("--tun must be 1 to 15 characters");
     cfg.monitor.interval = interval_ms * monitor::kMillisecond;

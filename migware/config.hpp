@@ -27,6 +27,8 @@ struct DaemonConfig {
     FailoverConfig failover;      // primary/backup/ports copied in by parse
     bool check_only = false;      // --check-config
     int capture_buffer_mb = 32;
+    std::string control_socket = "/run/migware/control.sock";  // empty: no control socket
+    std::string control_group;                                  // empty: the daemon's group
     std::string summary;          // one line: what was configured
 };
 

@@ -1,6 +1,8 @@
 #include "migware/daemon.hpp"
 
+#include <grp.h>
 #include <net/if.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -11,7 +13,10 @@
 #include <cstring>
 #include <random>
 
+#include "migware/control_handler.hpp"
+#include "migware/control_server.hpp"
 #include "migware/io.hpp"
+#include "migware/latency.hpp"
 #include "sniffer/live_capture.hpp"
 
 namespace migware {
@@ -40,11 +45,27 @@ struct CaptureCtx {
     FailoverEngine* engine;
     sniffer::LinkType link;
     const monitor::Clock* clock;
+    LatencyRecorder* latency;
 };
 
 void on_frame(void* ctx, const sniffer::RawFrame& frame) {
     auto* c = static_cast<CaptureCtx*>(ctx);
-    c->engine->on_capture(frame, c->link, c->clock->now());
+    const MonoNs t0 = c->clock->now();
+    const auto before = c->engine->counters().to_backup;
+    c->engine->on_capture(frame, c->link, t0);
+    // Processing time of a proxied packet: capture handed it to us -> its
+    // rewritten copy written into the backup's stack.
+    if (c->engine->counters().to_backup != before) c->latency->record(c->clock->now() - t0);
+}
+
+void on_event(void* ctx, const EventRecord& e) {
+    static_cast<ControlServer*>(ctx)->publish(DaemonControl::follower_line(e));
+}
+
+std::optional<gid_t> lookup_group(const std::string& name) {
+    if (name.empty()) return std::nullopt;
+    if (const group* g = ::getgrnam(name.c_str())) return g->gr_gid;
+    throw IoError("control.group '" + name + "': no such group");
 }
 
 void add_fd(int epfd, int fd) {
@@ -98,8 +119,9 @@ int run_daemon(const DaemonConfig& cfg) {
         throw IoError("unknown interface '" + cfg.interface + "'");
     require_capabilities();
 
-    StderrSink log;
+    EventRing log;
     monitor::SystemClock clock;
+    const std::optional<gid_t> control_gid = lookup_group(cfg.control_group);
     sniffer::LiveCapture capture({cfg.interface,
                                   sniffer::capture_filter(cfg.primary.to_string(), cfg.ports),
                                   cfg.capture_buffer_mb << 20, 65535});
@@ -127,8 +149,26 @@ int run_daemon(const DaemonConfig& cfg) {
     add_fd(ep.get(), sigfd.get());
     add_fd(ep.get(), timer.get());
 
-    log.emit(clock.now(), "start", "state=normal " + cfg.summary);
-    CaptureCtx ctx{&engine, capture.link(), &clock};
+    LatencyRecorder to_backup_latency, to_client_latency;
+    std::unique_ptr<ControlServer> control;
+    DaemonControl control_handler({cfg, engine, mon, log, to_backup_latency, to_client_latency,
+                                   [&] { return capture.stats(); },
+                                   [&] { return control ? control->counters() : ControlCounters{}; },
+                                   [&] { return clock.now(); }});
+    if (!cfg.control_socket.empty()) {
+        const auto slash = cfg.control_socket.rfind('/');
+        if (slash != std::string::npos && slash > 0)
+            ::mkdir(cfg.control_socket.substr(0, slash).c_str(), 0755);  // e.g. /run/migware
+        control = std::make_unique<ControlServer>(
+            ControlOptions{cfg.control_socket, control_gid}, control_handler);
+        add_fd(ep.get(), control->fd());
+        log.set_listener(on_event, control.get());
+    }
+
+    log.emit(clock.now(), "start",
+             "state=normal " + cfg.summary +
+                 (control ? " control=" + cfg.control_socket : std::string(" control=off")));
+    CaptureCtx ctx{&engine, capture.link(), &clock, &to_backup_latency};
     std::vector<std::byte> buf(65536);
     std::uint64_t last_drops = 0;
     MonoNs next_stats = clock.now() + kStatsEvery;
@@ -169,8 +209,13 @@ int run_daemon(const DaemonConfig& cfg) {
                 for (int b = 0; b < kTunBatch; ++b) {
                     const std::size_t len = tun.read(buf);
                     if (len == 0) break;
-                    engine.on_backup_packet(std::span(buf.data(), len), clock.now());
+                    const MonoNs t0 = clock.now();
+                    const auto before = engine.counters().to_client;
+                    engine.on_backup_packet(std::span(buf.data(), len), t0);
+                    if (engine.counters().to_client != before) to_client_latency.record(clock.now() - t0);
                 }
+            } else if (control && fd == control->fd()) {
+                control->poll();
             } else if (fd == sigfd.get()) {
                 signalfd_siginfo si{};
                 if (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
@@ -205,6 +250,7 @@ int run_daemon(const DaemonConfig& cfg) {
             }
         }
     }
+    log.set_listener(nullptr, nullptr);
     log.emit(clock.now(), "shutdown",
              "state=" + std::string(name_of(engine.state())) + " " +
                  counters_line(engine, capture.stats(), mon));

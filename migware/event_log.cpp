@@ -1,5 +1,6 @@
 #include "migware/event_log.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -35,6 +36,65 @@ void StderrSink::emit(std::int64_t mono_ns, std::string_view event, const std::s
                  static_cast<long long>(mono_ns), static_cast<int>(event.size()), event.data(),
                  fields.empty() ? "" : " ", fields.c_str());
     std::fflush(stderr);
+}
+
+std::vector<std::pair<std::string, std::string>> parse_logfmt(std::string_view f) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::size_t i = 0;
+    while (i < f.size()) {
+        while (i < f.size() && f[i] == ' ') ++i;
+        const std::size_t k0 = i;
+        while (i < f.size() && f[i] != '=' && f[i] != ' ') ++i;
+        std::string key(f.substr(k0, i - k0));
+        std::string value;
+        if (i < f.size() && f[i] == '=') {
+            ++i;
+            if (i < f.size() && f[i] == '"') {
+                ++i;
+                while (i < f.size() && f[i] != '"') {
+                    if (f[i] == '\\' && i + 1 < f.size()) {
+                        ++i;
+                        value += f[i] == 'n' ? '\n' : f[i];
+                    } else {
+                        value += f[i];
+                    }
+                    ++i;
+                }
+                if (i < f.size()) ++i;  // closing quote
+            } else {
+                const std::size_t v0 = i;
+                while (i < f.size() && f[i] != ' ') ++i;
+                value = std::string(f.substr(v0, i - v0));
+            }
+        }
+        if (!key.empty()) out.emplace_back(std::move(key), std::move(value));
+    }
+    return out;
+}
+
+void EventRing::emit(std::int64_t mono_ns, std::string_view event, const std::string& fields) {
+    if (to_stderr_) stderr_.emit(mono_ns, event, fields);
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME, &wall);
+    EventRecord rec{next_seq_++, mono_ns,
+                    static_cast<std::int64_t>(wall.tv_sec) * 1'000'000'000 + wall.tv_nsec,
+                    std::string(event), fields};
+    if (listener_) listener_(listener_ctx_, rec);
+    if (ring_.size() < capacity_) {
+        ring_.push_back(std::move(rec));
+    } else {
+        ring_[head_] = std::move(rec);
+        head_ = (head_ + 1) % capacity_;
+    }
+}
+
+std::vector<EventRecord> EventRing::last(std::size_t n) const {
+    std::vector<EventRecord> out;
+    const std::size_t size = ring_.size();
+    n = std::min(n, size);
+    out.reserve(n);
+    for (std::size_t i = size - n; i < size; ++i) out.push_back(ring_[(head_ + i) % size]);
+    return out;
 }
 
 }  // namespace migware

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::size_t kScratchBytes = 65536 + 64;
 constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 when the client sent none
+constexpr std::size_t kUnrecoverableLogLimit = 50;
 
 std::string ep(const Endpoint& e) { return e.to_string(); }
 
@@ -47,6 +48,17 @@ std::string_view name_of(TwinPhase p) {
         case TwinPhase::Up: return "up";
         case TwinPhase::Closed: return "closed";
         case TwinPhase::Failed: return "failed";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(Phase p) {
+    switch (p) {
+        case Phase::Tracked: return "tracked";
+        case Phase::Recovering: return "recovering";
+        case Phase::Proxied: return "proxied";
+        case Phase::Lost: return "lost";
+        case Phase::Closed: return "closed";
     }
     return "unknown";
 }
@@ -85,6 +97,33 @@ monitor::PassiveSignal FailoverEngine::passive_signal() const {
 std::size_t FailoverEngine::twins_in(TwinPhase phase) const {
     return static_cast<std::size_t>(std::count_if(
         twins_.begin(), twins_.end(), [&](const Twin& t) { return t.phase == phase; }));
+}
+
+ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
+    ConnectionView v;
+    v.connection = &c;
+    v.phase = c.state == tracker::TcpState::Closed ? Phase::Closed : Phase::Tracked;
+    if (auto it = twin_by_tuple_.find(c.key); it != twin_by_tuple_.end()) {
+        const Twin& t = twins_[it->second];
+        v.twin = t.stats;
+        v.twin->twin_port = t.twin_src.port.value;
+        switch (t.phase) {
+            case TwinPhase::Waiting:
+            case TwinPhase::SynSent: v.phase = Phase::Recovering; break;
+            case TwinPhase::Up: v.phase = Phase::Proxied; break;
+            case TwinPhase::Closed: v.phase = Phase::Closed; break;
+            case TwinPhase::Failed:
+                v.phase = Phase::Lost;
+                v.reason = t.failure;
+                break;
+        }
+    } else if (auto lit = lost_.find(c.key); lit != lost_.end()) {
+        v.phase = Phase::Lost;
+        v.reason = lit->second;
+    } else if (state_ != State::Normal && c.state != tracker::TcpState::Closed) {
+        v.phase = Phase::Closed;  // a twin that closed and whose mapping expired
+    }
+    return v;
 }
 
 // ---------------------------------------------------------------- capture path
@@ -179,6 +218,8 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;
         counters_.to_backup_bytes += p.payload_length;
+        ++t.stats.to_backup_packets;
+        t.stats.to_backup_bytes += p.payload_length;
     }
     if (p.tcp.has(tf::kRst) || (t.client_fin && t.backup_fin)) note_close(t, now);
 }
@@ -272,6 +313,8 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
     if (send_client(buf)) {
         ++counters_.to_client;
         counters_.to_client_bytes += p.payload_length;
+        ++t.stats.to_client_packets;
+        t.stats.to_client_bytes += p.payload_length;
     }
     if (p.tcp.has(tf::kRst) || (t.client_fin && t.backup_fin)) note_close(t, now);
 }
@@ -327,22 +370,18 @@ void FailoverEngine::start_recovery(MonoNs now) {
     auto& table = pipeline_.table();
     table.for_each([&](const tracker::Connection& c) {
         if (c.state == tracker::TcpState::Closed) return;
+        std::optional<Unrecovered> skip;
         if (c.state == tracker::TcpState::Handshake) {
-            ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::HandshakeIncomplete)];
-            log_.emit(now, "unrecoverable", "client=" + ep(c.key.client) + " server=" +
-                                                ep(c.key.server) + " reason=handshake_incomplete");
-            return;
+            skip = Unrecovered::HandshakeIncomplete;
+        } else if (c.partial || !c.handshake_seen() || !c.server_ack_high || !c.client_ack_high) {
+            skip = Unrecovered::HandshakeUnseen;
+        } else if (c.state == tracker::TcpState::Closing) {
+            skip = Unrecovered::Closing;
         }
-        if (c.partial || !c.handshake_seen() || !c.server_ack_high || !c.client_ack_high) {
-            ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::HandshakeUnseen)];
-            log_.emit(now, "unrecoverable", "client=" + ep(c.key.client) + " server=" +
-                                                ep(c.key.server) + " reason=handshake_unseen");
-            return;
-        }
-        if (c.state == tracker::TcpState::Closing) {
-            ++counters_.unrecovered[static_cast<std::size_t>(Unrecovered::Closing)];
-            log_.emit(now, "unrecoverable", "client=" + ep(c.key.client) + " server=" +
-                                                ep(c.key.server) + " reason=closing");
+        if (skip) {
+            ++counters_.unrecovered[static_cast<std::size_t>(*skip)];
+            lost_.emplace(c.key, *skip);
+            log_unrecoverable(now, c.key, *skip, 0);
             return;
         }
         Twin t;
@@ -394,7 +433,19 @@ void FailoverEngine::start_recovery(MonoNs now) {
 }
 
 void FailoverEngine::pump_syns(MonoNs now) {
+    if (config_.max_syn_rate > 0) {
+        // Token bucket, at most one second of burst.
+        if (syn_tokens_at_ == 0) syn_tokens_at_ = now, syn_tokens_ = 1;
+        syn_tokens_ = std::min(config_.max_syn_rate,
+                               syn_tokens_ + config_.max_syn_rate *
+                                                 static_cast<double>(now - syn_tokens_at_) / 1e9);
+        syn_tokens_at_ = now;
+    }
     while (next_waiting_ < twins_.size() && syns_in_flight_ < config_.max_concurrent_syns) {
+        if (config_.max_syn_rate > 0) {
+            if (syn_tokens_ < 1) break;
+            syn_tokens_ -= 1;
+        }
         Twin& t = twins_[next_waiting_++];
         if (t.phase != TwinPhase::Waiting) continue;
         t.phase = TwinPhase::SynSent;
@@ -473,19 +524,34 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
 void FailoverEngine::fail_twin(Twin& t, Unrecovered why, MonoNs now) {
     if (t.phase == TwinPhase::SynSent) --syns_in_flight_;
     t.phase = TwinPhase::Failed;
+    t.failure = why;
+    ++twins_failed_;
     ++counters_.unrecovered[static_cast<std::size_t>(why)];
     counters_.client_unrecovered += t.queued.size();
     std::vector<std::vector<std::byte>>().swap(t.queued);
-    log_.emit(now, "unrecoverable", "client=" + ep(t.key.client) + " server=" + ep(t.key.server) +
-                                        " reason=" + std::string(name_of(why)) +
-                                        " syn_tries=" + std::to_string(t.syn_tries));
+    log_unrecoverable(now, t.key, why, t.syn_tries);
     pump_syns(now);
     check_resolved(now);
+}
+
+void FailoverEngine::log_unrecoverable(MonoNs now, const tracker::FourTuple& key, Unrecovered why,
+                                       int syn_tries) {
+    // One event per connection up to a bound, then a summary at the end of
+    // Recovery: thousands of lines would bury the transition the operator needs.
+    if (unrecoverable_logged_++ >= kUnrecoverableLogLimit) return;
+    std::string fields = "client=" + ep(key.client) + " server=" + ep(key.server) +
+                         " reason=" + std::string(name_of(why));
+    if (syn_tries > 0) fields += " syn_tries=" + std::to_string(syn_tries);
+    log_.emit(now, "unrecoverable", fields);
 }
 
 void FailoverEngine::check_resolved(MonoNs now) {
     if (state_ != State::Recovery || syns_in_flight_ != 0 || next_waiting_ < twins_.size()) return;
     recovery_done_ = now;
+    if (unrecoverable_logged_ > kUnrecoverableLogLimit)
+        log_.emit(now, "unrecoverable_summary",
+                  "logged=" + std::to_string(kUnrecoverableLogLimit) + " not_logged=" +
+                      std::to_string(unrecoverable_logged_ - kUnrecoverableLogLimit));
     const std::uint64_t failed =
         counters_.unrecovered[static_cast<std::size_t>(Unrecovered::NoSynAck)] +
         counters_.unrecovered[static_cast<std::size_t>(Unrecovered::BackupRefused)];
@@ -521,6 +587,11 @@ void FailoverEngine::on_timer(MonoNs now) {
 
 MonoNs FailoverEngine::next_deadline() const {
     MonoNs next = std::numeric_limits<MonoNs>::max();
+    if (state_ == State::Recovery && config_.max_syn_rate > 0 && next_waiting_ < twins_.size() &&
+        syns_in_flight_ < config_.max_concurrent_syns) {
+        const double wait_s = std::max(0.0, (1 - syn_tokens_) / config_.max_syn_rate);
+        next = std::min(next, syn_tokens_at_ + static_cast<MonoNs>(wait_s * 1e9) + 1);
+    }
     for (std::size_t i = 0; i < twins_.size(); ++i) {
         const Twin& t = twins_[i];
         if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);

@@ -53,6 +53,9 @@ struct FailoverConfig {
     // receive backlog (net.core.netdev_max_backlog, 1000) and costs SYN
     // retransmissions; 32-128 recover 2000 connections fastest.
     std::size_t max_concurrent_syns = 64;
+    // Twin SYNs per second (0: no limit). A gentler takeover for a backup
+    // that is also busy with its own work.
+    double max_syn_rate = 0;
     std::size_t queue_frames_per_twin = 512;        // client frames held while a twin is opening
     MonoNs close_linger = 5'000 * monitor::kMillisecond;  // mapping kept after close
     bool answer_arp = true;                         // answer ARP for the primary's IP in Proxy
@@ -97,6 +100,25 @@ struct FailoverCounters {
     std::uint64_t closed = 0;
 };
 
+/// What the control socket shows for one connection.
+enum class Phase : std::uint8_t { Tracked, Recovering, Proxied, Lost, Closed };
+std::string_view name_of(Phase p);
+
+struct TwinView {
+    std::uint16_t twin_port = 0;
+    std::uint64_t to_backup_packets = 0;
+    std::uint64_t to_client_packets = 0;
+    std::uint64_t to_backup_bytes = 0;
+    std::uint64_t to_client_bytes = 0;
+};
+
+struct ConnectionView {
+    const tracker::Connection* connection = nullptr;
+    Phase phase = Phase::Tracked;
+    std::optional<Unrecovered> reason;  // for Lost
+    std::optional<TwinView> twin;
+};
+
 class FailoverEngine {
 public:
     FailoverEngine(FailoverConfig config, BackupLink& backup, ClientLink& client, EventSink& log);
@@ -119,6 +141,15 @@ public:
     const FailoverCounters& counters() const { return counters_; }
     monitor::PassiveSignal passive_signal() const;
     std::size_t twins_in(TwinPhase phase) const;
+    /// Visits every tracked connection with its failover phase, in creation order.
+    template <typename F>
+    void for_each_connection(F&& visit) const {
+        pipeline_.table().for_each([&](const tracker::Connection& c) { visit(view_of(c)); });
+    }
+    ConnectionView view_of(const tracker::Connection& c) const;
+    /// Twins that have an outcome (up, closed after being up, or failed).
+    std::size_t twins_resolved() const { return counters_.recovered + twins_failed_; }
+    std::size_t twins_failed() const { return twins_failed_; }
     /// Recovery's duration once every twin is resolved (0 until then).
     MonoNs recovery_duration() const {
         return recovery_done_ != 0 ? recovery_done_ - recovery_started_ : 0;
@@ -139,6 +170,8 @@ private:
         std::optional<std::uint16_t> vlan;
         std::uint16_t client_window = 0;
         int syn_tries = 0;
+        Unrecovered failure = Unrecovered::kCount;  // set when phase == Failed
+        TwinView stats;
         MonoNs deadline = 0;
         MonoNs closed_at = 0;
         std::vector<std::byte> unacked;  // client bytes [A, A + size) to replay
@@ -156,6 +189,8 @@ private:
     void twin_established(Twin& t, const sniffer::Packet& synack, MonoNs now);
     void fail_twin(Twin& t, Unrecovered why, MonoNs now);
     void check_resolved(MonoNs now);
+    void log_unrecoverable(MonoNs now, const tracker::FourTuple& key, Unrecovered why,
+                           int syn_tries);
     void proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const sniffer::Packet& p,
                             MonoNs now);
     void proxy_backup_packet(Twin& t, std::span<const std::byte> ip_packet,
@@ -191,6 +226,12 @@ private:
     std::uint64_t retransmissions_since_primary_ = 0;
     bool primary_talking_logged_ = false;
     std::uint16_t ip_id_ = 1;
+
+    std::unordered_map<tracker::FourTuple, Unrecovered> lost_;  // skipped at recovery start
+    std::size_t twins_failed_ = 0;
+    double syn_tokens_ = 0;
+    MonoNs syn_tokens_at_ = 0;
+    std::size_t unrecoverable_logged_ = 0;
 
     FailoverCounters counters_;
     std::vector<std::byte> scratch_;  // one frame being rewritten (no per-packet allocation)

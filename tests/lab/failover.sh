@@ -4,6 +4,8 @@
 #   tests/lab/failover.sh --mode push|reqresp --connections N [--no-options] [--no-pull]
 #                         [--migware BIN] [--no-migware] [--duration S] [--rate R]
 #                         [--seed N] [--keep] [--show N]
+#          measurement options (scripts/bench_failover.sh): [--work DIR] [--pull-at S]
+#          [--migware-arg ARG]... [--direct-connections N] [--direct-rate R] [--backup-capture]
 #
 # Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
 # if every connection passed.  Needs root; fails loudly (never skips) without it.
@@ -14,13 +16,15 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 ORIG_ARGS=("$@")
 MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
+WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
+DIRECT_PORT_BASE=61000
 BIN="$ROOT/build/bin/migware"
 PORT=7000
 CONNECT_TIMEOUT=20
 CLOSE_TIMEOUT=6
 REPLY_TIMEOUT=4
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
@@ -34,6 +38,12 @@ while [[ $# -gt 0 ]]; do
         --seed) SEED=${2:-}; shift 2;;
         --keep) KEEP=1; shift;;
         --show) SHOW=${2:-}; shift 2;;
+        --work) WORKDIR=${2:-}; shift 2;;
+        --pull-at) PULL_AT_FIXED=${2:-}; shift 2;;
+        --migware-arg) MIG_EXTRA+=("${2:-}"); shift 2;;
+        --direct-connections) DIRECT=${2:-}; shift 2;;
+        --direct-rate) DIRECT_RATE=${2:-}; shift 2;;
+        --backup-capture) BACKUP_CAP=1; shift;;
         -h|--help) usage;;
         *) echo "failover: unknown argument '$1'" >&2; usage;;
     esac
@@ -48,6 +58,17 @@ if [[ -z $RATE ]]; then
     RATE=$(( CONNS * 10 )); (( RATE < 50 )) && RATE=50; (( RATE > 6000 )) && RATE=6000
 fi
 [[ $RATE =~ ^[0-9]+$ && $RATE -ge 1 && $RATE -le 50000 ]] || { echo "failover: --rate 1..50000" >&2; exit 2; }
+[[ $DIRECT =~ ^[0-9]+$ && $DIRECT -le 4000 ]] || { echo "failover: --direct-connections 0..4000" >&2; exit 2; }
+[[ -z $DIRECT_RATE ]] && DIRECT_RATE=$RATE
+[[ $DIRECT_RATE =~ ^[0-9]+$ && $DIRECT_RATE -ge 1 && $DIRECT_RATE -le 50000 ]] || { echo "failover: --direct-rate 1..50000" >&2; exit 2; }
+if [[ -n $PULL_AT_FIXED ]]; then
+    [[ $PULL_AT_FIXED =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($PULL_AT_FIXED < $DURATION)}" \
+        || { echo "failover: --pull-at must be a number of seconds below --duration" >&2; exit 2; }
+fi
+if [[ -n $WORKDIR ]]; then
+    [[ ! -e $WORKDIR || -z $(ls -A "$WORKDIR" 2>/dev/null) ]] \
+        || { echo "failover: --work $WORKDIR exists and is not empty" >&2; exit 2; }
+fi
 
 # The whole run is bounded: re-exec under timeout (TERM -> our trap cleans up).
 CLIENT_BOUND=$(( CONNECT_TIMEOUT + DUR_INT + CLOSE_TIMEOUT + 15 ))
@@ -69,6 +90,7 @@ elapsed() { awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}
 WORK=""
 OWN_PIDS=()
 MIG_PID="" CLIENT_PID="" TCPDUMP_PID="" SRV_P_PID="" SRV_B_PID=""
+DIRECT_PID="" BCAP_ETH_PID="" BCAP_TUN_PID=""
 FINAL_PRINTED=0
 
 final_fail() { # reason : every connection fails, print the verdict line
@@ -150,12 +172,20 @@ if [[ $NOMIG -eq 0 && ! -x $BIN ]]; then final_fail "no migware binary at $BIN (
 # tmpfs: creating thousands of per-connection log files on ext4 costs ~0.8 ms each, which
 # showed up as 100+ ms reply latencies while the server accepted a burst of connections
 WORKBASE=/dev/shm; [[ -d $WORKBASE && -w $WORKBASE ]] || WORKBASE=/tmp
-WORK=$(mktemp -d "$WORKBASE/mwl$$.XXXXXX")
+if [[ -n $WORKDIR ]]; then
+    mkdir -p "$WORKDIR" || final_fail "cannot create --work $WORKDIR"
+    WORK=$(cd "$WORKDIR" && pwd); KEEP=1
+else
+    WORK=$(mktemp -d "$WORKBASE/mwl$$.XXXXXX")
+fi
 lab_init "mwl$$-" || final_fail "lab_init"
 [[ $KEEP -eq 1 ]] && log "artefacts will be kept in $WORK"
 [[ -z $SEED ]] && SEED=$(( (RANDOM << 15 | RANDOM) ))
 PULL_AT=$("$PY" -c "import random; random.seed($SEED); print('%.3f' % (random.uniform(0.30, 0.60) * $DURATION))")
+[[ -n $PULL_AT_FIXED ]] && PULL_AT=$PULL_AT_FIXED
 log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=$([[ $NOOPTS -eq 1 ]] && echo off || echo default) migware=$([[ $NOMIG -eq 1 ]] && echo no || echo "$BIN") pull=$([[ $NOPULL -eq 1 ]] && echo no || echo "at ${PULL_AT}s") seed=$SEED prefix=$LAB_PREFIX"
+[[ ${#MIG_EXTRA[@]} -gt 0 ]] && log "extra migware arguments: ${MIG_EXTRA[*]}"
+[[ $DIRECT -gt 0 ]] && log "direct reference: $DIRECT connections to $LAB_IP_BACKUP:$PORT at ${DIRECT_RATE}/s"
 
 lab_up || final_fail "lab_up failed"
 [[ $NOOPTS -eq 1 ]] && { lab_client_no_options || final_fail "client sysctls"; }
@@ -177,13 +207,43 @@ TCPDUMP_PID=$LAST_PID
 wait_for 5 "$TCPDUMP_PID" tcpdump grep -qs 'listening on' "$WORK/tcpdump.log" \
     || final_fail "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
 
+dev_exists() { ip -n "$1" link show "$2" >/dev/null 2>&1; }
+# backup_capture DEV FILTER : tcpdump in the backup namespace (-Q inout, the default), nanosecond
+# timestamps, the adapter's clock when the device offers a synced one, else the host's
+backup_capture() {
+    local dev=$1 filter=$2 tstype=host
+    nsx "$LAB_NS_BACKUP" tcpdump -J -i "$dev" 2>/dev/null | grep -q '^ *adapter ' && tstype=adapter
+    spawn "$LAB_NS_BACKUP" "$RUN_BOUND" /dev/null "$WORK/tcpdump-backup-$dev.log" \
+        tcpdump -i "$dev" -nn -s 128 --immediate-mode -U -B 65536 -j "$tstype" \
+        --time-stamp-precision nano -Z root -w "$WORK/backup-$dev.pcap" "$filter"
+    wait_for 5 "$LAST_PID" "tcpdump on backup $dev" grep -qs 'listening on' "$WORK/tcpdump-backup-$dev.log" \
+        || final_fail "tcpdump on backup $dev did not start: $(cat "$WORK/tcpdump-backup-$dev.log")"
+    echo "$dev $tstype" >>"$WORK/backup-capture.txt"
+}
+if [[ $BACKUP_CAP -eq 1 ]]; then
+    backup_capture eth0 "tcp port $PORT and host $LAB_IP_PRIMARY"; BCAP_ETH_PID=$LAST_PID
+fi
+
 if [[ $NOMIG -eq 0 ]]; then
     spawn "$LAB_NS_BACKUP" "$RUN_BOUND" "$WORK/migware.out" "$WORK/migware.log" \
-        "$BIN" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" --port "$PORT"
+        "$BIN" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" --port "$PORT" \
+        --control.socket "$WORK/control.sock" "${MIG_EXTRA[@]}"
     MIG_PID=$LAST_PID
     wait_for 5 "$MIG_PID" migware grep -qs 'state=normal' "$WORK/migware.log" "$WORK/migware.out" \
         || final_fail "migware did not reach state=normal within 5 s"
     log "migware up (state=normal) after $(elapsed)s"
+    if [[ $BACKUP_CAP -eq 1 ]]; then     # migware creates its TUN device at start-up
+        TUNDEV=mw0
+        for (( i = 0; i < ${#MIG_EXTRA[@]}; i++ )); do
+            [[ ${MIG_EXTRA[i]} == --tun ]] && TUNDEV=${MIG_EXTRA[i+1]:-mw0}
+            [[ ${MIG_EXTRA[i]} == --tun=* ]] && TUNDEV=${MIG_EXTRA[i]#--tun=}
+        done
+        wait_for 5 "$MIG_PID" "migware's $TUNDEV" dev_exists "$LAB_NS_BACKUP" "$TUNDEV" \
+            || final_fail "no $TUNDEV device in the backup namespace"
+        backup_capture "$TUNDEV" "tcp port $PORT"; BCAP_TUN_PID=$LAST_PID
+    fi
+elif [[ $BACKUP_CAP -eq 1 ]]; then
+    log "WARNING: --backup-capture without migware: no TUN device to capture"
 fi
 
 spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/client.out" "$WORK/client.err" \
@@ -192,9 +252,25 @@ spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/client.out" "$WORK/client.err" \
     --connect-timeout "$CONNECT_TIMEOUT" --close-timeout "$CLOSE_TIMEOUT" \
     --reply-timeout "$REPLY_TIMEOUT" --start-file "$WORK/client.start"
 CLIENT_PID=$LAST_PID
+if [[ $DIRECT -gt 0 ]]; then
+    # the reference: a second client straight to the backup's service, alongside the first, on
+    # fixed local ports outside the ephemeral range (no clash with the twins' port numbers)
+    spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/direct.out" "$WORK/direct.err" \
+        "$PY" "$TRAFFIC" client --mode "$MODE" --server "$LAB_IP_BACKUP:$PORT" \
+        --connections "$DIRECT" --duration "$DURATION" --rate "$DIRECT_RATE" --out "$WORK/direct.json" \
+        --connect-timeout "$CONNECT_TIMEOUT" --close-timeout "$CLOSE_TIMEOUT" \
+        --reply-timeout "$REPLY_TIMEOUT" --start-file "$WORK/direct.start" \
+        --local-port-base "$DIRECT_PORT_BASE"
+    DIRECT_PID=$LAST_PID
+fi
 wait_for $(( CONNECT_TIMEOUT + 5 )) "$CLIENT_PID" client test -s "$WORK/client.start" \
     || final_fail "the client never started its traffic: $(tail -n 5 "$WORK/client.err")"
 log "client traffic started after $(elapsed)s: $(head -n 1 "$WORK/client.err")"
+if [[ -n $DIRECT_PID ]]; then
+    wait_for $(( CONNECT_TIMEOUT + 5 )) "$DIRECT_PID" "direct client" test -s "$WORK/direct.start" \
+        || final_fail "the direct client never started its traffic: $(tail -n 5 "$WORK/direct.err")"
+    log "direct client traffic started after $(elapsed)s: $(head -n 1 "$WORK/direct.err")"
+fi
 
 PULL_ARGS=()
 if [[ $NOPULL -eq 0 ]]; then
@@ -210,6 +286,7 @@ PYEOF
 )
     [[ ${WALL1:-FAILED} != FAILED ]] || final_fail "pulling the cable failed"
     log "cable pulled at t+${PULL_AT}s (mono_ns=$MONO1 wall=$WALL1)"
+    echo "$MONO0 $MONO1 $WALL1" >"$WORK/pull.txt"
     PULL_ARGS=(--pull-wall "$WALL1" --pull-mono-ns "$MONO1" --pull-mono-ns-before "$MONO0")
 fi
 
@@ -219,6 +296,12 @@ wait "$CLIENT_PID" 2>/dev/null; client_rc=$?
 forget_pid "$CLIENT_PID"
 [[ $client_rc -eq 124 || $client_rc -eq 137 ]] && log "the client overran its ${CLIENT_BOUND}s bound and was stopped"
 log "client finished after $(elapsed)s (exit $client_rc); $(tail -n 1 "$WORK/client.err")"
+if [[ -n $DIRECT_PID ]]; then
+    wait "$DIRECT_PID" 2>/dev/null; direct_rc=$?
+    forget_pid "$DIRECT_PID"
+    log "direct client finished after $(elapsed)s (exit $direct_rc); $(tail -n 1 "$WORK/direct.err")"
+    [[ $direct_rc -eq 0 ]] || log "WARNING: the direct (reference) client reported errors: $(grep 'client: conn' "$WORK/direct.err" | head -n 3 | tr '\n' ' ')"
+fi
 sleep 0.3      # last FIN/ACKs onto the wire and into the capture
 
 if [[ -n $MIG_PID ]]; then
@@ -231,6 +314,12 @@ for role in primary backup; do
     [[ $STOP_RC -eq 0 ]] || log "WARNING: the $role server exited $STOP_RC on SIGTERM: $(tail -n 3 "$WORK/server-$role.err")"
 done
 stop_pid "$TCPDUMP_PID" 5
+for pid in "$BCAP_ETH_PID" "$BCAP_TUN_PID"; do stop_pid "$pid" 5; done
+for f in "$WORK"/tcpdump-backup-*.log; do
+    [[ -e $f ]] || continue
+    log "backup capture ${f##*/tcpdump-backup-}: $(grep -E 'captured|dropped' "$f" | tr '\n' ' ')"
+    grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$f" && log "WARNING: the backup capture dropped packets"
+done
 log "tcpdump: $(grep -E 'captured|dropped' "$WORK/tcpdump.log" | tr '\n' ' ')"
 if grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$WORK/tcpdump.log"; then
     log "WARNING: the client capture dropped packets; ACK-derived byte counts may be wrong"
@@ -242,6 +331,7 @@ timeout 60 tcpdump -nn -S -tt -r "$WORK/client.pcap" >"$WORK/capture.txt" 2>"$WO
 VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json"
     --capture-txt "$WORK/capture.txt" --primary-dir "$WORK/primary" --backup-dir "$WORK/backup"
     --show "$SHOW" --failures-file "$WORK/failures.txt" "${PULL_ARGS[@]}")
+[[ $DIRECT -gt 0 ]] && VERIFY_ARGS+=(--direct-ports "$DIRECT_PORT_BASE:$DIRECT")
 [[ $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log" --migware-log "$WORK/migware.out")
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
 vrc=$?

@@ -371,6 +371,15 @@ class Client:
                 c.registered = False
                 c.t_connect = time.monotonic()
                 self.conns.append(c)
+                if a.local_port_base:
+                    # fixed local ports keep a second client's connections apart from the
+                    # first one's (the kernel may reuse an ephemeral port towards another host)
+                    try:
+                        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        c.sock.bind(("0.0.0.0", a.local_port_base + c.k))
+                    except OSError as e:
+                        self.fail(c, "bind: " + errname(e))
+                        continue
                 rc = c.sock.connect_ex(self.addr)
                 if rc not in (0, errno.EINPROGRESS):
                     self.fail(c, "connect: " + errno.errorcode.get(rc, str(rc)))
@@ -597,6 +606,8 @@ def main(argv=None):
     c.add_argument("--max-backlog", type=int, default=1 << 20,
                    help="push: max bytes queued in user space per connection")
     c.add_argument("--start-file", help="written when all connections are up and traffic starts")
+    c.add_argument("--local-port-base", type=int, default=0,
+                   help="bind connection k to local port BASE+k (default: ephemeral ports)")
     a = p.parse_args(argv)
     if a.cmd == "server":
         return Server(a).run()
@@ -604,6 +615,9 @@ def main(argv=None):
         p.error("bad --connections/--rate/--duration")
     if a.duration > 3600:
         p.error("--duration is bounded to 3600 s")
+    if a.local_port_base and not (1024 <= a.local_port_base
+                                  and a.local_port_base + a.connections <= 65536):
+        p.error("--local-port-base: BASE..BASE+connections must lie in 1024..65535")
     return Client(a).run()
 
 

@@ -202,6 +202,9 @@ def main():
     ap.add_argument("--port", type=int, default=7000)
     ap.add_argument("--show", type=int, default=40, help="failing connections printed in full")
     ap.add_argument("--failures-file", help="write every failing connection's reasons here")
+    ap.add_argument("--direct-ports", metavar="BASE:N",
+                    help="ports BASE..BASE+N-1 are a reference client's own connections to the "
+                         "backup, not twins: not reported as unexpected")
     a = ap.parse_args()
     pulled = a.pull_wall is not None
 
@@ -307,6 +310,9 @@ def main():
             passed += 1
             checked += len(pdata) + len(bdata)
 
+    if a.direct_ports:
+        base, n = (int(x) for x in a.direct_ports.split(":"))
+        seen_ports |= set(range(base, base + n))
     unexpected = sorted(set(blogs) - seen_ports)
     if unexpected:
         print("verify: WARNING: backup got connections from ports no client used: %s"
@@ -330,8 +336,8 @@ def main():
         print("verify: primary's unacknowledged bytes that also went to the backup "
               "(info): %d bytes on %d connections" % (overlap_total, overlap_conns))
         if stalls:
-            print("verify: client-visible stall (last ACK from the primary -> first packet "
-                  "after the pull): median %.1f ms, p99 %.1f ms, max %.1f ms (%d conns)" % (
+            print("verify: client-visible stall (last ACK from the primary before the pull -> "
+                  "first ACK after it, through the backup): median %.1f ms, p99 %.1f ms, max %.1f ms (%d conns)" % (
                       1000 * statistics.median(stalls), 1000 * pct(stalls, 99),
                       1000 * max(stalls), len(stalls)))
     tr = migware_transitions(a.migware_log)

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Failover benchmark (issue 4, "Speed"): runs the hub lab (tests/lab/failover.sh) repeatedly and
+# prints medians / p99 / min / max over runs for
+#   --detection          cable pulled -> Recovery, at the defaults (push, 200 conns, 10 runs)
+#   --recovery           Recovery -> Proxy for 200 / 2000 / 10000 connections (5 / 5 / 3 runs)
+#   --stall              client-visible stall per connection: last ACK from the primary -> first
+#                        ACK through the backup, from the client's capture (every run with a pull)
+#   --latency            per-packet added latency in Proxy from the backup's eth0 + mw0 captures,
+#                        and client request->reply time, proxied vs direct to the backup, same run
+#   --concurrency-sweep  recovery of 2000 connections at --recovery.concurrency 16/64/256/1024
+# Default: all of them.  Other options:
+#   --out DIR        results (per-run logs and JSON, the final table); default /dev/shm/mwbench.*
+#   --keep           keep every run's artefacts (pcaps, logs) under DIR/work
+#   --max-time S     time budget in seconds (default 900); runs that no longer fit are recorded
+#                    as skipped, never dropped silently
+#   --migware BIN    default build/bin/migware
+# Needs root (network namespaces). The last thing printed is a markdown table for BENCHMARKS.md.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+ORIG_ARGS=("$@")
+CMDLINE=$(printf '%q ' "$0" "$@")
+
+SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware"
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --detection|--recovery|--stall|--latency|--concurrency-sweep) SEL+=("${1#--}"); shift;;
+        --out) OUT=${2:-}; shift 2;;
+        --keep) KEEP=1; shift;;
+        --max-time) MAX_TIME=${2:-}; shift 2;;
+        --migware) BIN=${2:-}; shift 2;;
+        -h|--help) usage;;
+        *) echo "bench_failover: unknown argument '$1'" >&2; usage;;
+    esac
+done
+[[ $MAX_TIME =~ ^[0-9]+$ && $MAX_TIME -ge 60 && $MAX_TIME -le 7200 ]] \
+    || { echo "bench_failover: --max-time 60..7200" >&2; exit 2; }
+[[ ${#SEL[@]} -eq 0 ]] && SEL=(detection recovery stall latency concurrency-sweep)
+want() { local s; for s in "${SEL[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
+
+# the whole benchmark is bounded: budget + the longest single run + margin
+if [[ -z ${MWB_BOUNDED:-} ]]; then
+    export MWB_BOUNDED=1
+    exec timeout --foreground -k 20 $(( MAX_TIME + 300 )) "$0" "${ORIG_ARGS[@]}"
+fi
+
+[[ $(id -u) -eq 0 ]] || { echo "bench_failover: needs root (network namespaces); not skipping" >&2; exit 1; }
+[[ -x $BIN ]] || { echo "bench_failover: no migware binary at $BIN (build it first)" >&2; exit 1; }
+PY=$(command -v python3) || { echo "bench_failover: python3 missing" >&2; exit 1; }
+FAILOVER="$ROOT/tests/lab/failover.sh"
+LATENCY="$ROOT/tests/lab/latency.py"
+
+[[ -z $OUT ]] && OUT=$(mktemp -d "/dev/shm/mwbench.$(date +%Y%m%d-%H%M%S).XXXX")
+mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/work" || exit 1
+T0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - T0 )); }
+CHILD=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
+        kill -TERM "$CHILD" 2>/dev/null            # failover.sh's own trap removes its lab
+        wait "$CHILD" 2>/dev/null
+    fi
+    [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'echo "bench_failover: interrupted" >&2; exit 130' INT
+trap 'echo "bench_failover: terminated (time bound)" >&2; exit 143' TERM
+
+# ---------------------------------------------------------------- machine
+DEF_CONC=$("$BIN" --help 2>&1 | sed -n 's/.*--recovery.concurrency arg (=\([0-9]*\)).*/\1/p')
+[[ -n $DEF_CONC ]] || DEF_CONC="?"
+echo "# migware failover benchmark"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "- command: \`$CMDLINE\`"
+echo "- migware: $BIN ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- . 2>/dev/null) ]] && echo ', worktree modified')), default --recovery.concurrency $DEF_CONC"
+echo "- modes: ${SEL[*]}; time budget ${MAX_TIME}s; results in $OUT"
+echo
+
+# ---------------------------------------------------------------- plan
+# category -> failover.sh arguments
+declare -A CARGS=(
+    [push200]="--mode push --connections 200"
+    [push2000]="--mode push --connections 2000"
+    [push10000]="--mode push --connections 10000 --rate 2000"
+    [reqresp200]="--mode reqresp --connections 200"
+    [latency]="--mode reqresp --connections 200 --rate 1000 --direct-connections 200 --direct-rate 1000 --backup-capture --duration 8 --pull-at 2"
+    [push2000_c16]="--mode push --connections 2000 --migware-arg --recovery.concurrency --migware-arg 16"
+    [push2000_c256]="--mode push --connections 2000 --migware-arg --recovery.concurrency --migware-arg 256"
+    [push2000_c1024]="--mode push --connections 2000 --migware-arg --recovery.concurrency --migware-arg 1024"
+)
+declare -A CEST=([push200]=10 [push2000]=15 [push10000]=45 [reqresp200]=10 [latency]=15
+                 [push2000_c16]=15 [push2000_c256]=15 [push2000_c1024]=15)
+declare -A NEED=()
+QUEUE=()
+# need CAT N : make sure the queue holds at least N runs of CAT
+need() {
+    local c=$1 n=$2 have=${NEED[$1]:-0}
+    while (( have < n )); do QUEUE+=("$c"); have=$(( have + 1 )); done
+    NEED[$c]=$have
+}
+PLAN=()
+plan() { PLAN+=("$(printf '["%s", "%s", "%s"]' "$1" "$2" "$3")"); }
+
+if want detection; then
+    need push200 10
+    plan detection push200 "detection: cable pulled -> Recovery (ms), push, 200 conns, defaults"
+fi
+if want recovery; then
+    need push200 5; need push2000 5; need push10000 3
+    plan recovery push200 "recovery: Recovery -> Proxy (ms), 200 conns"
+    plan recovery push2000 "recovery: Recovery -> Proxy (ms), 2000 conns"
+    plan recovery push10000 "recovery: Recovery -> Proxy (ms), 10000 conns (2000 records/s total)"
+fi
+if want stall; then
+    need push200 5; need reqresp200 5
+    plan stall push200 "client-visible stall (ms), push, 200 conns"
+    plan stall reqresp200 "client-visible stall (ms), reqresp, 200 conns"
+    want recovery && plan stall push2000 "client-visible stall (ms), push, 2000 conns"
+    want recovery && plan stall push10000 "client-visible stall (ms), push, 10000 conns"
+fi
+if want latency; then
+    need latency 3
+    plan added_a latency "added latency (us), client -> backup: eth0 in -> mw0 (reqresp 200 conns)"
+    plan added_b latency "added latency (us), backup -> client: mw0 -> eth0 out (reqresp 200 conns)"
+    plan rtt_proxied latency "client request -> reply (us), 200 proxied conns, in Proxy"
+    plan rtt_direct latency "client request -> reply (us), 200 direct conns to the backup, same runs"
+fi
+if want concurrency-sweep; then
+    # round-robin, so that slow drift of the machine does not favour one setting
+    for i in 1 2 3; do
+        for c in push2000_c16 push2000 push2000_c256 push2000_c1024; do
+            need "$c" "$i"
+        done
+    done
+    plan recovery push2000_c16 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency 16"
+    plan recovery push2000 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency $DEF_CONC (default)"
+    plan recovery push2000_c256 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency 256"
+    plan recovery push2000_c1024 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency 1024"
+fi
+( IFS=,; echo "[${PLAN[*]}]" ) >"$OUT/runs/plan.json"
+
+EST=0; for c in "${QUEUE[@]}"; do EST=$(( EST + CEST[$c] )); done
+echo "plan: ${#QUEUE[@]} lab runs, estimated ${EST}s"
+for c in "${!NEED[@]}"; do echo "  $c x ${NEED[$c]}: failover.sh ${CARGS[$c]}"; done | sort
+echo
+
+# ---------------------------------------------------------------- runs
+ulimit -n 20000 2>/dev/null || true
+NFAIL=0 NSKIP=0 i=0
+for c in "${QUEUE[@]}"; do
+    i=$(( i + 1 ))
+    name=$(printf '%03d-%s' "$i" "$c")
+    left=$(( MAX_TIME - $(elapsed) ))
+    if (( left < 3 * CEST[$c] )); then
+        printf '[%3ds] run %d/%d %-16s SKIPPED: %ds left in the time budget\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$left"
+        printf '{"category": "%s", "rc": -1, "skipped": true, "notes": ["time budget"]}\n' "$c" >"$OUT/runs/$name.json"
+        NSKIP=$(( NSKIP + 1 )); continue
+    fi
+    # shellcheck disable=SC2086
+    "$FAILOVER" ${CARGS[$c]} --migware "$BIN" --work "$OUT/work/$name" --show 5 \
+        >"$OUT/logs/$name.log" 2>&1 &
+    CHILD=$!
+    wait "$CHILD"; rc=$?
+    CHILD=""
+    verdict=$(grep -E '^failover: [0-9]+ passed, [0-9]+ failed$' "$OUT/logs/$name.log" | tail -n 1)
+    "$PY" "$LATENCY" run --work "$OUT/work/$name" --out "$OUT/runs/$name.json" --category "$c" \
+        --rc "$rc" --verdict "$verdict" 2>>"$OUT/logs/$name.log" \
+        || printf '{"category": "%s", "rc": %d, "verdict": "%s", "notes": ["latency.py failed"]}\n' \
+               "$c" "$rc" "$verdict" >"$OUT/runs/$name.json"
+    summary=$("$PY" - "$OUT/runs/$name.json" <<'EOF'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))
+p = []
+for k in ("detection_ms", "recovery_ms"):
+    if k in r: p.append("%s=%.1f" % (k[:-3], r[k]))
+if r.get("stall_ms"): p.append("stall_med=%.0fms" % statistics.median(r["stall_ms"]))
+for k in ("a_us", "b_us", "rtt_proxied_us", "rtt_direct_us"):
+    if r.get(k): p.append("%s_med=%.0fus(n=%d)" % (k[:-3], statistics.median(r[k]), len(r[k])))
+print(" ".join(p))
+EOF
+)
+    status=ok
+    if [[ $rc -ne 0 ]]; then
+        status="FAILED (exit $rc: ${verdict:-no verdict})"; NFAIL=$(( NFAIL + 1 ))
+    fi
+    printf '[%3ds] run %d/%d %-16s %s %s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$status" "$summary"
+    if [[ $rc -ne 0 ]]; then
+        grep -E '^(verify: failure|  +[0-9]+ x|FAIL conn|failover: ERROR)' "$OUT/logs/$name.log" | head -n 6 | sed 's/^/        /'
+    fi
+    [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work/$name"
+done
+
+echo
+echo "## Results ($(( ${#QUEUE[@]} - NFAIL - NSKIP )) runs passed, $NFAIL failed, $NSKIP skipped; $(elapsed)s)"
+echo
+echo "Definitions: detection = the pull (\`ip link set p-primary down\` returned, CLOCK_MONOTONIC) ->"
+echo "migware's \`to=recovery\` mono_ns; recovery = \`to=recovery\` -> \`to=proxy\`; stall = per connection,"
+echo "the last segment with ACK from 198.18.0.1:7000 captured by the client before the pull -> the"
+echo "first after it; added latency = per packet after the Proxy transition, backup eth0 <-> mw0"
+echo "pcap timestamps matched by direction + IP ID + payload length (+ client port); request -> reply"
+echo "= client capture, request segment out -> first reply segment acknowledging it, requests sent"
+echo "after the Proxy transition. p99 is nearest-rank (the maximum when n < 100). Stats over passed"
+echo "runs only; failed runs are listed."
+echo
+"$PY" "$LATENCY" summary --runs "$OUT/runs" --markdown "$OUT/table.md"
+[[ $NFAIL -eq 0 && $NSKIP -eq 0 ]]
