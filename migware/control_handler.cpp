@@ -276,12 +276,11 @@ std::string DaemonControl::metrics() const {
             labelled["malformed_packets_total"].emplace_back("reason=\"" + k.substr(10) + "\"", v);
         } else if (k.rfind("unrecovered_", 0) == 0) {
             labelled["unrecovered_connections_total"].emplace_back("reason=\"" + k.substr(12) + "\"", v);
-        } else if (k == "connections" || k == "buffered_bytes" || k == "control_clients" ||
-                   k == "malformed") {
-            if (k == "malformed") continue;  // the labelled family carries it
-            family(k, "gauge", k == "connections" ? "connections in the tracker's table"
-                               : k == "buffered_bytes" ? "unacknowledged client bytes held"
-                                                       : "connected control clients");
+        } else if (k == "connections" || k == "malformed") {
+            continue;  // carried by the labelled families above and below
+        } else if (k == "buffered_bytes" || k == "control_clients") {
+            family(k, "gauge", k == "buffered_bytes" ? "unacknowledged client bytes held"
+                                                     : "connected control clients");
             sample(k, "", v);
         } else {
             family(k + "_total", "counter", "count of " + k);
