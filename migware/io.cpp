@@ -83,26 +83,10 @@ TunDevice::TunDevice(const std::string& name) : name_(name) {
     if (::ioctl(s.fd(), SIOCSIFFLAGS, &ifr) != 0) throw IoError(name_ + ": cannot bring up: " + errno_text());
 }
 
-TunDevice::~TunDevice() {
-    try {
-        Socket s;
-        for (Ipv4Addr ip : routes_) {
-            rtentry rt{};
-            auto dst = inet(ip);
-            auto mask = inet(Ipv4Addr{0xffffffffu});
-            std::memcpy(&rt.rt_dst, &dst, sizeof dst);
-            std::memcpy(&rt.rt_genmask, &mask, sizeof mask);
-            rt.rt_flags = RTF_UP | RTF_HOST;
-            rt.rt_dev = name_.data();
-            ::ioctl(s.fd(), SIOCDELRT, &rt);
-        }
-    } catch (...) {
-        // closing the device below removes its routes anyway
-    }
-    if (fd_ >= 0) ::close(fd_);
-}
+namespace {
 
-void TunDevice::route_host(Ipv4Addr ip) {
+// ioctl(SIOCADDRT / SIOCDELRT) on "ip/32 dev name".
+bool host_route(unsigned long request, Ipv4Addr ip, std::string& dev) {
     Socket s;
     rtentry rt{};
     auto dst = inet(ip);
@@ -110,8 +94,23 @@ void TunDevice::route_host(Ipv4Addr ip) {
     std::memcpy(&rt.rt_dst, &dst, sizeof dst);
     std::memcpy(&rt.rt_genmask, &mask, sizeof mask);
     rt.rt_flags = RTF_UP | RTF_HOST;
-    rt.rt_dev = name_.data();
-    if (::ioctl(s.fd(), SIOCADDRT, &rt) != 0 && errno != EEXIST)
+    rt.rt_dev = dev.data();
+    return ::ioctl(s.fd(), request, &rt) == 0;
+}
+
+}  // namespace
+
+TunDevice::~TunDevice() {
+    try {
+        for (Ipv4Addr ip : routes_) host_route(SIOCDELRT, ip, name_);
+    } catch (...) {
+        // closing the device below removes its routes anyway
+    }
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void TunDevice::route_host(Ipv4Addr ip) {
+    if (!host_route(SIOCADDRT, ip, name_) && errno != EEXIST)
         throw IoError("route " + ip.to_string() + "/32 dev " + name_ + ": " + errno_text());
     routes_.push_back(ip);
 }

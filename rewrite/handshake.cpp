@@ -169,40 +169,42 @@ std::size_t build_twin_syn(std::span<std::byte> out, const TwinSynSpec& spec) no
     return write_packet(out, fields, opts);
 }
 
-std::size_t build_twin_ack(std::span<std::byte> out, const TwinAckSpec& spec) noexcept {
+namespace {
+
+// The twin's ACK and its data segments differ only in flags and payload.
+std::size_t build_twin_segment(std::span<std::byte> out, const sniffer::Endpoint& src,
+                               const sniffer::Endpoint& dst, SeqNum seq, SeqNum ack,
+                               const std::optional<TimestampPair>& timestamps,
+                               std::uint16_t window, std::uint16_t ip_id, std::uint8_t flags,
+                               std::span<const std::byte> payload) noexcept {
     OptionWriter opts;
-    if (spec.timestamps) {
+    if (timestamps) {
         opts.put(kOptNop);
         opts.put(kOptNop);
-        opts.timestamps(*spec.timestamps);
+        opts.timestamps(*timestamps);
     }
-    const TcpFields fields{.src = spec.src,
-                           .dst = spec.dst,
-                           .seq = spec.seq,
-                           .ack = spec.ack,
-                           .flags = sniffer::tcp_flag::kAck,
-                           .window = spec.window,
-                           .ip_id = spec.ip_id};
-    return write_packet(out, fields, opts);
+    const TcpFields fields{.src = src,
+                           .dst = dst,
+                           .seq = seq,
+                           .ack = ack,
+                           .flags = flags,
+                           .window = window,
+                           .ip_id = ip_id};
+    return write_packet(out, fields, opts, payload);
+}
+
+}  // namespace
+
+std::size_t build_twin_ack(std::span<std::byte> out, const TwinAckSpec& spec) noexcept {
+    return build_twin_segment(out, spec.src, spec.dst, spec.seq, spec.ack, spec.timestamps,
+                              spec.window, spec.ip_id, sniffer::tcp_flag::kAck, {});
 }
 
 std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
                             std::span<const std::byte> payload) noexcept {
-    OptionWriter opts;
-    if (spec.timestamps) {
-        opts.put(kOptNop);
-        opts.put(kOptNop);
-        opts.timestamps(*spec.timestamps);
-    }
-    const TcpFields fields{.src = spec.src,
-                           .dst = spec.dst,
-                           .seq = spec.seq,
-                           .ack = spec.ack,
-                           .flags = static_cast<std::uint8_t>(sniffer::tcp_flag::kAck |
-                                                              sniffer::tcp_flag::kPsh),
-                           .window = spec.window,
-                           .ip_id = spec.ip_id};
-    return write_packet(out, fields, opts, payload);
+    return build_twin_segment(
+        out, spec.src, spec.dst, spec.seq, spec.ack, spec.timestamps, spec.window, spec.ip_id,
+        static_cast<std::uint8_t>(sniffer::tcp_flag::kAck | sniffer::tcp_flag::kPsh), payload);
 }
 
 }  // namespace migware::rewrite

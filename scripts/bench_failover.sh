@@ -13,7 +13,13 @@
 #   --keep           keep every run's artefacts (pcaps, logs) under DIR/work
 #   --max-time S     time budget in seconds (default 900); runs that no longer fit are recorded
 #                    as skipped, never dropped silently
-#   --migware BIN    default build/bin/migware
+#   --migware BIN    default build/bin/migware (copied once at the start, so a rebuild during
+#                    the benchmark cannot swap binaries between runs)
+#   --no-rx-timestamps  do not hold an SO_TIMESTAMP socket open (see below)
+# While it runs, a socket with SO_TIMESTAMP is held open: that switches on the kernel's global
+# receive timestamping, so every received skb (veth, TUN) is stamped when it enters the stack
+# rather than whenever each packet socket's hook happens to run: pcap times become comparable
+# across tcpdump and migware's own capture socket.
 # Needs root (network namespaces). The last thing printed is a markdown table for BENCHMARKS.md.
 set -uo pipefail
 
@@ -22,8 +28,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 ORIG_ARGS=("$@")
 CMDLINE=$(printf '%q ' "$0" "$@")
 
-SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware"
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware" RXTS=1
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --detection|--recovery|--stall|--latency|--concurrency-sweep) SEL+=("${1#--}"); shift;;
@@ -31,6 +37,7 @@ while [[ $# -gt 0 ]]; do
         --keep) KEEP=1; shift;;
         --max-time) MAX_TIME=${2:-}; shift 2;;
         --migware) BIN=${2:-}; shift 2;;
+        --no-rx-timestamps) RXTS=0; shift;;
         -h|--help) usage;;
         *) echo "bench_failover: unknown argument '$1'" >&2; usage;;
     esac
@@ -56,10 +63,11 @@ LATENCY="$ROOT/tests/lab/latency.py"
 mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/work" || exit 1
 T0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - T0 )); }
-CHILD=""
+CHILD="" TSPID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ -n $TSPID ]] && kill -0 "$TSPID" 2>/dev/null; then kill -TERM "$TSPID" 2>/dev/null; wait "$TSPID" 2>/dev/null; fi
     if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
         kill -TERM "$CHILD" 2>/dev/null            # failover.sh's own trap removes its lab
         wait "$CHILD" 2>/dev/null
@@ -72,6 +80,19 @@ trap 'echo "bench_failover: interrupted" >&2; exit 130' INT
 trap 'echo "bench_failover: terminated (time bound)" >&2; exit 143' TERM
 
 # ---------------------------------------------------------------- machine
+SRC_BIN=$BIN
+BIN="$OUT/migware.bin"
+cp "$SRC_BIN" "$BIN" || { echo "bench_failover: cannot copy $SRC_BIN" >&2; exit 1; }
+if [[ $RXTS -eq 1 ]]; then
+    # SO_TIMESTAMP (29 on Linux) on any socket enables net_enable_timestamp() system-wide
+    timeout -k 5 $(( MAX_TIME + 300 )) "$PY" -c '
+import socket, signal, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 29, 1)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+signal.pause()' &
+    TSPID=$!
+fi
 DEF_CONC=$("$BIN" --help 2>&1 | sed -n 's/.*--recovery.concurrency arg (=\([0-9]*\)).*/\1/p')
 [[ -n $DEF_CONC ]] || DEF_CONC="?"
 echo "# migware failover benchmark"
@@ -79,8 +100,10 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "- command: \`$CMDLINE\`"
-echo "- migware: $BIN ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- . 2>/dev/null) ]] && echo ', worktree modified')), default --recovery.concurrency $DEF_CONC"
+echo "- migware: $SRC_BIN, sha256 $(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$SRC_BIN" '+%Y-%m-%d %H:%M UTC') (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- . 2>/dev/null) ]] && echo ', worktree modified')), default --recovery.concurrency $DEF_CONC"
 echo "- modes: ${SEL[*]}; time budget ${MAX_TIME}s; results in $OUT"
+echo "- kernel receive timestamping forced on (SO_TIMESTAMP socket held): $([[ $RXTS -eq 1 ]] && echo yes || echo no)"
+echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 # ---------------------------------------------------------------- plan
@@ -190,7 +213,7 @@ EOF
     if [[ $rc -ne 0 ]]; then
         status="FAILED (exit $rc: ${verdict:-no verdict})"; NFAIL=$(( NFAIL + 1 ))
     fi
-    printf '[%3ds] run %d/%d %-16s %s %s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$status" "$summary"
+    printf '[%3ds] run %d/%d %-16s %s %s load=%s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$status" "$summary" "$(cut -d' ' -f1 /proc/loadavg)"
     if [[ $rc -ne 0 ]]; then
         grep -E '^(verify: failure|  +[0-9]+ x|FAIL conn|failover: ERROR)' "$OUT/logs/$name.log" | head -n 6 | sed 's/^/        /'
     fi
