@@ -70,6 +70,7 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     const auto& fc = p.engine.counters();
     const auto cs = p.capture_stats();
     add("frames_captured", pc.frames);
+    add("captured_bytes", pc.bytes);
     add("pcap_received", cs.received);
     add("kernel_drops", cs.dropped_kernel);
     add("interface_drops", cs.dropped_interface);
@@ -165,7 +166,7 @@ Value DaemonControl::status() const {
     for (auto ns : m.recent_rtts()) rtts.push_back(ns / 1000);
     Value ports = Value::array();
     for (auto p : cfg.ports) ports.push_back(p);
-    const std::int64_t since_mono = e.state() == State::Normal && e.state_since() == 0 ? 0 : e.state_since();
+    const std::int64_t since_mono = e.state_since();
     const std::int64_t since_wall = wall_now_ns() - (now - since_mono);
     const auto phases = phase_counts(e);
     Value phase_obj = Value::object();
@@ -188,7 +189,9 @@ Value DaemonControl::status() const {
                                     {"resolved", e.twins_resolved()},
                                     {"recovered", e.counters().recovered},
                                     {"failed", e.twins_failed()},
-                                    {"duration_us", e.recovery_duration() / 1000}})},
+                                    {"duration_us", e.recovery_duration() > 0
+                                                        ? Value(e.recovery_duration() / 1000)
+                                                        : Value()}})},
         {"connections", std::move(phase_obj)},
         {"config", Value::object({{"interface", cfg.interface},
                                   {"primary", cfg.primary.to_string()},

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -16,6 +18,22 @@ namespace migware {
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
+
+// SO_PEERCRED carries only the primary group; the kernel's own check on the
+// 0660 socket file honours supplementary groups, so this check must too.
+bool in_group(pid_t pid, gid_t group) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("Groups:", 0) != 0) continue;
+        std::istringstream groups(line.substr(7));
+        unsigned long g;
+        while (groups >> g)
+            if (g == group) return true;
+        return false;
+    }
+    return false;
+}
 
 }  // namespace
 
@@ -111,8 +129,9 @@ void ControlServer::accept_all() {
         ucred cred{};
         socklen_t len = sizeof cred;
         const bool known = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+        const gid_t group = options_.group.value_or(::getegid());
         const bool allowed = known && (cred.uid == 0 || cred.uid == ::geteuid() ||
-                                       cred.gid == options_.group.value_or(::getegid()));
+                                       cred.gid == group || in_group(cred.pid, group));
         if (!allowed || clients_.size() >= options_.max_clients) {
             ++counters_.refused_peer;
             const char* msg = allowed ? "{\"v\":1,\"ok\":false,\"error\":\"too many control clients\"}\n"
@@ -149,6 +168,10 @@ void ControlServer::on_readable(Client& c) {
             const std::size_t nl = c.in.find('\n', start);
             if (nl == std::string::npos) break;
             std::string_view line(c.in.data() + start, nl - start);
+            if (line.size() > options_.max_line) {
+                reject_oversize(c);
+                return;
+            }
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             start = nl + 1;
             if (line.empty()) continue;
@@ -162,16 +185,19 @@ void ControlServer::on_readable(Client& c) {
         }
         c.in.erase(0, start);
         if (c.in.size() > options_.max_line) {
-            ++counters_.oversize_requests;
-            queue(c, "{\"v\":1,\"ok\":false,\"error\":\"request line longer than " +
-                         std::to_string(options_.max_line) + " bytes\"}");
-            if (clients_.count(fd)) {
-                flush(c);
-                close_client(fd);
-            }
+            reject_oversize(c);
             return;
         }
     }
+}
+
+void ControlServer::reject_oversize(Client& c) {
+    const int fd = c.fd;
+    ++counters_.oversize_requests;
+    if (!queue(c, "{\"v\":1,\"ok\":false,\"error\":\"request line longer than " +
+                      std::to_string(options_.max_line) + " bytes\"}"))
+        return;
+    if (clients_.count(fd)) close_client(fd);  // queue() already tried to flush
 }
 
 bool ControlServer::queue(Client& c, std::string_view line) {

@@ -77,6 +77,7 @@ private:
     void accept_all();
     void on_readable(Client& c);
     void flush(Client& c);
+    void reject_oversize(Client& c);
     bool queue(Client& c, std::string_view line);
     void close_client(int fd);
     void update_interest(Client& c);

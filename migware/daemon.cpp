@@ -165,6 +165,7 @@ int run_daemon(const DaemonConfig& cfg) {
         log.set_listener(on_event, control.get());
     }
 
+    engine.started(clock.now());
     log.emit(clock.now(), "start",
              "state=normal " + cfg.summary +
                  (control ? " control=" + cfg.control_socket : std::string(" control=off")));

@@ -131,6 +131,11 @@ public:
     void on_timer(MonoNs now);
     MonoNs next_deadline() const;
 
+    /// Marks the start of Normal (the daemon's start-up), for "since when".
+    void started(MonoNs now) {
+        if (state_ == State::Normal) state_since_ = now;
+    }
+
     /// The monitor's verdicts.
     void primary_down(MonoNs now, const std::string& reason);
     void primary_up(MonoNs now, const std::string& reason);

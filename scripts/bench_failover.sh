@@ -15,11 +15,6 @@
 #                    as skipped, never dropped silently
 #   --migware BIN    default build/bin/migware (copied once at the start, so a rebuild during
 #                    the benchmark cannot swap binaries between runs)
-#   --no-rx-timestamps  do not hold an SO_TIMESTAMP socket open (see below)
-# While it runs, a socket with SO_TIMESTAMP is held open: that switches on the kernel's global
-# receive timestamping, so every received skb (veth, TUN) is stamped when it enters the stack
-# rather than whenever each packet socket's hook happens to run: pcap times become comparable
-# across tcpdump and migware's own capture socket.
 # Needs root (network namespaces). The last thing printed is a markdown table for BENCHMARKS.md.
 set -uo pipefail
 
@@ -28,8 +23,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 ORIG_ARGS=("$@")
 CMDLINE=$(printf '%q ' "$0" "$@")
 
-SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware" RXTS=1
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware"
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --detection|--recovery|--stall|--latency|--concurrency-sweep) SEL+=("${1#--}"); shift;;
@@ -37,7 +32,6 @@ while [[ $# -gt 0 ]]; do
         --keep) KEEP=1; shift;;
         --max-time) MAX_TIME=${2:-}; shift 2;;
         --migware) BIN=${2:-}; shift 2;;
-        --no-rx-timestamps) RXTS=0; shift;;
         -h|--help) usage;;
         *) echo "bench_failover: unknown argument '$1'" >&2; usage;;
     esac
@@ -63,11 +57,10 @@ LATENCY="$ROOT/tests/lab/latency.py"
 mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/work" || exit 1
 T0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - T0 )); }
-CHILD="" TSPID=""
+CHILD=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n $TSPID ]] && kill -0 "$TSPID" 2>/dev/null; then kill -TERM "$TSPID" 2>/dev/null; wait "$TSPID" 2>/dev/null; fi
     if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
         kill -TERM "$CHILD" 2>/dev/null            # failover.sh's own trap removes its lab
         wait "$CHILD" 2>/dev/null
@@ -83,16 +76,6 @@ trap 'echo "bench_failover: terminated (time bound)" >&2; exit 143' TERM
 SRC_BIN=$BIN
 BIN="$OUT/migware.bin"
 cp "$SRC_BIN" "$BIN" || { echo "bench_failover: cannot copy $SRC_BIN" >&2; exit 1; }
-if [[ $RXTS -eq 1 ]]; then
-    # SO_TIMESTAMP (29 on Linux) on any socket enables net_enable_timestamp() system-wide
-    timeout -k 5 $(( MAX_TIME + 300 )) "$PY" -c '
-import socket, signal, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 29, 1)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-signal.pause()' &
-    TSPID=$!
-fi
 DEF_CONC=$("$BIN" --help 2>&1 | sed -n 's/.*--recovery.concurrency arg (=\([0-9]*\)).*/\1/p')
 [[ -n $DEF_CONC ]] || DEF_CONC="?"
 echo "# migware failover benchmark"
@@ -102,7 +85,6 @@ echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "- command: \`$CMDLINE\`"
 echo "- migware: $SRC_BIN, sha256 $(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$SRC_BIN" '+%Y-%m-%d %H:%M UTC') (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- . 2>/dev/null) ]] && echo ', worktree modified')), default --recovery.concurrency $DEF_CONC"
 echo "- modes: ${SEL[*]}; time budget ${MAX_TIME}s; results in $OUT"
-echo "- kernel receive timestamping forced on (SO_TIMESTAMP socket held): $([[ $RXTS -eq 1 ]] && echo yes || echo no)"
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
@@ -143,10 +125,10 @@ if want recovery; then
 fi
 if want stall; then
     need push200 5; need reqresp200 5
-    plan stall push200 "client-visible stall (ms), push, 200 conns"
-    plan stall reqresp200 "client-visible stall (ms), reqresp, 200 conns"
-    want recovery && plan stall push2000 "client-visible stall (ms), push, 2000 conns"
-    want recovery && plan stall push10000 "client-visible stall (ms), push, 10000 conns"
+    plan stall push200 "client-visible stall (ms), push, 200 conns, 10 records/s each"
+    plan stall reqresp200 "client-visible stall (ms), reqresp, 200 conns, 10 requests/s each"
+    want recovery && plan stall push2000 "client-visible stall (ms), push, 2000 conns, 3 records/s each"
+    want recovery && plan stall push10000 "client-visible stall (ms), push, 10000 conns, 0.2 records/s each"
 fi
 if want latency; then
     need latency 3
@@ -226,7 +208,8 @@ echo
 echo "Definitions: detection = the pull (\`ip link set p-primary down\` returned, CLOCK_MONOTONIC) ->"
 echo "migware's \`to=recovery\` mono_ns; recovery = \`to=recovery\` -> \`to=proxy\`; stall = per connection,"
 echo "the last segment with ACK from 198.18.0.1:7000 captured by the client before the pull -> the"
-echo "first after it; added latency = per packet after the Proxy transition, backup eth0 <-> mw0"
+echo "first after it (so it includes the client's own idle gap before its next send: it grows as the"
+echo "per-connection rate falls); added latency = per packet after the Proxy transition, backup eth0 <-> mw0"
 echo "pcap timestamps matched by direction + IP ID + payload length (+ client port); request -> reply"
 echo "= client capture, request segment out -> first reply segment acknowledging it, requests sent"
 echo "after the Proxy transition. p99 is nearest-rank (the maximum when n < 100). Stats over passed"

@@ -17,6 +17,9 @@ PACKAGES=(
   libbenchmark-dev                    # bench/ micro-benchmarks
   tcpdump ethtool iproute2 procps     # lab: captures, offloads, namespaces, sysctl
   python3                             # lab traffic generators and test helpers
+  libncurses-dev                      # migctl top: the live dashboard (ncursesw)
+  tmux                                # dashboard test: migctl top in a real terminal, capture-pane
+  python3-prometheus-client           # tests/control: parse `metrics` with a real Prometheus text parser
 )
 
 if [[ "${MIGWARE_SKIP_APT:-0}" != 1 ]]; then

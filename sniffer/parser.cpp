@@ -372,6 +372,7 @@ std::string_view name_of(PacketKind kind) {
 
 void ParseCounters::record(const Packet& p) {
     ++frames;
+    bytes += p.wire_length;
     ++by_kind[static_cast<std::size_t>(p.kind)];
     if (p.ip.is_fragment()) ++fragments;
     if (p.ip.has_options) ++ipv4_with_options;

@@ -54,6 +54,7 @@ std::string_view name_of(PacketKind kind);
 /// Per-kind and per-drop-reason counts. Plain value; the owner decides scope.
 struct ParseCounters {
     std::uint64_t frames = 0;
+    std::uint64_t bytes = 0;                 // wire length of the frames that decoded
     std::array<std::uint64_t, 6> by_kind{};  // indexed by PacketKind
     std::array<std::uint64_t, kDropReasonCount> dropped{};
     std::uint64_t fragments = 0;            // IPv4 fragments (flagged, not tracked)
