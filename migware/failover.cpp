@@ -165,14 +165,15 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         return;
     }
     Twin* t = twin_for_client(*p);
+    const bool new_syn = p->tcp.has(tf::kSyn) && !p->tcp.has(tf::kAck);
+    if (new_syn && is_service({p->ip.dst, p->tcp.dst_port}) &&
+        (!t || t->phase == TwinPhase::Closed || t->phase == TwinPhase::Failed)) {
+        // A connection opened after the failover (or a 4-tuple reused after
+        // one closed): the backup's service takes it directly.
+        t = open_direct_twin(*p, now);
+    }
     if (!t) {
-        if (is_service({p->ip.dst, p->tcp.dst_port})) {
-            if (p->tcp.has(tf::kSyn) && !p->tcp.has(tf::kAck)) {
-                ++counters_.new_connections_unserved;
-            } else {
-                ++counters_.client_unrecovered;
-            }
-        }
+        if (is_service({p->ip.dst, p->tcp.dst_port}) && !new_syn) ++counters_.client_unrecovered;
         return;
     }
     switch (t->phase) {
@@ -200,6 +201,51 @@ FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
     const tracker::FourTuple key{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}};
     auto it = twin_by_tuple_.find(key);
     return it == twin_by_tuple_.end() ? nullptr : &twins_[it->second];
+}
+
+FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
+    if (!primary_mac_known_ || !p.has_ethernet) {
+        ++counters_.new_connections_unserved;
+        return nullptr;
+    }
+    const tracker::FourTuple key{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}};
+    if (auto old = twin_by_tuple_.find(key); old != twin_by_tuple_.end()) {
+        Twin& o = twins_[old->second];
+        if (twin_by_port_[o.twin_src.port.value] == static_cast<std::int32_t>(old->second))
+            twin_by_port_[o.twin_src.port.value] = -1;
+        twin_by_tuple_.erase(old);
+    }
+    // No sequence space to translate: the client and the backup run their own
+    // handshake, and every option is negotiated between them. Only addresses,
+    // ports and MACs change (zero offsets, equal window shifts).
+    Twin t;
+    t.key = key;
+    t.direct = true;
+    const std::uint16_t q = allocate_twin_port(p.tcp.src_port.value);
+    t.twin_src = {config_.primary, sniffer::Port{q}};
+    t.backup = {config_.backup, p.tcp.dst_port};
+    t.vlan = p.eth.vlan;
+    t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
+    t.map.to_client = {key.server, key.client, rewrite::MacRewrite{primary_mac_, p.eth.src}};
+    t.phase = TwinPhase::Up;
+    std::uint32_t idx;
+    if (!free_twins_.empty()) {
+        idx = free_twins_.back();
+        free_twins_.pop_back();
+        twins_[idx] = std::move(t);
+    } else {
+        // Recovery's pacing walks twins_ by index; a slot added after it has
+        // walked them all must not look like one still waiting.
+        const bool all_pumped = next_waiting_ == twins_.size();
+        idx = static_cast<std::uint32_t>(twins_.size());
+        twins_.push_back(std::move(t));
+        if (all_pumped) ++next_waiting_;
+    }
+    twin_by_tuple_[key] = idx;
+    twin_by_port_[q] = static_cast<std::int32_t>(idx);
+    ++counters_.new_connections;
+    (void)now;
+    return &twins_[idx];
 }
 
 void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const Packet& p,
@@ -251,7 +297,7 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
             break;
         case TwinPhase::Up:
         case TwinPhase::Closed:
-            if (p.tcp.has(tf::kSyn)) {
+            if (p.tcp.has(tf::kSyn) && !t.direct) {
                 // A retransmitted SYN-ACK: the backup wants our ACK again. It
                 // must never reach the client, whose connection is long open.
                 rewrite::TwinHandshake th{t.syn_seq, t.isn_b, std::nullopt, false,
@@ -324,6 +370,7 @@ void FailoverEngine::note_close(Twin& t, MonoNs now) {
     t.phase = TwinPhase::Closed;
     t.closed_at = now;
     ++counters_.closed;
+    lingering_.emplace_back(now, static_cast<std::uint32_t>(&t - twins_.data()));
 }
 
 // ---------------------------------------------------------------- recovery
@@ -556,7 +603,7 @@ void FailoverEngine::check_resolved(MonoNs now) {
         counters_.unrecovered[static_cast<std::size_t>(Unrecovered::NoSynAck)] +
         counters_.unrecovered[static_cast<std::size_t>(Unrecovered::BackupRefused)];
     transition(Event::TwinsResolved, now,
-               std::to_string(counters_.recovered) + " of " + std::to_string(twins_.size()) +
+               std::to_string(counters_.recovered) + " of " + std::to_string(counters_.twins) +
                    " twins established, " + std::to_string(failed) + " failed, in " +
                    std::to_string((recovery_done_ - recovery_started_) / 1000) + " us");
 }
@@ -574,14 +621,20 @@ void FailoverEngine::on_timer(MonoNs now) {
         pump_syns(now);
         check_resolved(now);
     }
-    // Closed twins linger so the last ACKs pass, then their mapping goes.
-    for (std::size_t i = 0; i < twins_.size(); ++i) {
+    // Closed twins linger so the last ACKs pass, then their mapping goes and
+    // the slot is reused (connections opened after failover come and go).
+    while (!lingering_.empty() && lingering_.front().first + config_.close_linger <= now) {
+        const std::uint32_t i = lingering_.front().second;
+        lingering_.pop_front();
         Twin& t = twins_[i];
-        if (t.phase != TwinPhase::Closed || t.closed_at + config_.close_linger > now) continue;
-        if (twin_by_port_[t.twin_src.port.value] == static_cast<std::int32_t>(i)) {
+        if (t.phase != TwinPhase::Closed || t.released) continue;
+        if (twin_by_port_[t.twin_src.port.value] == static_cast<std::int32_t>(i))
             twin_by_port_[t.twin_src.port.value] = -1;
-            twin_by_tuple_.erase(t.key);
-        }
+        if (auto it = twin_by_tuple_.find(t.key); it != twin_by_tuple_.end() && it->second == i)
+            twin_by_tuple_.erase(it);
+        t.released = true;
+        std::vector<std::vector<std::byte>>().swap(t.queued);
+        if (t.direct) free_twins_.push_back(i);  // recovered twins keep their slot for the record
     }
 }
 
@@ -592,13 +645,10 @@ MonoNs FailoverEngine::next_deadline() const {
         const double wait_s = std::max(0.0, (1 - syn_tokens_) / config_.max_syn_rate);
         next = std::min(next, syn_tokens_at_ + static_cast<MonoNs>(wait_s * 1e9) + 1);
     }
-    for (std::size_t i = 0; i < twins_.size(); ++i) {
-        const Twin& t = twins_[i];
-        if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
-        if (t.phase == TwinPhase::Closed &&
-            twin_by_port_[t.twin_src.port.value] == static_cast<std::int32_t>(i))
-            next = std::min(next, t.closed_at + config_.close_linger);
-    }
+    if (state_ == State::Recovery)
+        for (const Twin& t : twins_)
+            if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
+    if (!lingering_.empty()) next = std::min(next, lingering_.front().first + config_.close_linger);
     return next;
 }
 

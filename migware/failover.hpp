@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -94,7 +95,8 @@ struct FailoverCounters {
     std::uint64_t backup_unknown = 0;       // backup packets for no twin
     std::uint64_t backup_not_tcp = 0;       // non-TCP from the backup's stack toward the primary
     std::uint64_t client_unrecovered = 0;   // client packets of connections not carried over
-    std::uint64_t new_connections_unserved = 0;  // SYNs after failover (issue 5 serves them)
+    std::uint64_t new_connections = 0;           // SYNs after failover, carried to the backup
+    std::uint64_t new_connections_unserved = 0;  // ... that could not be (primary's MAC unknown)
     std::uint64_t primary_packets_in_proxy = 0;  // the primary talking again
     std::uint64_t arp_replies = 0;
     std::uint64_t closed = 0;
@@ -181,6 +183,8 @@ private:
         MonoNs closed_at = 0;
         std::vector<std::byte> unacked;  // client bytes [A, A + size) to replay
         std::vector<std::vector<std::byte>> queued;  // client frames waiting for the twin
+        bool direct = false;  // opened after failover: the client's own handshake, NAT only
+        bool released = false;  // mapping gone, slot free for reuse
         bool client_fin = false;
         bool backup_fin = false;
         sniffer::SeqNum client_fin_seq;
@@ -205,6 +209,7 @@ private:
     bool send_backup(std::span<const std::byte> packet);
     bool send_client(std::span<const std::byte> frame);
     Twin* twin_for_client(const sniffer::Packet& p);
+    Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
     bool is_service(const Endpoint& e) const;
     std::uint16_t allocate_twin_port(std::uint16_t wanted);
     std::uint16_t next_ip_id() { return ip_id_++; }
@@ -234,6 +239,8 @@ private:
 
     std::unordered_map<tracker::FourTuple, Unrecovered> lost_;  // skipped at recovery start
     std::size_t twins_failed_ = 0;
+    std::deque<std::pair<MonoNs, std::uint32_t>> lingering_;  // (closed_at, twin), oldest first
+    std::vector<std::uint32_t> free_twins_;                   // released slots
     double syn_tokens_ = 0;
     MonoNs syn_tokens_at_ = 0;
     std::size_t unrecoverable_logged_ = 0;

@@ -1196,17 +1196,38 @@ TEST_F(FailoverEngineTest, ArpForThePrimaryIsAnsweredInProxyOnly) {
 
 // ---------------------------------------------------------------- not recovered
 
-TEST_F(FailoverEngineTest, NewSynInProxyIsCountedUnserved) {
+TEST_F(FailoverEngineTest, NewConnectionInProxyIsCarriedToTheBackupUnchangedButForAddresses) {
     reach_proxy();
+    backup_.sent.clear();
+    client_.sent.clear();
     Seg syn = c2p(kIsnC + 5000, 0, flag::kSyn, kTsC + 40, 0, 64240, 40001);
     syn.mss = kMssC;
     syn.sack_perm = true;
     syn.ws = kWsC;
     capture(from_client(syn));
-    EXPECT_EQ(engine_->counters().new_connections_unserved, 1u);
-    EXPECT_EQ(engine_->counters().client_unrecovered, 0u);
-    EXPECT_TRUE(backup_.sent.empty());
-    EXPECT_TRUE(client_.sent.empty());
+    EXPECT_EQ(engine_->counters().new_connections, 1u);
+    EXPECT_EQ(engine_->counters().new_connections_unserved, 0u);
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    // The client's own SYN, into the backup's stack: only addresses change.
+    Seg want = syn;
+    want.src_ip = kPrimaryIp;
+    want.dst_ip = kBackupIp;
+    EXPECT_EQ(backup_.sent[0], ip_packet(want));
+
+    // The backup's SYN-ACK goes to the client as the primary's, untranslated.
+    Seg sa = b2t(0x77770000, kIsnC + 5001, flag::kSyn | flag::kAck, 9000, kTsC + 40, 65160);
+    sa.dport = 40001;
+    sa.mss = 1460;
+    sa.sack_perm = true;
+    sa.ws = 7;
+    from_backup(ip_packet(sa));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    Seg back = sa;
+    back.src_ip = kPrimaryIp;
+    back.dst_ip = kClientIp;
+    EXPECT_EQ(client_.sent[0], eth_frame(kPrimaryMac, kClientMac, 0x0800, ip_packet(back)));
+    // Not mistaken for a retransmitted twin SYN-ACK: nothing was sent back.
+    EXPECT_EQ(backup_.sent.size(), 1u);
 }
 
 TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
@@ -1270,14 +1291,15 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     EXPECT_EQ(engine_->state(), State::Proxy);
     EXPECT_EQ(engine_->counters().recovered, 1u);
     backup_.sent.clear();
-    // Their packets in Proxy: counted, not proxied. The half-open client
-    // retries its SYN: a new connection nobody serves yet.
+    // Their packets in Proxy: counted, not proxied.
     capture(from_client(mid));
     capture(from_client(c2p(0x2002, 0xa001, flag::kAck, 1003, 2001, 502, 40004)));
-    capture(from_client(syn));
     EXPECT_EQ(engine_->counters().client_unrecovered, 2u);
-    EXPECT_EQ(engine_->counters().new_connections_unserved, 1u);
     EXPECT_TRUE(backup_.sent.empty());
+    // The half-open client retries its SYN: now a new connection, served directly.
+    capture(from_client(syn));
+    EXPECT_EQ(engine_->counters().new_connections, 1u);
+    EXPECT_EQ(backup_.sent.size(), 1u);
 }
 
 TEST_F(FailoverEngineTest, TwoClientsOnTheSamePortGetDistinctTwinPorts) {
