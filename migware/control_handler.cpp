@@ -101,6 +101,8 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("new_connections_unserved", fc.new_connections_unserved);
     add("primary_packets_in_proxy", fc.primary_packets_in_proxy);
     add("arp_replies", fc.arp_replies);
+    add("gratuitous_arps", fc.gratuitous_arps);
+    add("new_connections", fc.new_connections);
     add("connections", p.engine.pipeline().table().size());
     add("connections_created", tc.created);
     add("connections_partial", tc.created_partial);

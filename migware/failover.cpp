@@ -378,6 +378,7 @@ void FailoverEngine::note_close(Twin& t, MonoNs now) {
 void FailoverEngine::primary_down(MonoNs now, const std::string& reason) {
     if (state_ != State::Normal) return;
     transition(Event::PrimaryDown, now, reason);
+    announce_takeover(now);
     start_recovery(now);
 }
 
@@ -660,30 +661,61 @@ void FailoverEngine::answer_arp(const Packet& p) {
     if (p.arp.op != 1 || p.arp.target_ip != config_.primary || !primary_mac_known_ ||
         p.arp.sender_ip == config_.primary)
         return;
+    send_arp(2, p.arp.sender_mac, p.arp.sender_mac, p.arp.sender_ip, p.eth.vlan);
+    ++counters_.arp_replies;
+}
+
+void FailoverEngine::send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst,
+                              const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
+                              std::optional<std::uint16_t> vlan) {
     std::array<std::byte, 46> buf{};
-    const std::size_t eth = p.eth.vlan ? 18 : 14;
+    const std::size_t eth = vlan ? 18 : 14;
     const std::span<std::byte> f(buf.data(), eth + 28);
     for (std::size_t i = 0; i < 6; ++i) {
-        f[i] = std::byte{p.arp.sender_mac.bytes[i]};
+        f[i] = std::byte{eth_dst.bytes[i]};
         f[6 + i] = std::byte{primary_mac_.bytes[i]};
     }
-    if (p.eth.vlan) {
+    if (vlan) {
         rewrite::store_be16(f, 12, 0x8100);
-        rewrite::store_be16(f, 14, *p.eth.vlan);
+        rewrite::store_be16(f, 14, *vlan);
     }
     rewrite::store_be16(f, eth - 2, 0x0806);
-    rewrite::store_be16(f, eth, 1);        // Ethernet
+    rewrite::store_be16(f, eth, 1);  // Ethernet
     rewrite::store_be16(f, eth + 2, 0x0800);
     rewrite::store_u8(f, eth + 4, 6);
     rewrite::store_u8(f, eth + 5, 4);
-    rewrite::store_be16(f, eth + 6, 2);    // reply (RFC 826)
+    rewrite::store_be16(f, eth + 6, op);  // RFC 826: 1 request, 2 reply
     for (std::size_t i = 0; i < 6; ++i) {
         f[eth + 8 + i] = std::byte{primary_mac_.bytes[i]};
-        f[eth + 18 + i] = std::byte{p.arp.sender_mac.bytes[i]};
+        f[eth + 18 + i] = std::byte{target_mac.bytes[i]};
     }
     rewrite::store_be32(f, eth + 14, config_.primary.value);
-    rewrite::store_be32(f, eth + 24, p.arp.sender_ip.value);
-    if (send_client(f)) ++counters_.arp_replies;
+    rewrite::store_be32(f, eth + 24, target_ip.value);
+    send_client(f);
+}
+
+void FailoverEngine::announce_takeover(MonoNs now) {
+    // A gratuitous ARP (RFC 5227 §3 announcement: a request with sender =
+    // target = the primary's IP, from the primary's MAC) on every VLAN the
+    // clients used. Hosts refresh their entry, and a learning switch moves
+    // the primary's MAC to this port at once instead of flooding until the
+    // first proxied frame teaches it.
+    if (!primary_mac_known_) return;
+    std::vector<std::optional<std::uint16_t>> vlans;
+    pipeline_.table().for_each([&](const tracker::Connection& c) {
+        const std::optional<std::uint16_t> v =
+            c.vlan ? std::optional<std::uint16_t>(*c.vlan & 0x0fffu) : std::nullopt;
+        if (std::find(vlans.begin(), vlans.end(), v) == vlans.end()) vlans.push_back(v);
+    });
+    if (vlans.empty()) vlans.push_back(std::nullopt);
+    const sniffer::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    for (const auto& v : vlans) {
+        send_arp(1, broadcast, sniffer::MacAddr{}, config_.primary, v);
+        ++counters_.gratuitous_arps;
+    }
+    log_.emit(now, "gratuitous_arp", "ip=" + config_.primary.to_string() + " mac=" +
+                                         primary_mac_.to_string() + " vlans=" +
+                                         std::to_string(vlans.size()));
 }
 
 bool FailoverEngine::send_backup(std::span<const std::byte> packet) {

@@ -59,7 +59,7 @@ struct FailoverConfig {
     double max_syn_rate = 0;
     std::size_t queue_frames_per_twin = 512;        // client frames held while a twin is opening
     MonoNs close_linger = 5'000 * monitor::kMillisecond;  // mapping kept after close
-    bool answer_arp = true;                         // answer ARP for the primary's IP in Proxy
+    bool answer_arp = true;  // gratuitous ARP at takeover; answer ARP for the primary's IP
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -99,6 +99,7 @@ struct FailoverCounters {
     std::uint64_t new_connections_unserved = 0;  // ... that could not be (primary's MAC unknown)
     std::uint64_t primary_packets_in_proxy = 0;  // the primary talking again
     std::uint64_t arp_replies = 0;
+    std::uint64_t gratuitous_arps = 0;
     std::uint64_t closed = 0;
 };
 
@@ -206,6 +207,9 @@ private:
                              const sniffer::Packet& p, MonoNs now);
     void note_close(Twin& t, MonoNs now);
     void answer_arp(const sniffer::Packet& p);
+    void send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst, const sniffer::MacAddr& target_mac,
+                  Ipv4Addr target_ip, std::optional<std::uint16_t> vlan);
+    void announce_takeover(MonoNs now);
     bool send_backup(std::span<const std::byte> packet);
     bool send_client(std::span<const std::byte> frame);
     Twin* twin_for_client(const sniffer::Packet& p);

@@ -762,7 +762,9 @@ TEST_F(FailoverEngineTest, SynAckIsAckedAndUnackedClientBytesReplayedAtOnce) {
     EXPECT_EQ(k.replayed_bytes, 80u);
     EXPECT_EQ(k.replay_incomplete, 0u);
     EXPECT_EQ(k.send_errors, 0u);
-    EXPECT_TRUE(client_.sent.empty());
+    // Toward the client only the takeover's gratuitous ARP, nothing of the twin.
+    ASSERT_EQ(client_.sent.size(), 1u);
+    EXPECT_EQ(get16(client_.sent[0], 12), 0x0806);
     EXPECT_EQ(engine_->next_deadline(), std::numeric_limits<MonoNs>::max());
 }
 
@@ -1169,6 +1171,26 @@ TEST_F(FailoverEngineTest, ArpForThePrimaryIsAnsweredInProxyOnly) {
     EXPECT_EQ(engine_->counters().arp_replies, 0u);
 
     engine_->primary_down(now_, "down");
+    // At takeover: one gratuitous ARP (RFC 5227 announcement), broadcast.
+    ASSERT_EQ(client_.sent.size(), 1u);
+    {
+        Bytes garp;
+        put_mac(garp, Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
+        put_mac(garp, kPrimaryMac);
+        put16(garp, 0x0806);
+        put16(garp, 1);
+        put16(garp, 0x0800);
+        put8(garp, 6);
+        put8(garp, 4);
+        put16(garp, 1);  // request
+        put_mac(garp, kPrimaryMac);
+        put32(garp, kPrimaryIp);
+        put_mac(garp, Mac{});
+        put32(garp, kPrimaryIp);
+        EXPECT_EQ(client_.sent[0], garp);
+        EXPECT_EQ(engine_->counters().gratuitous_arps, 1u);
+    }
+    client_.sent.clear();
     from_backup(ip_packet(backup_synack()));
     ASSERT_EQ(engine_->state(), State::Proxy);
     capture(arp_request(kClientMac, kClientIp, kPrimaryIp));
