@@ -52,7 +52,10 @@ std::uint16_t rescale_window(std::uint16_t window, std::uint8_t from_shift,
                              std::uint8_t to_shift) noexcept {
     // 65535 << 14 < 2^30: no overflow in 32 bits.
     const std::uint32_t bytes = std::uint32_t{window} << std::min(from_shift, kMaxWindowShift);
-    const std::uint32_t scaled = bytes >> std::min(to_shift, kMaxWindowShift);
+    std::uint32_t scaled = bytes >> std::min(to_shift, kMaxWindowShift);
+    // An open window must not round down to a closed one: the peer would
+    // stop and probe (RFC 9293 §3.8.6.1) although the receiver has room.
+    if (scaled == 0 && window != 0) scaled = 1;
     return static_cast<std::uint16_t>(std::min<std::uint32_t>(scaled, 0xffffu));
 }
 

@@ -5,8 +5,17 @@
 #   scripts/lab.sh up PREFIX       build the lab and leave it up (manual use)
 #   scripts/lab.sh down PREFIX     remove it
 #   scripts/lab.sh pull|plug PREFIX  pull / plug the primary's cable
+#   LAB_TOPOLOGY=mirror scripts/lab.sh up PREFIX   the switch-with-SPAN-port topology
 #
-# Namespaces PREFIX-hub (bridge br0: ageing_time 0 = a hub, stp off, mcast_snooping off),
+# Topologies (LAB_TOPOLOGY, default hub; DESIGN.md 4.1 and 4.7):
+#   hub     br0 has ageing_time 0: it floods every frame to every port, like a hub.
+#   mirror  br0 is a learning switch (default ageing, 300 s); the primary's port is mirrored,
+#           ingress and egress, to the backup's port with tc mirred (u32 match-all; the
+#           matchall classifier is not in this kernel).  The backup's port is also an ordinary
+#           switch port.  Once the switch has learnt the primary's MAC, unicast to the primary
+#           reaches the backup only through the mirror.
+#
+# Namespaces PREFIX-hub (bridge br0, stp off, mcast_snooping off),
 # PREFIX-client 198.18.0.10/24, PREFIX-primary 198.18.0.1/24, PREFIX-backup 198.18.0.2/24.
 # Hub ports p-client / p-primary / p-backup are veth peers of eth0 in each host namespace.
 # Offloads (tx/tso/gso/gro) are off on every veth end, so the sniffer sees a real wire
@@ -20,6 +29,7 @@ LAB_IP_PRIMARY=198.18.0.1
 LAB_IP_BACKUP=198.18.0.2
 LAB_OFFLOADS=(tx off tso off gso off gro off)
 LAB_PREFIX=${LAB_PREFIX:-}
+LAB_TOPOLOGY=${LAB_TOPOLOGY:-hub}
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 
@@ -71,7 +81,15 @@ lab_exists() { ip netns list 2>/dev/null | grep -q "^${LAB_NS_HUB}\b"; }
 
 lab_up() {
     [[ -n $LAB_PREFIX ]] || { lab_log "lab_init PREFIX first"; return 1; }
-    local ns role dev
+    local ns role dev ageing
+    case $LAB_TOPOLOGY in
+        hub) ageing=0 ;;
+        mirror) ageing=30000 ;;          # the kernel's default (centiseconds): a learning switch
+        *) lab_log "unknown LAB_TOPOLOGY '$LAB_TOPOLOGY' (hub|mirror)"; return 1 ;;
+    esac
+    if [[ $LAB_TOPOLOGY == mirror ]] && ! command -v tc >/dev/null 2>&1; then
+        lab_log "missing tool 'tc' (Debian package: iproute2)"; return 1
+    fi
     if lab_exists; then lab_log "lab $LAB_PREFIX already exists"; return 1; fi
     for ns in "$LAB_NS_HUB" "$LAB_NS_CLIENT" "$LAB_NS_PRIMARY" "$LAB_NS_BACKUP"; do
         ip netns add "$ns" || return 1
@@ -80,7 +98,7 @@ lab_up() {
             net.ipv6.conf.lo.disable_ipv6=1 || return 1
     done
     ip -n "$LAB_NS_HUB" link add br0 type bridge || return 1
-    ip -n "$LAB_NS_HUB" link set br0 type bridge ageing_time 0 stp_state 0 mcast_snooping 0 || return 1
+    ip -n "$LAB_NS_HUB" link set br0 type bridge ageing_time "$ageing" stp_state 0 mcast_snooping 0 || return 1
     ip -n "$LAB_NS_HUB" link set br0 up || return 1
     for role in client primary backup; do
         case $role in
@@ -102,7 +120,38 @@ lab_up() {
     ip -n "$LAB_NS_BACKUP" addr add "$LAB_IP_BACKUP/24" dev eth0 || return 1
     lab_raise_limits || return 1
     lab_verify_offloads || return 1
+    if [[ $LAB_TOPOLOGY == mirror ]]; then lab_mirror_up || return 1; fi
 }
+
+# lab_mirror_up : SPAN port, p-primary's ingress and egress copied out of p-backup (DESIGN.md 4.7)
+lab_mirror_up() {
+    local dir
+    nsx "$LAB_NS_HUB" tc qdisc add dev p-primary clsact || return 1
+    for dir in ingress egress; do
+        nsx "$LAB_NS_HUB" tc filter add dev p-primary "$dir" protocol all \
+            u32 match u32 0 0 action mirred egress mirror dev p-backup || return 1
+    done
+    lab_verify_mirror
+}
+
+# lab_mirror_down : remove the mirror (the switch stays a learning switch); for manual checks
+lab_mirror_down() { nsx "$LAB_NS_HUB" tc qdisc del dev p-primary clsact; }
+
+# lab_verify_mirror : both mirred filters are installed (a silently missing one fakes the SPAN)
+lab_verify_mirror() {
+    local dir
+    for dir in ingress egress; do
+        if ! nsx "$LAB_NS_HUB" tc filter show dev p-primary "$dir" | grep -q 'mirred (Egress Mirror to device p-backup)'; then
+            lab_log "no mirred filter on p-primary $dir"; return 1
+        fi
+    done
+}
+
+# lab_fdb : the switch's learnt MACs per port (dynamic entries only), for evidence
+lab_fdb() { nsx "$LAB_NS_HUB" bridge fdb show br br0 dynamic 2>/dev/null || nsx "$LAB_NS_HUB" bridge fdb show br br0; }
+
+# lab_mac NS : eth0's MAC in a host namespace
+lab_mac() { ip -n "$1" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 
 # every veth end must report the offloads off (a silently ignored ethtool -K would fake the wire)
 lab_verify_offloads() {
@@ -135,18 +184,19 @@ plug_cable() { ip -n "$LAB_NS_HUB" link set p-primary up; }
 # ---------------------------------------------------------------- CLI
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -uo pipefail
-    usage() { echo "usage: $0 up|down|pull|plug PREFIX" >&2; exit 2; }
+    usage() { echo "usage: [LAB_TOPOLOGY=hub|mirror] $0 up|down|pull|plug|fdb PREFIX" >&2; exit 2; }
     [[ $# -eq 2 ]] || usage
     lab_init "$2" || exit 2
     case $1 in
         up)
             lab_check_tools || exit 1
             if ! lab_up; then lab_log "lab_up failed; removing"; lab_down; exit 1; fi
-            lab_log "up: ${LAB_NS_CLIENT} ${LAB_IP_CLIENT}, ${LAB_NS_PRIMARY} ${LAB_IP_PRIMARY}, ${LAB_NS_BACKUP} ${LAB_IP_BACKUP}, hub ${LAB_NS_HUB}"
+            lab_log "up ($LAB_TOPOLOGY): ${LAB_NS_CLIENT} ${LAB_IP_CLIENT}, ${LAB_NS_PRIMARY} ${LAB_IP_PRIMARY}, ${LAB_NS_BACKUP} ${LAB_IP_BACKUP}, hub ${LAB_NS_HUB}"
             ;;
         down) lab_down ;;
         pull) pull_cable ;;
         plug) plug_cable ;;
+        fdb) lab_fdb ;;
         *) usage ;;
     esac
 fi

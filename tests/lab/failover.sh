@@ -3,7 +3,7 @@
 #
 #   tests/lab/failover.sh --mode push|reqresp --connections N [--no-options] [--no-pull]
 #                         [--migware BIN] [--no-migware] [--duration S] [--rate R]
-#                         [--seed N] [--keep] [--show N]
+#                         [--seed N] [--keep] [--show N] [--topology hub|mirror]
 #          measurement options (scripts/bench_failover.sh): [--work DIR] [--pull-at S]
 #          [--migware-arg ARG]... [--direct-connections N] [--direct-rate R] [--backup-capture]
 #
@@ -44,11 +44,14 @@ while [[ $# -gt 0 ]]; do
         --direct-connections) DIRECT=${2:-}; shift 2;;
         --direct-rate) DIRECT_RATE=${2:-}; shift 2;;
         --backup-capture) BACKUP_CAP=1; shift;;
+        --topology) LAB_TOPOLOGY=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "failover: unknown argument '$1'" >&2; usage;;
     esac
 done
 [[ $MODE == push || $MODE == reqresp ]] || { echo "failover: --mode push|reqresp" >&2; usage; }
+export LAB_TOPOLOGY=${LAB_TOPOLOGY:-hub}    # scripts/lab.sh: hub, or a learning switch with a mirror port
+[[ $LAB_TOPOLOGY == hub || $LAB_TOPOLOGY == mirror ]] || { echo "failover: --topology hub|mirror" >&2; usage; }
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 20000 ]] || { echo "failover: --connections 1..20000" >&2; usage; }
 [[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($DURATION > 0 && $DURATION <= 120)}" \
     || { echo "failover: --duration 0..120 s" >&2; usage; }
@@ -187,6 +190,7 @@ log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=
 [[ ${#MIG_EXTRA[@]} -gt 0 ]] && log "extra migware arguments: ${MIG_EXTRA[*]}"
 [[ $DIRECT -gt 0 ]] && log "direct reference: $DIRECT connections to $LAB_IP_BACKUP:$PORT at ${DIRECT_RATE}/s"
 
+log "topology=$LAB_TOPOLOGY"
 lab_up || final_fail "lab_up failed"
 [[ $NOOPTS -eq 1 ]] && { lab_client_no_options || final_fail "client sysctls"; }
 

@@ -4,6 +4,8 @@
   traffic.py server --mode push|reqresp --port 7000 --log DIR
   traffic.py client --mode push|reqresp --server 198.18.0.1:7000 --connections N \
                     --duration S --rate R --out FILE
+  traffic.py churn --server 198.18.0.1:7000 --workers W --requests K --duration S --out FILE
+                   (short connections, opened and closed in a loop; the server runs reqresp)
 
 The stream.  Byte i of connection k is a pure function of (k, i): the stream is a sequence of
 RECLEN-byte records; record r of connection k is
@@ -581,6 +583,216 @@ class Client:
         return 1 if errs or not self.conns else 0
 
 
+# ------------------------------------------------------------------ churn client
+class Attempt:
+    __slots__ = ("k", "w", "sock", "port", "state", "sent", "requests", "replies_ok", "inbuf",
+                 "t_start", "t_start_mono", "t_connected", "t_end", "deadline", "t_req",
+                 "max_lat", "error", "fin", "registered")
+
+
+class Churn:
+    """W workers, each in a loop for the duration: connect, K request/reply pairs (the reqresp
+    protocol), shutdown(SHUT_WR), wait for the server's FIN, close; then the next connection.
+    Every attempt is recorded with its outcome.  Attempt k sends stream(k), so every
+    connection's bytes are distinct.  Bounded: no new attempt after --duration or
+    --max-attempts; every phase has its own timeout."""
+
+    def __init__(self, a):
+        self.a = a
+        self.sel = selectors.DefaultSelector()
+        host, port = a.server.rsplit(":", 1)
+        self.addr = (host, int(port))
+        self.attempts = []
+        self.live = {}
+        self.next_start = {}      # worker -> monotonic time of its next connect
+
+    def finish(self, at, err=None):
+        if err and at.error is None:
+            at.error = err
+        at.state = "done"
+        at.t_end = time.time()
+        if at.registered:
+            try:
+                self.sel.unregister(at.sock)
+            except (KeyError, ValueError):
+                pass
+            at.registered = False
+        at.sock.close()
+        self.live.pop(id(at), None)
+        self.next_start[at.w] = time.monotonic() + self.a.gap
+
+    def start(self, w):
+        a = self.a
+        at = Attempt()
+        at.k, at.w = len(self.attempts), w
+        at.port, at.state, at.error, at.fin, at.registered = None, "connecting", None, False, False
+        at.sent = at.requests = at.replies_ok = 0
+        at.inbuf = b""
+        at.max_lat = 0.0
+        at.t_connected = at.t_end = None
+        at.t_start = time.time()
+        at.t_start_mono = time.monotonic()
+        at.deadline = at.t_start_mono + a.connect_timeout
+        self.attempts.append(at)
+        self.live[id(at)] = at
+        at.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        at.sock.setblocking(False)
+        rc = at.sock.connect_ex(self.addr)
+        if rc not in (0, errno.EINPROGRESS):
+            self.finish(at, "connect: " + errno.errorcode.get(rc, str(rc)))
+            return
+        self.sel.register(at.sock, selectors.EVENT_WRITE, at)
+        at.registered = True
+
+    def request(self, at, now):
+        rec = record(at.k, at.requests)
+        try:
+            n = at.sock.send(rec)       # 32 bytes into an empty send buffer: all or error
+        except OSError as e:
+            self.finish(at, "send: " + errname(e))
+            return
+        if n != len(rec):
+            self.finish(at, "send: short write %d/%d" % (n, len(rec)))
+            return
+        at.sent += n
+        at.requests += 1
+        at.t_req = now
+        at.deadline = now + self.a.reply_timeout
+
+    def event(self, at, ev, now):
+        a = self.a
+        if at.state == "connecting":
+            err = at.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self.finish(at, "connect: " + errno.errorcode.get(err, str(err)))
+                return
+            at.port = at.sock.getsockname()[1]
+            at.t_connected = time.time()
+            at.state = "open"
+            self.sel.modify(at.sock, selectors.EVENT_READ, at)
+            self.request(at, now)
+            return
+        try:
+            data = at.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self.finish(at, "%s (%s, %d/%d replies)" % (errname(e), at.state, at.replies_ok,
+                                                        a.requests))
+            return
+        if not data:
+            if at.state == "closing":
+                at.fin = True
+                self.finish(at)
+            else:
+                self.finish(at, "server closed the connection early (FIN) after %d/%d replies"
+                            % (at.replies_ok, a.requests))
+            return
+        if at.state == "closing":
+            self.finish(at, "unexpected %d bytes after the last reply" % len(data))
+            return
+        buf = at.inbuf + data
+        while len(buf) >= REPLEN:
+            line, buf = buf[:REPLEN], buf[REPLEN:]
+            if at.replies_ok >= at.requests:
+                self.finish(at, "unsolicited reply %r" % line)
+                return
+            exp = reply_for(record(at.k, at.requests - 1))
+            if line != exp:
+                self.finish(at, "wrong reply to request %d: got %r expected %r"
+                            % (at.requests - 1, line, exp))
+                return
+            at.replies_ok += 1
+            at.max_lat = max(at.max_lat, now - at.t_req)
+            if at.requests < a.requests:
+                self.request(at, now)
+                if at.state == "done":
+                    return
+            else:
+                try:
+                    at.sock.shutdown(socket.SHUT_WR)
+                except OSError as e:
+                    self.finish(at, "shutdown: " + errname(e))
+                    return
+                at.state = "closing"
+                at.deadline = now + a.close_timeout
+        at.inbuf = buf
+
+    def expire(self, now):
+        a = self.a
+        for at in list(self.live.values()):
+            if now < at.deadline:
+                continue
+            if at.state == "connecting":
+                self.finish(at, "connect: timeout after %.1fs" % a.connect_timeout)
+            elif at.state == "open":
+                self.finish(at, "timeout: no reply to request %d after %.1fs"
+                            % (at.requests - 1, now - at.t_req))
+            else:
+                self.finish(at, "timeout after %.1fs: no orderly close from the server "
+                                "(FIN never came; all %d replies verified)"
+                            % (a.close_timeout, at.replies_ok))
+
+    def run(self):
+        a = self.a
+        raise_nofile()
+        t0 = time.monotonic()
+        t0_wall = time.time()
+        end = t0 + a.duration
+        hard_end = end + a.connect_timeout + a.requests * a.reply_timeout + a.close_timeout + 5
+        if a.start_file:
+            with open(a.start_file, "w") as f:
+                f.write("%.6f %d\n" % (t0_wall, time.monotonic_ns()))
+        for w in range(a.workers):
+            self.next_start[w] = t0 + w * a.stagger
+        busy = set()
+        next_check = t0
+        while True:
+            now = time.monotonic()
+            if now >= hard_end:
+                break
+            if now < end:
+                busy = {at.w for at in self.live.values()}
+                for w in range(a.workers):
+                    if (w not in busy and now >= self.next_start[w]
+                            and len(self.attempts) < a.max_attempts):
+                        self.start(w)
+            elif not self.live:
+                break
+            for key, ev in self.sel.select(0.005 if now < end else 0.05):
+                at = key.data
+                if at.state != "done":
+                    self.event(at, ev, time.monotonic())
+            if now >= next_check:
+                next_check = now + 0.05
+                self.expire(time.monotonic())
+        for at in list(self.live.values()):
+            self.finish(at, "not finished when the client's own bound ran out")
+        errs = [at for at in self.attempts if at.error]
+        out = {
+            "mode": "churn", "server": a.server, "workers": a.workers, "requests": a.requests,
+            "duration": a.duration, "gap": a.gap, "reclen": RECLEN, "t_start_wall": t0_wall,
+            "t_end_wall": time.time(), "attempts": len(self.attempts), "errors": len(errs),
+            "connect_timeout": a.connect_timeout, "reply_timeout": a.reply_timeout,
+            "close_timeout": a.close_timeout,
+            "conns": [{
+                "k": at.k, "worker": at.w, "port": at.port, "sent": at.sent,
+                "requests": at.requests, "replies_ok": at.replies_ok,
+                "max_reply_ms": round(at.max_lat * 1000, 3), "error": at.error,
+                "t_start": at.t_start, "t_connected": at.t_connected, "t_end": at.t_end,
+                "fin": at.fin,
+                "survived": bool(at.error is None and at.fin and at.replies_ok == a.requests),
+            } for at in self.attempts],
+        }
+        write_atomic(a.out, out)
+        print("churn: %d connection attempts by %d workers in %.1fs, %d errors"
+              % (len(self.attempts), a.workers, time.monotonic() - t0, len(errs)),
+              file=sys.stderr)
+        for at in errs[:5]:
+            print("churn: conn %d port %s: %s" % (at.k, at.port, at.error), file=sys.stderr)
+        return 1 if errs or not self.attempts else 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -608,7 +820,26 @@ def main(argv=None):
     c.add_argument("--start-file", help="written when all connections are up and traffic starts")
     c.add_argument("--local-port-base", type=int, default=0,
                    help="bind connection k to local port BASE+k (default: ephemeral ports)")
+    h = sub.add_parser("churn", help="W workers opening, using and closing short connections")
+    h.add_argument("--server", default="198.18.0.1:7000")
+    h.add_argument("--workers", type=int, default=50)
+    h.add_argument("--requests", type=int, default=4, help="request/reply pairs per connection")
+    h.add_argument("--duration", type=float, default=8.0, help="no new connection after this")
+    h.add_argument("--gap", type=float, default=0.0, help="a worker's pause between connections (s)")
+    h.add_argument("--stagger", type=float, default=0.002, help="worker w starts at w*STAGGER s")
+    h.add_argument("--max-attempts", type=int, default=30000)
+    h.add_argument("--connect-timeout", type=float, default=8.0)
+    h.add_argument("--reply-timeout", type=float, default=4.0)
+    h.add_argument("--close-timeout", type=float, default=4.0,
+                   help="after the last reply and shutdown(SHUT_WR): wait this long for the server's FIN")
+    h.add_argument("--out", required=True)
+    h.add_argument("--start-file")
     a = p.parse_args(argv)
+    if a.cmd == "churn":
+        if not (1 <= a.workers <= 1000 and 1 <= a.requests <= 1000 and 0 < a.duration <= 600
+                and 1 <= a.max_attempts <= 99999 and a.gap >= 0):
+            p.error("churn: bad --workers/--requests/--duration/--max-attempts/--gap")
+        return Churn(a).run()
     if a.cmd == "server":
         return Server(a).run()
     if a.connections < 1 or a.connections > 60000 or a.rate < 1 or a.duration <= 0:

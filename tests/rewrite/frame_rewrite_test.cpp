@@ -274,7 +274,8 @@ bool checksums_verify(const Built& b) {
 
 std::uint16_t ref_rescale(std::uint16_t w, unsigned from, unsigned to) {
     const std::uint64_t bytes = std::uint64_t{w} * (std::uint64_t{1} << from);
-    const std::uint64_t r = bytes / (std::uint64_t{1} << to);
+    std::uint64_t r = bytes / (std::uint64_t{1} << to);
+    if (r == 0 && w != 0) r = 1;  // an open window never reads as closed
     return static_cast<std::uint16_t>(r > 65535 ? 65535 : r);
 }
 
