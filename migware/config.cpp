@@ -68,6 +68,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "control socket for migctl (CONTROL.md); empty disables it")
         ("control.group", po::value<std::string>(&cfg.control_group)->default_value(""),
          "group allowed to use the control socket (mode 0660); default: the daemon's group")
+        ("state-file", po::value<std::string>(&cfg.state_file)->default_value(cfg.state_file),
+         "restart snapshot of handshake facts (ISNs, options); empty disables it")
+        ("tracker.recover-midstream", po::value<bool>(&cfg.failover.recover_midstream)->default_value(true),
+         "recover connections whose handshake was never seen, with inferred options")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
          "kernel capture buffer");
     po::options_description all;

@@ -29,6 +29,7 @@ struct DaemonConfig {
     int capture_buffer_mb = 32;
     std::string control_socket = "/run/migware/control.sock";  // empty: no control socket
     std::string control_group;                                  // empty: the daemon's group
+    std::string state_file = "/var/lib/migware/snapshot";      // empty: no restart snapshot
     std::string summary;          // one line: what was configured
 };
 

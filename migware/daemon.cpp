@@ -17,6 +17,7 @@
 #include "migware/control_server.hpp"
 #include "migware/io.hpp"
 #include "migware/latency.hpp"
+#include "migware/snapshot.hpp"
 #include "sniffer/live_capture.hpp"
 
 namespace migware {
@@ -26,6 +27,31 @@ namespace {
 constexpr int kCaptureBatch = 256;   // frames per pcap_dispatch: bounds one loop turn
 constexpr int kTunBatch = 256;
 constexpr MonoNs kStatsEvery = 1'000 * monitor::kMillisecond;
+constexpr MonoNs kSnapshotEvery = 250 * monitor::kMillisecond;  // at most; only when changed
+
+/// Loads the restart snapshot into the engine. A missing file is normal (first
+/// start); a damaged one is refused with one line and migware carries on,
+/// picking connections up mid-stream.
+void load_snapshot(const DaemonConfig& cfg, FailoverEngine& engine, EventSink& log, MonoNs now) {
+    if (cfg.state_file.empty()) return;
+    bool exists = false;
+    std::string error;
+    const std::string text = read_snapshot_file(cfg.state_file, exists, error);
+    if (!exists) {
+        log.emit(now, "snapshot", "file=" + logfmt_value(cfg.state_file) + " result=none");
+        return;
+    }
+    auto parsed = error.empty() ? parse_snapshot(text) : SnapshotParse{{}, error};
+    if (!parsed.error.empty()) {
+        log.emit(now, "snapshot_refused",
+                 "file=" + logfmt_value(cfg.state_file) + " reason=" + logfmt_value(parsed.error) +
+                     " action=\"ignored; connections are picked up mid-stream\"");
+        return;
+    }
+    const std::size_t n = engine.restore(parsed.facts, now);
+    log.emit(now, "snapshot", "file=" + logfmt_value(cfg.state_file) + " result=loaded connections=" +
+                                  std::to_string(n));
+}
 
 class Fd {
 public:
@@ -165,6 +191,15 @@ int run_daemon(const DaemonConfig& cfg) {
         log.set_listener(on_event, control.get());
     }
 
+    if (!cfg.state_file.empty()) {
+        const auto slash = cfg.state_file.rfind('/');
+        if (slash != std::string::npos && slash > 0)
+            ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
+    }
+    load_snapshot(cfg, engine, log, clock.now());
+    std::uint64_t snapshot_generation = engine.pipeline().table().generation();
+    MonoNs next_snapshot = clock.now() + kSnapshotEvery;
+    bool snapshot_error_logged = false;
     engine.started(clock.now());
     log.emit(clock.now(), "start",
              "state=normal " + cfg.summary +
@@ -176,7 +211,8 @@ int run_daemon(const DaemonConfig& cfg) {
     bool running = true;
     while (running) {
         const MonoNs now0 = clock.now();
-        const MonoNs deadline = std::min({mon.next_deadline(), engine.next_deadline(), next_stats});
+        const MonoNs deadline = std::min({mon.next_deadline(), engine.next_deadline(), next_stats,
+                                          cfg.state_file.empty() ? next_stats : next_snapshot});
         itimerspec its{};
         const MonoNs at = std::max(deadline, now0 + 1);
         its.it_value.tv_sec = at / 1'000'000'000;
@@ -241,6 +277,21 @@ int run_daemon(const DaemonConfig& cfg) {
             }
         }
         engine.on_timer(now);
+        if (!cfg.state_file.empty() && engine.state() == State::Normal && now >= next_snapshot) {
+            next_snapshot = now + kSnapshotEvery;
+            const std::uint64_t gen = engine.pipeline().table().generation();
+            if (gen != snapshot_generation) {
+                const std::string err =
+                    write_snapshot_file(cfg.state_file, serialize_snapshot(engine.handshake_facts()));
+                if (err.empty()) {
+                    snapshot_generation = gen;
+                    snapshot_error_logged = false;
+                } else if (!snapshot_error_logged) {
+                    snapshot_error_logged = true;  // once per failure streak, not every 250 ms
+                    log.emit(now, "snapshot_error", "reason=" + logfmt_value(err));
+                }
+            }
+        }
         if (now >= next_stats) {
             next_stats = now + kStatsEvery;
             const auto cs = capture.stats();

@@ -419,9 +419,11 @@ void FailoverEngine::start_recovery(MonoNs now) {
     table.for_each([&](const tracker::Connection& c) {
         if (c.state == tracker::TcpState::Closed) return;
         std::optional<Unrecovered> skip;
+        const bool inferred = !c.handshake_seen();
         if (c.state == tracker::TcpState::Handshake) {
             skip = Unrecovered::HandshakeIncomplete;
-        } else if (c.partial || !c.handshake_seen() || !c.server_ack_high || !c.client_ack_high) {
+        } else if (!c.server_ack_high || !c.client_ack_high ||
+                   (inferred && !config_.recover_midstream)) {
             skip = Unrecovered::HandshakeUnseen;
         } else if (c.state == tracker::TcpState::Closing) {
             skip = Unrecovered::Closing;
@@ -446,6 +448,23 @@ void FailoverEngine::start_recovery(MonoNs now) {
         o.primary_timestamps = c.server_ts_offered;
         o.client_tsval_latest = sniffer::TsVal{c.client_tsval_high.value_or(0)};
         o.primary_tsval_last = sniffer::TsVal{c.server_tsval_high.value_or(0)};
+        if (inferred) {
+            // Mid-stream pickup (DESIGN-NOTES.md "Connections first seen
+            // mid-stream"). Inferred: timestamps are in use when both sides'
+            // segments carry them (RFC 7323 allows them only if negotiated);
+            // the client's MSS is at least the largest segment it accepted.
+            // Assumed: no SACK and no window scaling on the twin.
+            o.client_timestamps = c.client_tsval_high.has_value();
+            o.primary_timestamps = c.server_tsval_high.has_value();
+            o.client_mss = std::max<std::uint16_t>(kDefaultMss, c.max_server_payload);
+            o.client_wscale.reset();
+            o.primary_wscale.reset();
+            o.client_sack_permitted = o.primary_sack_permitted = false;
+            t.inferred = true;
+            ++counters_.twins_inferred;
+        } else if (c.restored) {
+            ++counters_.twins_restored;
+        }
         const std::uint16_t q = allocate_twin_port(c.key.client.port.value);
         t.twin_src = {config_.primary, sniffer::Port{q}};
         t.backup = {config_.backup, c.key.server.port};
@@ -475,7 +494,9 @@ void FailoverEngine::start_recovery(MonoNs now) {
                    std::to_string(counters_.unrecovered[i]);
     log_.emit(now, "recovery_start", "twins=" + std::to_string(twins_.size()) + skipped +
                                          " replay_incomplete=" +
-                                         std::to_string(counters_.replay_incomplete));
+                                         std::to_string(counters_.replay_incomplete) +
+                                         " restored=" + std::to_string(counters_.twins_restored) +
+                                         " inferred=" + std::to_string(counters_.twins_inferred));
     pump_syns(now);
     check_resolved(now);
 }
@@ -521,6 +542,7 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
     const rewrite::TwinHandshake th{t.syn_seq, synack.tcp.seq, so.wscale, so.sack_permitted,
                                     so.has_timestamps, sniffer::TsVal{so.tsval}};
     t.offsets = rewrite::compute_offsets(t.observed, th);
+    if (t.inferred) t.offsets.primary_shift = assumed_client_view_shift(t);
     t.isn_b = synack.tcp.seq;
     t.backup_tsval = th.tsb0;
     std::array<std::byte, rewrite::kMaxHandshakePacket> ack{};
@@ -567,6 +589,35 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
     }
     pump_syns(now);
     check_resolved(now);
+}
+
+std::uint8_t FailoverEngine::assumed_client_view_shift(const Twin& t) const {
+    // The client reads our windows with the primary's shift, which only the
+    // unseen SYN-ACK carried. Assume the largest shift that keeps the
+    // primary's last raw window under 16 MiB of real buffer: a guess too high
+    // only shows the client a smaller window than the backup has (slower, never
+    // overrun); the rescale never closes an open window.
+    const tracker::Connection* c = pipeline_.table().find(t.key);
+    const std::uint32_t raw = std::max<std::uint32_t>(c ? c->server_window : 1, 1);
+    std::uint8_t shift = 0;
+    while (shift < 14 && (std::uint64_t{raw} << (shift + 1)) <= (16u << 20)) ++shift;
+    return shift;
+}
+
+std::size_t FailoverEngine::restore(const std::vector<tracker::HandshakeFacts>& facts, MonoNs now) {
+    std::size_t n = 0;
+    for (const auto& f : facts)
+        if (pipeline_.table().restore(f, now)) ++n;
+    return n;
+}
+
+std::vector<tracker::HandshakeFacts> FailoverEngine::handshake_facts() const {
+    std::vector<tracker::HandshakeFacts> out;
+    pipeline_.table().for_each([&](const tracker::Connection& c) {
+        if (c.state == tracker::TcpState::Closed) return;
+        if (auto f = c.handshake_facts()) out.push_back(*f);
+    });
+    return out;
 }
 
 void FailoverEngine::fail_twin(Twin& t, Unrecovered why, MonoNs now) {

@@ -60,6 +60,9 @@ struct FailoverConfig {
     std::size_t queue_frames_per_twin = 512;        // client frames held while a twin is opening
     MonoNs close_linger = 5'000 * monitor::kMillisecond;  // mapping kept after close
     bool answer_arp = true;  // gratuitous ARP at takeover; answer ARP for the primary's IP
+    // Recover connections whose handshake was never seen (neither on the wire
+    // nor in a snapshot) with inferred and assumed options (DESIGN-NOTES.md).
+    bool recover_midstream = true;
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -79,6 +82,8 @@ std::string_view name_of(Unrecovered u);
 struct FailoverCounters {
     std::uint64_t twins = 0;
     std::uint64_t recovered = 0;
+    std::uint64_t twins_inferred = 0;       // options inferred: handshake never seen
+    std::uint64_t twins_restored = 0;       // handshake facts from the snapshot
     std::array<std::uint64_t, static_cast<std::size_t>(Unrecovered::kCount)> unrecovered{};
     std::uint64_t syn_sent = 0;
     std::uint64_t syn_retransmitted = 0;
@@ -134,6 +139,11 @@ public:
     void on_timer(MonoNs now);
     MonoNs next_deadline() const;
 
+    /// Re-creates connections from a snapshot; returns how many were new.
+    std::size_t restore(const std::vector<tracker::HandshakeFacts>& facts, MonoNs now);
+    /// Handshake facts of every open connection, for the snapshot.
+    std::vector<tracker::HandshakeFacts> handshake_facts() const;
+
     /// Marks the start of Normal (the daemon's start-up), for "since when".
     void started(MonoNs now) {
         if (state_ == State::Normal) state_since_ = now;
@@ -185,6 +195,7 @@ private:
         std::vector<std::byte> unacked;  // client bytes [A, A + size) to replay
         std::vector<std::vector<std::byte>> queued;  // client frames waiting for the twin
         bool direct = false;  // opened after failover: the client's own handshake, NAT only
+        bool inferred = false;  // mid-stream pickup: options inferred, windows assumed
         bool released = false;  // mapping gone, slot free for reuse
         bool client_fin = false;
         bool backup_fin = false;
@@ -198,6 +209,7 @@ private:
     void send_syn(Twin& t, MonoNs now);
     void twin_established(Twin& t, const sniffer::Packet& synack, MonoNs now);
     void fail_twin(Twin& t, Unrecovered why, MonoNs now);
+    std::uint8_t assumed_client_view_shift(const Twin& t) const;
     void check_resolved(MonoNs now);
     void log_unrecoverable(MonoNs now, const tracker::FourTuple& key, Unrecovered why,
                            int syn_tries);

@@ -139,9 +139,11 @@ lab_mirror_down() { nsx "$LAB_NS_HUB" tc qdisc del dev p-primary clsact; }
 
 # lab_verify_mirror : both mirred filters are installed (a silently missing one fakes the SPAN)
 lab_verify_mirror() {
-    local dir
+    local dir out
     for dir in ingress egress; do
-        if ! nsx "$LAB_NS_HUB" tc filter show dev p-primary "$dir" | grep -q 'mirred (Egress Mirror to device p-backup)'; then
+        # no `tc | grep -q`: under the caller's pipefail, grep's early exit gives tc SIGPIPE
+        out=$(nsx "$LAB_NS_HUB" tc filter show dev p-primary "$dir") || return 1
+        if ! grep -q 'mirred (Egress Mirror to device p-backup)' <<<"$out"; then
             lab_log "no mirred filter on p-primary $dir"; return 1
         fi
     done

@@ -38,6 +38,24 @@ std::optional<std::uint32_t> bytes_acked(const Seen<SeqNum>& isn, const Seen<Seq
 
 }  // namespace
 
+std::optional<HandshakeFacts> Connection::handshake_facts() const {
+    if (!client_isn || !server_isn) return std::nullopt;
+    return HandshakeFacts{key,
+                          *client_isn,
+                          *server_isn,
+                          client_mss,
+                          server_mss,
+                          client_wscale_offered,
+                          server_wscale_offered,
+                          client_sack_offered,
+                          server_sack_offered,
+                          client_ts_offered,
+                          server_ts_offered,
+                          client_mac,
+                          server_mac,
+                          vlan};
+}
+
 std::optional<std::uint32_t> Connection::client_bytes_acked() const {
     return bytes_acked(client_isn, server_ack_high, client_fin_seq);
 }

@@ -33,6 +33,26 @@ struct FourTuple {
 template <typename T>
 using Seen = std::optional<T>;
 
+/// What only the handshake shows: persisted so a restarted migware can still
+/// recover connections opened before it started (tracker/snapshot).
+struct HandshakeFacts {
+    FourTuple key;
+    SeqNum client_isn;
+    SeqNum server_isn;
+    std::optional<std::uint16_t> client_mss;
+    std::optional<std::uint16_t> server_mss;
+    std::optional<std::uint8_t> client_wscale;
+    std::optional<std::uint8_t> server_wscale;
+    bool client_sack = false;
+    bool server_sack = false;
+    bool client_ts = false;
+    bool server_ts = false;
+    MacAddr client_mac;
+    MacAddr server_mac;
+    std::optional<std::uint16_t> vlan;
+    bool operator==(const HandshakeFacts&) const = default;
+};
+
 struct Connection {
     FourTuple key;
     std::uint64_t id = 0;  // creation order, for stable listings
@@ -70,6 +90,8 @@ struct Connection {
     Seen<std::uint32_t> server_tsval_high;
     std::uint16_t client_window = 0;  // last raw window field from each side
     std::uint16_t server_window = 0;
+    std::uint16_t max_server_payload = 0;  // largest segment the client accepted (MSS guess)
+    bool restored = false;  // handshake facts came from a snapshot, not the wire
 
     std::int64_t first_seen_ns = 0;
     std::int64_t last_seen_ns = 0;
@@ -85,6 +107,9 @@ struct Connection {
     // Intrusive list links (table-internal): LRU for open, FIFO for closed.
     std::uint32_t prev = 0;
     std::uint32_t next = 0;
+
+    /// The facts to persist; nullopt until both SYN and SYN-ACK were seen.
+    std::optional<HandshakeFacts> handshake_facts() const;
 
     /// Each option is "in use" only when both SYN and SYN-ACK offered it.
     bool handshake_seen() const { return client_isn.has_value() && server_isn.has_value(); }

@@ -158,6 +158,7 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
     }
     const bool syn = t.has(tf::kSyn);
     if (syn && t.has(tf::kAck)) {
+        ++generation_;
         c.server_isn = t.seq;
         c.server_mss = o.mss;
         c.server_wscale_offered = o.wscale;
@@ -174,6 +175,8 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
     if (t.has(tf::kFin)) c.server_fin_seq = data_end;
     if (t.has(tf::kRst)) c.rst_seen = true;
     c.server_window = t.window;
+    if (p.payload_length > c.max_server_payload)
+        c.max_server_payload = static_cast<std::uint16_t>(std::min<std::uint32_t>(p.payload_length, 0xffff));
 }
 
 void ConnectionTable::buffer_client_data(Connection& c, const Packet& p,
@@ -233,6 +236,7 @@ void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
     const bool server_fin_acked =
         c.server_fin_seq && c.client_ack_high && c.client_ack_high->after(*c.server_fin_seq);
     if (c.rst_seen || (client_fin_acked && server_fin_acked)) {
+        ++generation_;
         c.state = TcpState::Closed;
         c.closed_at_ns = now_ns;
         counters_.buffered_bytes -= c.unacked.size();
@@ -262,6 +266,33 @@ void ConnectionTable::reset_for_new_syn(Connection& c) {
     c.next = next;
 }
 
+bool ConnectionTable::restore(const HandshakeFacts& f, std::int64_t now_ns) {
+    if (index_.count(pair_key(f.key.client, f.key.server))) return false;
+    const std::uint32_t slot = create(f.key, now_ns);
+    Connection& c = slots_[slot];
+    unlink(open_, slot);
+    c.state = TcpState::Established;
+    c.restored = true;
+    c.client_isn = f.client_isn;
+    c.server_isn = f.server_isn;
+    c.client_mss = f.client_mss;
+    c.server_mss = f.server_mss;
+    c.client_wscale_offered = f.client_wscale;
+    c.server_wscale_offered = f.server_wscale;
+    c.client_sack_offered = f.client_sack;
+    c.server_sack_offered = f.server_sack;
+    c.client_ts_offered = f.client_ts;
+    c.server_ts_offered = f.server_ts;
+    c.client_mac = f.client_mac;
+    c.server_mac = f.server_mac;
+    c.server_mac_from_server = true;
+    c.vlan = f.vlan;
+    link_tail(open_, slot);
+    ++counters_.restored;
+    ++generation_;
+    return true;
+}
+
 std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns) {
     if (index_.size() >= config_.max_connections) make_room();
     std::uint32_t slot;
@@ -285,6 +316,7 @@ std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns)
 }
 
 void ConnectionTable::remove(std::uint32_t slot) {
+    ++generation_;
     Connection& c = slots_[slot];
     unlink(list_of(c), slot);
     index_.erase(pair_key(c.key.client, c.key.server));

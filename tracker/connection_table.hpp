@@ -36,6 +36,7 @@ struct TableCounters {
     std::uint64_t created = 0;
     std::uint64_t created_partial = 0;   // first seen mid-stream
     std::uint64_t reincarnated = 0;      // 4-tuple reused by a new SYN
+    std::uint64_t restored = 0;          // re-created from a snapshot
     std::uint64_t evicted_closed = 0;    // table full: a closed connection made room
     std::uint64_t evicted_idle = 0;      // table full: the least recently seen made room
     std::uint64_t expired_closed = 0;    // removed closed_linger after closing
@@ -65,6 +66,15 @@ public:
     /// bytes the packet was parsed from, for the payload copy.
     Observation observe(const sniffer::Packet& packet, std::span<const std::byte> frame,
                         std::int64_t timestamp_ns);
+
+    /// Re-creates a connection from persisted handshake facts (a restart):
+    /// established, not partial; acknowledgement points and timestamps are
+    /// picked up from the traffic that follows. Ignored if already known.
+    bool restore(const HandshakeFacts& facts, std::int64_t now_ns);
+
+    /// Bumped whenever the set of connections with known handshake facts may
+    /// have changed (a snapshot is due).
+    std::uint64_t generation() const { return generation_; }
 
     /// Removes connections past their linger/idle deadlines.
     void expire(std::int64_t now_ns);
@@ -132,6 +142,7 @@ private:
     List open_;    // least recently seen first
     List closed_;  // earliest closed first
     std::uint64_t next_id_ = 1;
+    std::uint64_t generation_ = 0;
     TableCounters counters_;
 };
 

@@ -16,6 +16,7 @@ import errno
 import json
 import math
 import os
+import tempfile
 import re
 import signal
 import socket
@@ -163,6 +164,8 @@ def start_daemon(tag, extra, user=None, caps=True, sock=None):
             "--port", "7000", *extra]
     if sock:
         args += ["--control.socket", sock]
+    # Each instance keeps its restart snapshot in its own temporary directory.
+    args += ["--state-file", os.path.join(tempfile.mkdtemp(prefix="mwsnap", dir="/dev/shm"), "snapshot")]
     if user:
         pre = ["setpriv", f"--reuid={A.user}", f"--regid={A.group}", "--init-groups"]
         if caps is True:

@@ -6,6 +6,9 @@
 #                         [--seed N] [--keep] [--show N] [--topology hub|mirror]
 #          measurement options (scripts/bench_failover.sh): [--work DIR] [--pull-at S]
 #          [--migware-arg ARG]... [--direct-connections N] [--direct-rate R] [--backup-capture]
+#   churn:  tests/lab/failover.sh --mode churn --connections W [--requests K] [--gap S]
+#           [--lenient-close] [...]   W workers open, use (K request/reply pairs) and close
+#           short connections in a loop for --duration; the verdict counts connection attempts
 #
 # Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
 # if every connection passed.  Needs root; fails loudly (never skips) without it.
@@ -18,13 +21,16 @@ ORIG_ARGS=("$@")
 MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
 WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
+CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0
+# churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
+CHURN_CONNECT_TIMEOUT=8 CHURN_REPLY_TIMEOUT=4 CHURN_CLOSE_TIMEOUT=4
 BIN="$ROOT/build/bin/migware"
 PORT=7000
 CONNECT_TIMEOUT=20
 CLOSE_TIMEOUT=6
 REPLY_TIMEOUT=4
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
@@ -44,12 +50,23 @@ while [[ $# -gt 0 ]]; do
         --direct-connections) DIRECT=${2:-}; shift 2;;
         --direct-rate) DIRECT_RATE=${2:-}; shift 2;;
         --backup-capture) BACKUP_CAP=1; shift;;
+        --requests) CHURN_REQUESTS=${2:-}; shift 2;;
+        --gap) CHURN_GAP=${2:-}; shift 2;;
+        --lenient-close) CHURN_LENIENT=1; shift;;
         --topology) LAB_TOPOLOGY=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "failover: unknown argument '$1'" >&2; usage;;
     esac
 done
-[[ $MODE == push || $MODE == reqresp ]] || { echo "failover: --mode push|reqresp" >&2; usage; }
+[[ $MODE == push || $MODE == reqresp || $MODE == churn ]] || { echo "failover: --mode push|reqresp|churn" >&2; usage; }
+SRV_MODE=$MODE; [[ $MODE == churn ]] && SRV_MODE=reqresp     # churn: the reqresp server
+if [[ $MODE == churn ]]; then
+    [[ $CHURN_REQUESTS =~ ^[0-9]+$ && $CHURN_REQUESTS -ge 1 && $CHURN_REQUESTS -le 1000 ]] \
+        || { echo "failover: --requests 1..1000" >&2; exit 2; }
+    [[ $CHURN_GAP =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($CHURN_GAP <= 10)}" \
+        || { echo "failover: --gap 0..10 s" >&2; exit 2; }
+    [[ $CONNS -le 1000 ]] || { echo "failover: churn: --connections (workers) 1..1000" >&2; exit 2; }
+fi
 export LAB_TOPOLOGY=${LAB_TOPOLOGY:-hub}    # scripts/lab.sh: hub, or a learning switch with a mirror port
 [[ $LAB_TOPOLOGY == hub || $LAB_TOPOLOGY == mirror ]] || { echo "failover: --topology hub|mirror" >&2; usage; }
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 20000 ]] || { echo "failover: --connections 1..20000" >&2; usage; }
@@ -187,6 +204,7 @@ lab_init "mwl$$-" || final_fail "lab_init"
 PULL_AT=$("$PY" -c "import random; random.seed($SEED); print('%.3f' % (random.uniform(0.30, 0.60) * $DURATION))")
 [[ -n $PULL_AT_FIXED ]] && PULL_AT=$PULL_AT_FIXED
 log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=$([[ $NOOPTS -eq 1 ]] && echo off || echo default) migware=$([[ $NOMIG -eq 1 ]] && echo no || echo "$BIN") pull=$([[ $NOPULL -eq 1 ]] && echo no || echo "at ${PULL_AT}s") seed=$SEED prefix=$LAB_PREFIX"
+[[ $MODE == churn ]] && log "churn: $CONNS workers, $CHURN_REQUESTS requests per connection, gap ${CHURN_GAP}s, timeouts connect ${CHURN_CONNECT_TIMEOUT}s reply ${CHURN_REPLY_TIMEOUT}s server-FIN ${CHURN_CLOSE_TIMEOUT}s, close $([[ $CHURN_LENIENT -eq 1 ]] && echo lenient || echo strict)"
 [[ ${#MIG_EXTRA[@]} -gt 0 ]] && log "extra migware arguments: ${MIG_EXTRA[*]}"
 [[ $DIRECT -gt 0 ]] && log "direct reference: $DIRECT connections to $LAB_IP_BACKUP:$PORT at ${DIRECT_RATE}/s"
 
@@ -198,7 +216,7 @@ mkdir -p "$WORK/primary" "$WORK/backup"
 for role in primary backup; do
     ns=$LAB_NS_PRIMARY; [[ $role == backup ]] && ns=$LAB_NS_BACKUP
     spawn "$ns" "$RUN_BOUND" "$WORK/server-$role.out" "$WORK/server-$role.err" \
-        "$PY" "$TRAFFIC" server --mode "$MODE" --port "$PORT" --log "$WORK/$role" \
+        "$PY" "$TRAFFIC" server --mode "$SRV_MODE" --port "$PORT" --log "$WORK/$role" \
         --timeout "$RUN_BOUND" --ready-file "$WORK/server-$role.ready"
     [[ $role == primary ]] && SRV_P_PID=$LAST_PID || SRV_B_PID=$LAST_PID
     wait_for 5 "$LAST_PID" "$role server" test -s "$WORK/server-$role.ready" \
@@ -231,7 +249,7 @@ fi
 if [[ $NOMIG -eq 0 ]]; then
     spawn "$LAB_NS_BACKUP" "$RUN_BOUND" "$WORK/migware.out" "$WORK/migware.log" \
         "$BIN" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" --port "$PORT" \
-        --control.socket "$WORK/control.sock" "${MIG_EXTRA[@]}"
+        --control.socket "$WORK/control.sock" --state-file "$WORK/snapshot" "${MIG_EXTRA[@]}"
     MIG_PID=$LAST_PID
     wait_for 5 "$MIG_PID" migware grep -qs 'state=normal' "$WORK/migware.log" "$WORK/migware.out" \
         || final_fail "migware did not reach state=normal within 5 s"
@@ -250,11 +268,20 @@ elif [[ $BACKUP_CAP -eq 1 ]]; then
     log "WARNING: --backup-capture without migware: no TUN device to capture"
 fi
 
+if [[ $MODE == churn ]]; then
+    spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/client.out" "$WORK/client.err" \
+        "$PY" "$TRAFFIC" churn --server "$LAB_IP_PRIMARY:$PORT" --workers "$CONNS" \
+        --requests "$CHURN_REQUESTS" --gap "$CHURN_GAP" --duration "$DURATION" \
+        --out "$WORK/client.json" --connect-timeout "$CHURN_CONNECT_TIMEOUT" \
+        --reply-timeout "$CHURN_REPLY_TIMEOUT" --close-timeout "$CHURN_CLOSE_TIMEOUT" \
+        --start-file "$WORK/client.start"
+else
 spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/client.out" "$WORK/client.err" \
     "$PY" "$TRAFFIC" client --mode "$MODE" --server "$LAB_IP_PRIMARY:$PORT" \
     --connections "$CONNS" --duration "$DURATION" --rate "$RATE" --out "$WORK/client.json" \
     --connect-timeout "$CONNECT_TIMEOUT" --close-timeout "$CLOSE_TIMEOUT" \
     --reply-timeout "$REPLY_TIMEOUT" --start-file "$WORK/client.start"
+fi
 CLIENT_PID=$LAST_PID
 if [[ $DIRECT -gt 0 ]]; then
     # the reference: a second client straight to the backup's service, alongside the first, on
@@ -308,6 +335,20 @@ if [[ -n $DIRECT_PID ]]; then
 fi
 sleep 0.3      # last FIN/ACKs onto the wire and into the capture
 
+if [[ -n $MIG_PID && $MODE == churn ]]; then
+    # churn: migware's counters (new_connections, client_unrecovered, unrecovered_*) before it stops
+    timeout 5 "$PY" - "$WORK/control.sock" >"$WORK/migware-counters.json" 2>"$WORK/migware-counters.err" <<'PYEOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(3); s.connect(sys.argv[1])
+s.sendall(b'{"v":1,"cmd":"counters"}\n'); buf = b""
+while not buf.endswith(b"\n"):
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+print(json.dumps(json.loads(buf)["result"]))
+PYEOF
+    [[ -s $WORK/migware-counters.json ]] || log "WARNING: no counters from migware: $(tail -n 2 "$WORK/migware-counters.err")"
+fi
 if [[ -n $MIG_PID ]]; then
     stop_pid "$MIG_PID" 5
     log "migware exited with status $STOP_RC on SIGTERM"
@@ -337,6 +378,8 @@ VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.j
     --show "$SHOW" --failures-file "$WORK/failures.txt" "${PULL_ARGS[@]}")
 [[ $DIRECT -gt 0 ]] && VERIFY_ARGS+=(--direct-ports "$DIRECT_PORT_BASE:$DIRECT")
 [[ $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log" --migware-log "$WORK/migware.out")
+[[ $MODE == churn && $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-counters "$WORK/migware-counters.json")
+[[ $MODE == churn && $CHURN_LENIENT -eq 1 ]] && VERIFY_ARGS+=(--lenient-close)
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
 vrc=$?
 grep -v '^failover: ' "$WORK/verify.out"

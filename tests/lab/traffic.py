@@ -638,6 +638,10 @@ class Churn:
         at.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         at.sock.setblocking(False)
         rc = at.sock.connect_ex(self.addr)
+        try:
+            at.port = at.sock.getsockname()[1] or None   # bound by connect(), before the SYN-ACK
+        except OSError:
+            pass
         if rc not in (0, errno.EINPROGRESS):
             self.finish(at, "connect: " + errno.errorcode.get(rc, str(rc)))
             return

@@ -13,6 +13,10 @@ Per connection k (client port p):
       (len - acked = bytes the primary got but never acknowledged: reported, not an error).
       Without a pull: the primary holds exactly stream(k)[0:sent], the backup nothing.
   (c) reqresp: every request got its correct reply (the client checked each one).
+Churn mode (--mode churn): every connection attempt of `traffic.py churn` is one verdict:
+no client error, all replies verified, the server's FIN seen (unless --lenient-close), the
+bytes as in (b) with acked taken per attempt, no RST; attempts are counted as done before,
+open at, or opened after the pull, and by whether the backup served them.
 The last line is exactly `failover: N passed, M failed`.
 """
 
@@ -184,9 +188,287 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
+# ------------------------------------------------------------------ churn mode
+def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
+    """Per client port, a list of connections (a client SYN with a new ISN starts the next one):
+    isn, first SYN time, SYNs sent, highest server ACK before the pull, FIN times, RSTs."""
+    conns = {}
+    n = 0
+    with open(path) as f:
+        for line in f:
+            m = LINE.match(line)
+            if not m:
+                continue
+            n += 1
+            ts = float(m.group(1))
+            src, spt, dst, dpt, flags, rest = (m.group(2), int(m.group(3)), m.group(4),
+                                               int(m.group(5)), m.group(6), m.group(7))
+            if src == client_ip and dst == server_ip and dpt == sport:
+                lst = conns.setdefault(spt, [])
+                if "S" in flags:
+                    sm = SEQ.search(rest)
+                    isn = int(sm.group(1)) if sm else None
+                    if not lst or lst[-1]["isn"] != isn:
+                        lst.append({"isn": isn, "t_syn": ts, "syns": 0, "ack": None,
+                                    "synack": None, "rst_from_server": 0, "fin_client": None,
+                                    "fin_server": None, "rst_client": 0})
+                    lst[-1]["syns"] += 1
+                    continue
+                if not lst:
+                    continue
+                c = lst[-1]
+                if "F" in flags and c["fin_client"] is None:
+                    c["fin_client"] = ts
+                if "R" in flags:
+                    c["rst_client"] += 1
+            elif src == server_ip and spt == sport and dst == client_ip:
+                lst = conns.get(dpt)
+                if not lst:
+                    continue
+                c = lst[-1]
+                if "R" in flags:
+                    c["rst_from_server"] += 1
+                if "S" in flags and c["synack"] is None:
+                    c["synack"] = ts
+                if "F" in flags and c["fin_server"] is None:
+                    c["fin_server"] = ts
+                am = ACK.search(rest)
+                if am and (pull_wall is None or ts < pull_wall):
+                    a = int(am.group(1))
+                    if c["ack"] is None or s32(a - c["ack"]) > 0:
+                        c["ack"] = a
+    return conns, n
+
+
+def migware_unrecoverable(paths):
+    """client port -> reason, from migware's event=unrecoverable lines (it logs the first 50)."""
+    out = {}
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "event=unrecoverable " not in line:
+                    continue
+                kv = dict(re.findall(r"(\w+)=(\S+)", line))
+                cl = kv.get("client", "")
+                if ":" in cl:
+                    try:
+                        out[int(cl.rsplit(":", 1)[1])] = kv.get("reason", "?")
+                    except ValueError:
+                        pass
+    return out
+
+
+def main_churn(a):
+    pulled = a.pull_wall is not None
+    try:
+        with open(a.client_json) as f:
+            rep = json.load(f)
+        atts = rep["conns"]
+        K = rep["requests"]
+    except (OSError, ValueError, KeyError) as e:
+        print("verify: no usable churn report (%s)" % e)
+        print("failover: 0 passed, %d failed" % a.connections)
+        return 1
+    cap, npkts = parse_capture_churn(a.capture_txt, a.client_ip, a.server_ip, a.port,
+                                     a.pull_wall if pulled else None)
+    plogs, blogs = read_logs(a.primary_dir), read_logs(a.backup_dir)
+    by_port = {}
+    for at in atts:
+        if at["port"] is not None:
+            by_port.setdefault(at["port"], []).append(at)
+    for lst in by_port.values():
+        lst.sort(key=lambda x: x["t_start"])
+
+    def owner(port, side):
+        """The attempt a server-side connection belongs to (same port, by time)."""
+        lst = by_port.get(port, [])
+        if len(lst) <= 1 or not side:
+            return lst[0] if lst else None
+        t = side.get("t_open") or 0
+        best = None
+        for at in lst:
+            if at["t_start"] - 0.5 <= t:
+                best = at
+        return best
+
+    srv = {}                       # k -> {"primary": [...], "backup": [...]}
+    orphans = []
+    for who, logs in (("primary", plogs), ("backup", blogs)):
+        for port, entries in logs.items():
+            for name, data, side in entries:
+                at = owner(port, side)
+                if at is None:
+                    orphans.append("%s/%s.bin (%d bytes, peer %s)" % (
+                        who, name, len(data), side.get("peer") if side else "?"))
+                    continue
+                srv.setdefault(at["k"], {"primary": [], "backup": []})[who].append((name, data, side))
+    capocc = {}
+    for port, lst in by_port.items():
+        occ = cap.get(port, [])
+        for i, at in enumerate(lst):
+            if len(occ) == len(lst):
+                capocc[at["k"]] = occ[i]
+            else:      # by time: the first capture connection whose SYN is not before the attempt
+                for c in occ:
+                    if c["t_syn"] >= at["t_start"] - 0.01:
+                        capocc[at["k"]] = c
+                        break
+    lost = migware_unrecoverable(a.migware_log)
+    fail_lines, reasons_count = [], {}
+    cat = {"before": [0, 0], "at": [0, 0], "after": [0, 0]}     # [attempts, passed]
+    via_backup = via_backup_after = synretx_after = 0
+    no_fin_only = 0
+    lat = []
+    for at in sorted(atts, key=lambda x: x["k"]):
+        k, port, sent = at["k"], at["port"], at["sent"]
+        if not pulled or (at["t_end"] or 0) < a.pull_wall:
+            where = "before"
+        elif at["t_start"] < a.pull_wall:
+            where = "at"
+        else:
+            where = "after"
+        reasons = []
+        err = at.get("error")
+        if err:
+            if (a.lenient_close and "FIN never came" in err and at["replies_ok"] == K):
+                no_fin_only += 1
+            else:
+                reasons.append("client: " + err)
+        elif at["replies_ok"] != K or not at.get("fin"):
+            reasons.append("client: %d/%d replies verified, server FIN %s"
+                           % (at["replies_ok"], K, "seen" if at.get("fin") else "not seen"))
+        s = srv.get(k, {"primary": [], "backup": []})
+        pl, bl = s["primary"], s["backup"]
+        for who, lst, ip in (("primary", pl, a.client_ip), ("backup", bl, a.server_ip)):
+            if len(lst) > 1:
+                reasons.append("%s saw %d connections for this attempt (port %s)" % (who, len(lst), port))
+            side = lst[0][2] if lst else None
+            if side and side.get("peer") != "%s:%d" % (ip, port):
+                reasons.append("%s's connection came from %s, expected %s:%d"
+                               % (who, side.get("peer"), ip, port))
+            if side and side.get("error"):
+                reasons.append("%s server: %s" % (who, side["error"]))
+        pdata = pl[0][1] if pl else b""
+        bdata = bl[0][1] if bl else b""
+        cc = capocc.get(k)
+        if port is not None and cc is None:
+            reasons.append("no SYN from port %d in the client capture" % port)
+        elif cc is not None:
+            acked = 0
+            if cc["ack"] is not None and cc["isn"] is not None:
+                acked = (cc["ack"] - (cc["isn"] + 1)) % M32
+                if acked == sent + 1 and cc["fin_client"] is not None:
+                    acked = sent                       # the client's FIN was acknowledged
+            if acked > sent:
+                reasons.append("capture: the primary acked %d bytes, the client sent %d" % (acked, sent))
+            else:
+                r = describe_slice("primary", k, pdata, 0, len(pdata))
+                if r:
+                    reasons.append(r)
+                elif not (acked <= len(pdata) <= sent):
+                    reasons.append("primary holds %d bytes; acked %d, sent %d" % (len(pdata), acked, sent))
+                r = describe_slice("backup", k, bdata, acked, sent)
+                if r:
+                    reasons.append(r + " [primary acked %d, holds %d, client sent %d]"
+                                   % (acked, len(pdata), sent))
+            if cc["rst_from_server"]:
+                reasons.append("client capture: %d RST from %s:%d" % (cc["rst_from_server"],
+                                                                      a.server_ip, a.port))
+            if where == "after" and cc["syns"] > 1:
+                synretx_after += 1
+        if reasons and port in lost:
+            reasons.append("migware: unrecoverable, reason=%s" % lost[port])
+        if reasons and cc is not None and pulled:
+            def rel(t):
+                return "-" if t is None else "%+.1fms" % (1000 * (t - a.pull_wall))
+            reasons.append("capture (relative to the pull): SYN %s x%d, SYN-ACK %s, client FIN %s, "
+                           "server FIN %s" % (rel(cc["t_syn"]), cc["syns"], rel(cc["synack"]),
+                                              rel(cc["fin_client"]), rel(cc["fin_server"])))
+        cat[where][0] += 1
+        if at["replies_ok"]:
+            lat.append(at["max_reply_ms"])
+        if reasons:
+            fail_lines.append("FAIL conn %d port %s (%s the pull, worker %d): %s"
+                              % (k, port, {"before": "done before", "at": "open at",
+                                           "after": "opened after"}[where] if pulled else "no",
+                                 at["worker"], "; ".join(reasons)))
+            key = re.sub(r"\d+", "#", reasons[0])[:100]
+            reasons_count[key] = reasons_count.get(key, 0) + 1
+        else:
+            cat[where][1] += 1
+            if bdata:
+                via_backup += 1
+                if where == "after":
+                    via_backup_after += 1
+    total = len(atts)
+    passed = sum(v[1] for v in cat.values())
+    print("verify: mode=churn workers=%s requests/conn=%d attempts=%d pulled=%s capture_packets=%d"
+          % (rep.get("workers"), K, total, "yes" if pulled else "no", npkts))
+    print("verify: timeouts: connect %.1fs, reply %.1fs, server FIN %.1fs; close: %s"
+          % (rep.get("connect_timeout", 0), rep.get("reply_timeout", 0), rep.get("close_timeout", 0),
+             "server FIN not required (lenient)" if a.lenient_close else "server FIN required"))
+    if pulled:
+        print("verify: attempts done before the pull %d (passed %d), open at the pull %d "
+              "(passed %d), opened after the pull %d (passed %d)"
+              % (cat["before"][0], cat["before"][1], cat["at"][0], cat["at"][1],
+                 cat["after"][0], cat["after"][1]))
+        print("verify: completed via the backup %d (of them opened after the pull %d); "
+              "opened after the pull with a retransmitted SYN %d"
+              % (via_backup, via_backup_after, synretx_after))
+    if lat:
+        print("verify: worst reply latency per connection: median %.1f ms, p99 %.1f ms, max %.1f ms"
+              % (statistics.median(lat), pct(lat, 99), max(lat)))
+    if a.lenient_close:
+        print("verify: all replies verified but the server's FIN never came (lenient: passed): %d"
+              % no_fin_only)
+    if orphans:
+        print("verify: server connections that match no client attempt: %d, e.g. %s"
+              % (len(orphans), "; ".join(orphans[:3])))
+    tr = migware_transitions(a.migware_log)
+    if tr:
+        print("verify: migware transitions: " + ", ".join("%s->%s@%d" % t for t in tr))
+        if pulled and a.pull_mono_ns:
+            rec = [t[2] for t in tr if t[1] == "recovery"]
+            if rec:
+                print("verify: detection time (cable pulled -> recovery): %.1f ms"
+                      % ((rec[0] - a.pull_mono_ns) / 1e6))
+    if a.migware_counters and os.path.exists(a.migware_counters):
+        try:
+            with open(a.migware_counters) as f:
+                mc = json.load(f)
+            keys = ["twins", "recovered", "new_connections", "new_connections_unserved",
+                    "client_unrecovered", "backup_unknown", "queue_overflow", "send_errors",
+                    "rewrite_errors", "kernel_drops"]
+            keys += sorted(x for x in mc if x.startswith("unrecovered_"))
+            print("verify: migware counters: " + " ".join(
+                "%s=%s" % (x, mc[x]) for x in keys if x in mc))
+        except (OSError, ValueError) as e:
+            print("verify: migware counters unreadable: %s" % e)
+    print("verify: connection attempts %d, passed %d" % (total, passed))
+    if fail_lines:
+        print("verify: failure reasons (first reason per connection, numbers as #):")
+        for key, n in sorted(reasons_count.items(), key=lambda x: -x[1]):
+            print("  %6d x %s" % (n, key))
+        for line in fail_lines[:a.show]:
+            print(line)
+        if len(fail_lines) > a.show:
+            print("... %d more failing connections" % (len(fail_lines) - a.show))
+        if a.failures_file:
+            with open(a.failures_file, "w") as f:
+                f.write("\n".join(fail_lines) + "\n")
+    ok = total > 0 and passed == total
+    if pulled and cat["after"][0] == 0:
+        print("verify: FAIL: no connection was opened after the pull")
+        ok = False
+    print("failover: %d passed, %d failed" % (passed, total - passed if total else 1))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=("push", "reqresp"), required=True)
+    ap.add_argument("--mode", choices=("push", "reqresp", "churn"), required=True)
     ap.add_argument("--client-json", required=True)
     ap.add_argument("--capture-txt", required=True)
     ap.add_argument("--primary-dir", required=True)
@@ -205,7 +487,12 @@ def main():
     ap.add_argument("--direct-ports", metavar="BASE:N",
                     help="ports BASE..BASE+N-1 are a reference client's own connections to the "
                          "backup, not twins: not reported as unexpected")
+    ap.add_argument("--migware-counters", help="churn: migware's `counters` reply (JSON)")
+    ap.add_argument("--lenient-close", action="store_true",
+                    help="churn: all replies verified but no server FIN is a pass (counted)")
     a = ap.parse_args()
+    if a.mode == "churn":
+        return main_churn(a)
     pulled = a.pull_wall is not None
 
     try:

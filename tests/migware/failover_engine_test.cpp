@@ -616,7 +616,7 @@ TEST_F(FailoverEngineTest, TransitionsNormalRecoveryProxyAreLogged) {
     ASSERT_EQ(start.size(), 1u);
     EXPECT_EQ(start[0].fields,
               "twins=1 handshake_incomplete=0 handshake_unseen=0 closing=0 no_synack=0 "
-              "backup_refused=0 replay_incomplete=0");
+              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0");
 
     now_ = down_at + 2 * kMs;
     from_backup(ip_packet(backup_synack()));
@@ -1253,6 +1253,11 @@ TEST_F(FailoverEngineTest, NewConnectionInProxyIsCarriedToTheBackupUnchangedButF
 }
 
 TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
+    // Mid-stream pickup off: a connection whose handshake was never seen is
+    // then reported, not recovered with inferred options.
+    FailoverConfig cfg = default_config();
+    cfg.recover_midstream = false;
+    make_engine(cfg);
     run_normal();
     // 40002: still in its handshake (SYN, SYN-ACK, no final ACK).
     Seg syn = c2p(0x1000, 0, flag::kSyn, 700, 0, 64240, 40002);
@@ -1296,7 +1301,7 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     ASSERT_EQ(start.size(), 1u);
     EXPECT_EQ(start[0].fields,
               "twins=1 handshake_incomplete=1 handshake_unseen=1 closing=1 no_synack=0 "
-              "backup_refused=0 replay_incomplete=0");
+              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0");
     const auto un = events("unrecoverable");
     // Every reason is logged, one event per connection, in table order.
     ASSERT_EQ(un.size(), 3u);
