@@ -70,6 +70,9 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "group allowed to use the control socket (mode 0660); default: the daemon's group")
         ("state-file", po::value<std::string>(&cfg.state_file)->default_value(cfg.state_file),
          "restart snapshot of handshake facts (ISNs, options); empty disables it")
+        ("recovery.replay-unanswered", po::value<bool>(&cfg.failover.replay_unanswered)->default_value(false),
+         "request/response services: replay requests the primary ACKed but never answered "
+         "(not for push services, whose bytes it would duplicate)")
         ("tracker.recover-midstream", po::value<bool>(&cfg.failover.recover_midstream)->default_value(true),
          "recover connections whose handshake was never seen, with inferred options")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
@@ -123,6 +126,7 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     cfg.failover.table.servers.clear();
     for (auto p : cfg.ports) cfg.failover.table.servers.push_back({cfg.primary, sniffer::Port{p}});
     cfg.failover.table.idle_timeout_ns = 0;
+    cfg.failover.table.keep_unanswered = cfg.failover.replay_unanswered;
     std::string port_list;
     for (auto p : cfg.ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
     cfg.summary = "interface=" + cfg.interface + " primary=" + primary + " backup=" + backup +

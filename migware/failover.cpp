@@ -473,11 +473,19 @@ void FailoverEngine::start_recovery(MonoNs now) {
         t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
         t.map.to_client = {c.key.server, c.key.client,
                            rewrite::MacRewrite{c.server_mac, c.client_mac}};
-        const std::uint32_t pending = c.unacked_in_flight();
-        if (pending > 0) {
+        const auto unanswered = config_.replay_unanswered ? c.unanswered_start() : std::nullopt;
+        if (unanswered && unanswered->before(o.a)) {
+            // The primary ACKed a request it never answered: start the twin
+            // at the request, so the backup's service sees it and answers.
+            // The twin's seq still equals the client's (D1 = 0).
+            o.a = *unanswered;
+            t.unacked.resize(c.unacked.size());
+            c.unacked.copy_out(0, t.unacked);
+            ++counters_.replayed_unanswered;
+        } else if (const std::uint32_t pending = c.unacked_in_flight(); pending > 0) {
             if (c.can_replay_unacked()) {
                 t.unacked.resize(pending);
-                c.unacked.copy_out(0, t.unacked);
+                c.unacked.copy_out(c.unacked.size() - pending, t.unacked);
             } else {
                 ++counters_.replay_incomplete;  // the client's own retransmission covers it
             }

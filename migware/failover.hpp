@@ -63,6 +63,9 @@ struct FailoverConfig {
     // Recover connections whose handshake was never seen (neither on the wire
     // nor in a snapshot) with inferred and assumed options (DESIGN-NOTES.md).
     bool recover_midstream = true;
+    // Request/response services: replay the client bytes the primary
+    // acknowledged but never answered (see TableConfig::keep_unanswered).
+    bool replay_unanswered = false;
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -89,6 +92,7 @@ struct FailoverCounters {
     std::uint64_t syn_retransmitted = 0;
     std::uint64_t replayed_bytes = 0;       // unacknowledged client bytes handed to the backup
     std::uint64_t replay_incomplete = 0;    // twins whose held bytes did not cover [A, end)
+    std::uint64_t replayed_unanswered = 0;  // twins started before A: an unanswered request
     std::uint64_t queued_frames = 0;        // client frames held during Recovery
     std::uint64_t queue_overflow = 0;       // ... dropped because a twin's queue was full
     std::uint64_t to_backup = 0;            // client packets translated into the backup

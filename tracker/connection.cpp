@@ -74,7 +74,20 @@ bool Connection::can_replay_unacked() const {
     if (!server_ack_high) return false;
     const std::uint32_t pending = unacked_in_flight();
     if (pending == 0) return true;
-    return unacked_base_set && unacked_base == *server_ack_high && unacked.size() == pending;
+    // The ring may start before A (TableConfig::keep_unanswered); it must
+    // reach back to A and run up to the last byte sent.
+    return unacked_base_set && unacked_base.before_or_eq(*server_ack_high) &&
+           unacked.size() >= pending && unacked_base + static_cast<std::uint32_t>(unacked.size()) == *client_data_end;
+}
+
+std::optional<SeqNum> Connection::unanswered_start() const {
+    if (!server_ack_high || !unacked_base_set || !client_data_end) return std::nullopt;
+    std::optional<SeqNum> b = answered_up_to;
+    if (!b && client_isn) b = *client_isn + 1u;
+    if (!b || b->after(*server_ack_high)) return std::nullopt;
+    if (unacked_base != *b) return std::nullopt;
+    if ((*client_data_end - *b).value != unacked.size()) return std::nullopt;
+    return b;
 }
 
 }  // namespace migware::tracker

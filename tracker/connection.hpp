@@ -85,6 +85,9 @@ struct Connection {
     Seen<SeqNum> server_seq_next;
     Seen<SeqNum> client_data_end;  // one past the highest client data byte (no SYN/FIN)
     Seen<SeqNum> client_fin_seq;   // sequence number the client's FIN occupies
+    // B: client_data_end when the server last sent data. Client bytes after it
+    // have not been answered (request/response). Unset until the server sends.
+    Seen<SeqNum> answered_up_to;
     Seen<SeqNum> server_fin_seq;
     Seen<std::uint32_t> client_tsval_high;  // RFC 7323 TSval, serial order
     Seen<std::uint32_t> server_tsval_high;
@@ -131,6 +134,10 @@ struct Connection {
     /// True when the ring holds exactly [A, client_data_end): recovery can
     /// hand the backup every byte the primary never acknowledged.
     bool can_replay_unacked() const;
+    /// Where the client's unanswered bytes start: B (or the first data byte
+    /// when the server never sent any), if the ring still holds everything
+    /// from there to client_data_end and B is not after A.
+    std::optional<SeqNum> unanswered_start() const;
 };
 
 }  // namespace migware::tracker

@@ -175,6 +175,11 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
     if (t.has(tf::kFin)) c.server_fin_seq = data_end;
     if (t.has(tf::kRst)) c.rst_seen = true;
     c.server_window = t.window;
+    if (p.payload_length > 0) {
+        // The server answered: every client byte sent so far is consumed.
+        c.answered_up_to = c.client_data_end;
+        if (config_.keep_unanswered) trim_acked(c);
+    }
     if (p.payload_length > c.max_server_payload)
         c.max_server_payload = static_cast<std::uint16_t>(std::min<std::uint32_t>(p.payload_length, 0xffff));
 }
@@ -220,7 +225,14 @@ void ConnectionTable::buffer_client_data(Connection& c, const Packet& p,
 
 void ConnectionTable::trim_acked(Connection& c) {
     if (!c.server_ack_high || !c.unacked_base_set) return;
-    const SeqNum a = *c.server_ack_high;
+    SeqNum a = *c.server_ack_high;
+    if (config_.keep_unanswered) {
+        // Keep from B: bytes acknowledged but not yet answered may have to be
+        // replayed. Before the server's first data, B is the stream's start.
+        std::optional<SeqNum> b = c.answered_up_to;
+        if (!b && c.client_isn) b = *c.client_isn + 1u;
+        if (b && b->before(a)) a = *b;
+    }
     if (!a.after(c.unacked_base)) return;
     const std::size_t drop = std::min<std::size_t>((a - c.unacked_base).value, c.unacked.size());
     c.unacked.pop_front(drop);

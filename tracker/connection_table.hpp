@@ -27,6 +27,11 @@ struct TableConfig {
     std::int64_t closed_linger_ns = 60'000'000'000;
     /// Silent connections are removed after this long (0: never).
     std::int64_t idle_timeout_ns = 0;
+    /// Keep client bytes the server acknowledged but has not answered yet
+    /// (everything after the client's position when the server last sent
+    /// data), so a request the primary ACKed before replying can be replayed
+    /// into the backup. Only for request/response services; see DESIGN-NOTES.md.
+    bool keep_unanswered = false;
 };
 
 struct TableCounters {

@@ -7,7 +7,7 @@
 #          measurement options (scripts/bench_failover.sh): [--work DIR] [--pull-at S]
 #          [--migware-arg ARG]... [--direct-connections N] [--direct-rate R] [--backup-capture]
 #   churn:  tests/lab/failover.sh --mode churn --connections W [--requests K] [--gap S]
-#           [--lenient-close] [...]   W workers open, use (K request/reply pairs) and close
+#           [--lenient-close] [--replay-unanswered] [...]   W workers open, use (K request/reply pairs) and close
 #           short connections in a loop for --duration; the verdict counts connection attempts
 #
 # Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
@@ -21,7 +21,7 @@ ORIG_ARGS=("$@")
 MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
 WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
-CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0
+CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 REPLAY_UNANSWERED=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
 CHURN_CONNECT_TIMEOUT=8 CHURN_REPLY_TIMEOUT=4 CHURN_CLOSE_TIMEOUT=4
 BIN="$ROOT/build/bin/migware"
@@ -53,6 +53,7 @@ while [[ $# -gt 0 ]]; do
         --requests) CHURN_REQUESTS=${2:-}; shift 2;;
         --gap) CHURN_GAP=${2:-}; shift 2;;
         --lenient-close) CHURN_LENIENT=1; shift;;
+        --replay-unanswered) REPLAY_UNANSWERED=1; MIG_EXTRA+=(--recovery.replay-unanswered true); shift;;
         --topology) LAB_TOPOLOGY=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "failover: unknown argument '$1'" >&2; usage;;
@@ -380,6 +381,7 @@ VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.j
 [[ $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log" --migware-log "$WORK/migware.out")
 [[ $MODE == churn && $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-counters "$WORK/migware-counters.json")
 [[ $MODE == churn && $CHURN_LENIENT -eq 1 ]] && VERIFY_ARGS+=(--lenient-close)
+[[ $MODE == churn && $REPLAY_UNANSWERED -eq 1 ]] && VERIFY_ARGS+=(--replay-unanswered)
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
 vrc=$?
 grep -v '^failover: ' "$WORK/verify.out"

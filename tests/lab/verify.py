@@ -36,6 +36,8 @@ LINE = re.compile(r"^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\
                   r"Flags \[([^\]]*)\](.*)$")
 SEQ = re.compile(r"\bseq (\d+)")
 ACK = re.compile(r"\back (\d+)")
+SEQRANGE = re.compile(r"\bseq (\d+):(\d+)")
+LENGTH = re.compile(r"\blength (\d+)")
 
 
 def s32(x):
@@ -211,12 +213,18 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                     if not lst or lst[-1]["isn"] != isn:
                         lst.append({"isn": isn, "t_syn": ts, "syns": 0, "ack": None,
                                     "synack": None, "rst_from_server": 0, "fin_client": None,
-                                    "fin_server": None, "rst_client": 0})
+                                    "fin_server": None, "rst_client": 0,
+                                    "client_end": None, "answered": None})
                     lst[-1]["syns"] += 1
                     continue
                 if not lst:
                     continue
                 c = lst[-1]
+                sr = SEQRANGE.search(rest)
+                if sr and c["isn"] is not None and (pull_wall is None or ts < pull_wall):
+                    end = (int(sr.group(2)) - (c["isn"] + 1)) % M32
+                    if c["client_end"] is None or end > c["client_end"]:
+                        c["client_end"] = end
                 if "F" in flags and c["fin_client"] is None:
                     c["fin_client"] = ts
                 if "R" in flags:
@@ -232,6 +240,11 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                     c["synack"] = ts
                 if "F" in flags and c["fin_server"] is None:
                     c["fin_server"] = ts
+                ln = LENGTH.search(rest)
+                if ln and int(ln.group(1)) > 0 and (pull_wall is None or ts < pull_wall):
+                    # The primary answered: every client byte sent so far was consumed
+                    # (migware's B, DESIGN-NOTES.md "unanswered requests").
+                    c["answered"] = c["client_end"] or 0
                 am = ACK.search(rest)
                 if am and (pull_wall is None or ts < pull_wall):
                     a = int(am.group(1))
@@ -261,6 +274,7 @@ def migware_unrecoverable(paths):
 
 
 def main_churn(a):
+    stats = {"unanswered_redelivered": 0}
     pulled = a.pull_wall is not None
     try:
         with open(a.client_json) as f:
@@ -369,7 +383,16 @@ def main_churn(a):
                     reasons.append(r)
                 elif not (acked <= len(pdata) <= sent):
                     reasons.append("primary holds %d bytes; acked %d, sent %d" % (len(pdata), acked, sent))
-                r = describe_slice("backup", k, bdata, acked, sent)
+                start = acked
+                if a.replay_unanswered:
+                    # migware --recovery.replay-unanswered: the twin starts where the
+                    # primary last answered (B), re-delivering a request the primary
+                    # acknowledged but never answered. Exactly that, no more, no less.
+                    b = cc["answered"] if cc["answered"] is not None else 0
+                    if b < acked and len(bdata) == sent - b:
+                        start = b
+                        stats["unanswered_redelivered"] += acked - b
+                r = describe_slice("backup", k, bdata, start, sent)
                 if r:
                     reasons.append(r + " [primary acked %d, holds %d, client sent %d]"
                                    % (acked, len(pdata), sent))
@@ -446,6 +469,9 @@ def main_churn(a):
                 "%s=%s" % (x, mc[x]) for x in keys if x in mc))
         except (OSError, ValueError) as e:
             print("verify: migware counters unreadable: %s" % e)
+    if a.replay_unanswered:
+        print("verify: bytes of requests the primary acknowledged but never answered, replayed "
+              "into the backup (info): %d" % stats["unanswered_redelivered"])
     print("verify: connection attempts %d, passed %d" % (total, passed))
     if fail_lines:
         print("verify: failure reasons (first reason per connection, numbers as #):")
@@ -488,6 +514,8 @@ def main():
                     help="ports BASE..BASE+N-1 are a reference client's own connections to the "
                          "backup, not twins: not reported as unexpected")
     ap.add_argument("--migware-counters", help="churn: migware's `counters` reply (JSON)")
+    ap.add_argument("--replay-unanswered", action="store_true",
+                    help="migware replays requests the primary acked but never answered")
     ap.add_argument("--lenient-close", action="store_true",
                     help="churn: all replies verified but no server FIN is a pass (counted)")
     a = ap.parse_args()
