@@ -26,6 +26,7 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     std::vector<int> ports;
     int interval_ms = 20, timeout_ms = 60, misses = 4;
     int syn_rto_ms = 100, linger_ms = 5000;
+    int probe_interval_ms = 200;
 
     po::options_description general("migware: transparent TCP failover (runs on the backup server)");
     general.add_options()
@@ -48,6 +49,13 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "a probe unanswered this long is a miss")
         ("monitor.misses", po::value<int>(&misses)->default_value(misses),
          "consecutive misses before the primary is declared down")
+        ("monitor.service-probe", po::value<bool>(&cfg.service_probe)->default_value(false),
+         "also connect() to the primary's service port: tells 'host up, service down' apart "
+         "(the service sees these connections, closed at once with RST)")
+        ("monitor.service-probe-interval-ms", po::value<int>(&probe_interval_ms)->default_value(200),
+         "TCP probe interval")
+        ("monitor.service-probe-failures", po::value<int>(&cfg.probe.failures)->default_value(2),
+         "consecutive refused connect()s before the service is declared down")
         ("recovery.syn-rto-ms", po::value<int>(&syn_rto_ms)->default_value(syn_rto_ms),
          "first twin SYN retransmission timeout (doubles per try)")
         ("recovery.syn-tries", po::value<int>(&cfg.failover.syn_tries)->default_value(cfg.failover.syn_tries),
@@ -115,6 +123,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     if (cfg.failover.max_syn_rate < 0) throw ConfigError("recovery.max-syn-rate must not be negative");
     if (cfg.failover.table.max_connections < 1) throw ConfigError("tracker.max-connections must be at least 1");
     if (cfg.tun_name.empty() || cfg.tun_name.size() > 15) throw ConfigError("--tun must be 1 to 15 characters");
+    if (probe_interval_ms < 1 || cfg.probe.failures < 1)
+        throw ConfigError("monitor.service-probe-interval-ms and monitor.service-probe-failures must be at least 1");
+    cfg.probe.interval = probe_interval_ms * monitor::kMillisecond;
+    cfg.probe.timeout = std::max<monitor::MonoNs>(cfg.probe.interval * 2, 200 * monitor::kMillisecond);
     cfg.monitor.interval = interval_ms * monitor::kMillisecond;
     cfg.monitor.timeout = timeout_ms * monitor::kMillisecond;
     cfg.monitor.misses = misses;

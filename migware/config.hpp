@@ -10,6 +10,7 @@
 
 #include "migware/failover.hpp"
 #include "monitor/icmp_monitor.hpp"
+#include "monitor/service_probe.hpp"
 
 namespace migware {
 
@@ -24,6 +25,8 @@ struct DaemonConfig {
     std::vector<std::uint16_t> ports;
     std::string tun_name = "mw0";
     monitor::MonitorConfig monitor;
+    bool service_probe = false;  // TCP probe of the first --port beside ICMP
+    monitor::ServiceProbeConfig probe;
     FailoverConfig failover;      // primary/backup/ports copied in by parse
     bool check_only = false;      // --check-config
     int capture_buffer_mb = 32;

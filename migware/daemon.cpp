@@ -103,7 +103,7 @@ void add_fd(int epfd, int fd) {
 }
 
 std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& cs,
-                          const monitor::IcmpMonitor& m) {
+                          const monitor::IcmpMonitor& m, const monitor::ServiceProbe& service) {
     const auto& c = e.counters();
     const auto& pc = e.pipeline().parse_counters();
     const auto& tc = e.pipeline().table().counters();
@@ -134,6 +134,8 @@ std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& 
     kv("probes_sent", m.sent());
     kv("probe_replies", m.replies());
     kv("probe_rejected", m.rejected_replies());
+    kv("service_probes", service.sent());
+    kv("service_probes_refused", service.refused());
     s.pop_back();
     return s;
 }
@@ -206,13 +208,17 @@ int run_daemon(const DaemonConfig& cfg) {
                  (control ? " control=" + cfg.control_socket : std::string(" control=off")));
     CaptureCtx ctx{&engine, capture.link(), &clock, &to_backup_latency};
     std::vector<std::byte> buf(65536);
+    monitor::ServiceProbe service(cfg.probe);
+    std::unique_ptr<ServiceConnect> tcp_probe;
+    bool tcp_probe_ready = false;
     std::uint64_t last_drops = 0;
     MonoNs next_stats = clock.now() + kStatsEvery;
     bool running = true;
     while (running) {
         const MonoNs now0 = clock.now();
         const MonoNs deadline = std::min({mon.next_deadline(), engine.next_deadline(), next_stats,
-                                          cfg.state_file.empty() ? next_stats : next_snapshot});
+                                          cfg.state_file.empty() ? next_stats : next_snapshot,
+                                          cfg.service_probe ? service.next_deadline() : next_stats});
         itimerspec its{};
         const MonoNs at = std::max(deadline, now0 + 1);
         its.it_value.tv_sec = at / 1'000'000'000;
@@ -259,6 +265,8 @@ int run_daemon(const DaemonConfig& cfg) {
                     log.emit(clock.now(), "signal", std::string("signal=") + strsignal(static_cast<int>(si.ssi_signo)));
                     running = false;
                 }
+            } else if (tcp_probe && fd == tcp_probe->fd()) {
+                tcp_probe_ready = true;
             } else if (fd == timer.get()) {
                 std::uint64_t expirations;
                 (void)!::read(timer.get(), &expirations, sizeof expirations);
@@ -266,6 +274,47 @@ int run_daemon(const DaemonConfig& cfg) {
         }
         const MonoNs now = clock.now();
         while (auto probe = mon.due(now)) icmp.send_probe(cfg.primary, *probe);
+        if (cfg.service_probe) {
+            std::optional<monitor::ServiceVerdict> sv;
+            if (tcp_probe) {
+                const bool done = tcp_probe_ready;
+                if (done || now >= service.timeout_at().value_or(now)) {
+                    const auto result = done ? tcp_probe->result() : monitor::ProbeResult::TimedOut;
+                    ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, tcp_probe->fd(), nullptr);
+                    tcp_probe.reset();
+                    tcp_probe_ready = false;
+                    sv = service.finished(result, now);
+                }
+            }
+            if (!tcp_probe && service.due(now)) {
+                try {
+                    tcp_probe = std::make_unique<ServiceConnect>(cfg.interface, cfg.primary, cfg.ports.front());
+                    epoll_event pev{};
+                    pev.events = EPOLLOUT;
+                    pev.data.fd = tcp_probe->fd();
+                    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, tcp_probe->fd(), &pev);
+                    service.started(now);
+                } catch (const IoError& e) {
+                    service.started(now);
+                    sv = service.finished(monitor::ProbeResult::Error, now);
+                }
+            }
+            if (sv) {
+                const bool host_up = mon.health() == monitor::Health::Up;
+                log.emit(now, sv->health == monitor::ServiceHealth::Down ? "service_down" : "service_up",
+                         "port=" + std::to_string(cfg.ports.front()) + " host=" +
+                             std::string(monitor::name_of(mon.health())) + " reason=" +
+                             logfmt_value(sv->reason));
+                if (sv->health == monitor::ServiceHealth::Down && host_up &&
+                    engine.state() == State::Normal) {
+                    // The primary's own kernel has already closed the service's
+                    // connections (FIN/RST to the clients); nothing here can
+                    // mask that. Take over the service for new connections.
+                    tun.route_host(cfg.primary);
+                    engine.primary_down(now, "service down while the host answers: " + sv->reason);
+                }
+            }
+        }
         if (auto verdict = mon.tick(now, engine.passive_signal())) {
             log.emit(now, "monitor", "health=" + std::string(monitor::name_of(verdict->health)) +
                                          " reason=" + logfmt_value(verdict->reason));
@@ -305,7 +354,7 @@ int run_daemon(const DaemonConfig& cfg) {
     log.set_listener(nullptr, nullptr);
     log.emit(clock.now(), "shutdown",
              "state=" + std::string(name_of(engine.state())) + " " +
-                 counters_line(engine, capture.stats(), mon));
+                 counters_line(engine, capture.stats(), mon, service));
     return 0;
 }
 

@@ -195,4 +195,39 @@ std::size_t IcmpSocket::read(std::span<std::byte> buf) {
     return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
+// ---------------------------------------------------------------- TCP probe
+
+ServiceConnect::ServiceConnect(const std::string& interface, Ipv4Addr ip, std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw IoError("service probe socket: " + errno_text());
+    ::setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+                 static_cast<socklen_t>(interface.size()));
+    linger lg{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    sockaddr_in dst = inet(ip);
+    dst.sin_port = htons(port);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+        immediate_ = true;
+    } else if (errno != EINPROGRESS) {
+        const std::string err = errno_text();
+        ::close(fd_);
+        fd_ = -1;
+        throw IoError("service probe connect: " + err);
+    }
+}
+
+ServiceConnect::~ServiceConnect() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+monitor::ProbeResult ServiceConnect::result() const {
+    if (immediate_) return monitor::ProbeResult::Connected;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return monitor::ProbeResult::Error;
+    if (err == 0) return monitor::ProbeResult::Connected;
+    if (err == ECONNREFUSED) return monitor::ProbeResult::Refused;
+    return monitor::ProbeResult::Error;
+}
+
 }  // namespace migware

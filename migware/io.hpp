@@ -11,6 +11,7 @@
 
 #include "migware/failover.hpp"
 #include "monitor/icmp_monitor.hpp"
+#include "monitor/service_probe.hpp"
 
 namespace migware {
 
@@ -76,6 +77,25 @@ public:
 
 private:
     int fd_ = -1;
+};
+
+/// One non-blocking TCP connect() to the primary's service, bound to the
+/// capture interface (so it reaches the real primary even while its /32 is
+/// routed into the TUN device). Closed with RST (SO_LINGER 0): no TIME_WAIT.
+class ServiceConnect {
+public:
+    /// Starts the connect; throws IoError on set-up failure.
+    ServiceConnect(const std::string& interface, Ipv4Addr ip, std::uint16_t port);
+    ~ServiceConnect();
+    ServiceConnect(const ServiceConnect&) = delete;
+    ServiceConnect& operator=(const ServiceConnect&) = delete;
+    int fd() const { return fd_; }
+    /// After the fd turned writable: how the connect ended.
+    monitor::ProbeResult result() const;
+
+private:
+    int fd_ = -1;
+    bool immediate_ = false;  // connect() completed at once
 };
 
 }  // namespace migware
