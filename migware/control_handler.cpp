@@ -119,6 +119,7 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("probe_replies", p.monitor.replies());
     add("probe_rejected", p.monitor.rejected_replies());
     add("probe_late", p.monitor.late_replies());
+    add("probe_duplicates", p.monitor.duplicate_replies());
     add("monitor_vetoes", p.monitor.vetoes());
     const auto cc = p.control_counters();
     add("control_accepted", cc.accepted);

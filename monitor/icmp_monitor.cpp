@@ -53,11 +53,20 @@ bool IcmpMonitor::on_reply(std::uint16_t id, std::uint16_t sequence,
                            [&](const Outstanding& o) { return o.sequence == sequence; });
     // A reply counts only if it echoes our id, a sequence we sent, and that
     // probe's random nonce: a stray or forged reply cannot keep a dead primary "up".
+    if (id == id_ && it == outstanding_.end() &&
+        std::find(answered_.begin(), answered_.end(), sequence) != answered_.end()) {
+        // A second copy of a reply already counted: a mirror port delivers a
+        // frame both by forwarding and as the mirror's copy. Not forged.
+        ++duplicates_;
+        return false;
+    }
     if (id != id_ || it == outstanding_.end() || payload.size() < kNonceBytes ||
         std::memcmp(payload.data(), it->nonce.data(), kNonceBytes) != 0) {
         ++rejected_;
         return false;
     }
+    answered_.push_back(sequence);
+    if (answered_.size() > 64) answered_.pop_front();
     ++replies_;
     if (it->timed_out) ++late_;
     rtts_.push_back(now - it->sent_at);

@@ -69,6 +69,8 @@ public:
     std::uint64_t replies() const { return replies_; }
     std::uint64_t rejected_replies() const { return rejected_; }
     std::uint64_t late_replies() const { return late_; }
+    /// Second copies of replies already counted (mirror ports deliver two).
+    std::uint64_t duplicate_replies() const { return duplicates_; }
     /// Times the passive signal overruled the echo count.
     std::uint64_t vetoes() const { return vetoed_; }
     /// Round-trip times of the most recent replies, newest last.
@@ -93,6 +95,8 @@ private:
     int misses_ = 0;
     std::optional<MonoNs> first_miss_sent_at_;
     std::deque<MonoNs> recent_misses_;  // send times of the last `misses` missed probes
+    std::deque<std::uint16_t> answered_;  // sequences recently answered
+    std::uint64_t duplicates_ = 0;
     std::uint64_t sent_ = 0, replies_ = 0, rejected_ = 0, late_ = 0, vetoed_ = 0;
     std::deque<MonoNs> rtts_;
     bool alive_since_last_tick_ = false;
