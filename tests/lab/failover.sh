@@ -6,6 +6,7 @@
 #                         [--seed N] [--keep] [--show N] [--topology hub|mirror]
 #          measurement options (scripts/bench_failover.sh): [--work DIR] [--pull-at S]
 #          [--migware-arg ARG]... [--direct-connections N] [--direct-rate R] [--backup-capture]
+#          [--plug-after S]   plug the primary's cable back in S seconds after the pull
 #   churn:  tests/lab/failover.sh --mode churn --connections W [--requests K] [--gap S]
 #           [--lenient-close] [--replay-unanswered] [...]   W workers open, use (K request/reply pairs) and close
 #           short connections in a loop for --duration; the verdict counts connection attempts
@@ -19,7 +20,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 ORIG_ARGS=("$@")
 MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
-WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
+PLUG_AFTER="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
 CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 REPLAY_UNANSWERED=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
@@ -46,6 +47,7 @@ while [[ $# -gt 0 ]]; do
         --show) SHOW=${2:-}; shift 2;;
         --work) WORKDIR=${2:-}; shift 2;;
         --pull-at) PULL_AT_FIXED=${2:-}; shift 2;;
+        --plug-after) PLUG_AFTER=${2:-}; shift 2;;
         --migware-arg) MIG_EXTRA+=("${2:-}"); shift 2;;
         --direct-connections) DIRECT=${2:-}; shift 2;;
         --direct-rate) DIRECT_RATE=${2:-}; shift 2;;
@@ -320,6 +322,13 @@ PYEOF
     log "cable pulled at t+${PULL_AT}s (mono_ns=$MONO1 wall=$WALL1)"
     echo "$MONO0 $MONO1 $WALL1" >"$WORK/pull.txt"
     PULL_ARGS=(--pull-wall "$WALL1" --pull-mono-ns "$MONO1" --pull-mono-ns-before "$MONO0")
+    if [[ -n $PLUG_AFTER ]]; then
+        # The primary comes back (issue 5): its cable plugged in again while migware
+        # proxies; the primary's stale sockets see the clients' segments again.
+        sleep "$PLUG_AFTER"
+        ip -n "$LAB_NS_HUB" link set p-primary up || final_fail "plugging the cable back failed"
+        log "cable plugged back in at t+$(elapsed)s"
+    fi
 fi
 
 # the client ends by itself after duration + orderly close, each bounded inside the client and
