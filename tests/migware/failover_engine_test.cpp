@@ -1420,3 +1420,55 @@ TEST_F(FailoverEngineTest, LinkFailuresAreCountedAsSendErrors) {
 
 }  // namespace
 }  // namespace migware
+
+// ---------------------------------------------------------------- mid-stream pickup
+
+namespace migware {
+namespace {
+
+// The same traffic as run_normal(), minus the handshake: migware (re)started
+// after the connection opened, with no snapshot. Recovery infers what the
+// segments show and assumes the rest (DESIGN-NOTES.md "Mid-stream pickup").
+TEST_F(FailoverEngineTest, MidStreamConnectionIsRecoveredWithInferredOptions) {
+    Seg req = c2p(kIsnC + 1, kIsnP + 1, flag::kAck | flag::kPsh, kTsC + 2, kTsP, 502);
+    req.payload = payload_of(100, 1);
+    capture(from_client(req));
+    Seg resp = p2c(kIsnP + 1, kIsnC + 101, flag::kAck | flag::kPsh, kTsP + 10, kTsC + 2);
+    resp.payload = payload_of(300, 2);
+    capture(from_primary(resp));
+    capture(from_client(c2p(kIsnC + 101, kK, flag::kAck, kTsC + 3, kTsP + 10, 502)));
+    engine_->primary_down(now_, "down");
+    EXPECT_EQ(engine_->counters().twins_inferred, 1u);
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    const Decoded syn = decode(backup_.sent[0], false);
+    EXPECT_EQ(syn.flags, flag::kSyn);
+    EXPECT_EQ(syn.seq, kA - 1);
+    EXPECT_EQ(syn.mss, std::optional<std::uint16_t>(536));  // max(536, largest server segment 300)
+    EXPECT_FALSE(syn.ws.has_value());                       // assumed: no window scaling
+    EXPECT_FALSE(syn.sack_perm);                            // assumed: no SACK
+    ASSERT_TRUE(syn.ts.has_value());                        // inferred: both sides carry TS
+    EXPECT_EQ(syn.ts->first, kTsC + 3);
+
+    // The backup, offered no window scaling, answers without it.
+    Seg sa = backup_synack();
+    sa.ws.reset();
+    sa.sack_perm = false;
+    sa.ts = Block{kTsB0, kTsC + 3};
+    from_backup(ip_packet(sa));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    client_.sent.clear();
+    // Toward the client, windows are read with the primary's unseen shift:
+    // assumed as large as the primary's last raw window (500) allows under
+    // 16 MiB, i.e. 14, so 65160 bytes show as 65160 >> 14 = 3 (never overrun).
+    Seg data = b2t(kIsnB + 1, kA, flag::kAck | flag::kPsh, kTsB0 + 5, kTsC + 3, 65160);
+    data.payload = payload_of(10, 3);
+    from_backup(ip_packet(data));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    const Decoded out = decode(client_.sent[0], true);
+    EXPECT_EQ(out.window, 3);
+    EXPECT_EQ(out.seq, kK);  // the backup's first byte lands where the client expects the next
+    EXPECT_TRUE(out.tcp_checksum_ok);
+}
+
+}  // namespace
+}  // namespace migware
