@@ -212,6 +212,7 @@ int run_daemon(const DaemonConfig& cfg) {
     std::unique_ptr<ServiceConnect> tcp_probe;
     bool tcp_probe_ready = false;
     std::uint64_t last_drops = 0;
+    std::uint64_t last_errors[3] = {0, 0, 0};
     MonoNs next_stats = clock.now() + kStatsEvery;
     bool running = true;
     while (running) {
@@ -246,8 +247,14 @@ int run_daemon(const DaemonConfig& cfg) {
         for (int i = 0; i < n; ++i) {
             const int fd = events[i].data.fd;
             if (fd == capture.fd()) {
-                for (int b = 0; b < 8; ++b)
-                    if (capture.dispatch(kCaptureBatch, on_frame, &ctx) < kCaptureBatch) break;
+                for (int b = 0; b < 8; ++b) {
+                    const int got = capture.dispatch(kCaptureBatch, on_frame, &ctx);
+                    if (got < 0) {
+                        log.emit(clock.now(), "capture_error", "reason=" + logfmt_value(capture.error()));
+                        break;
+                    }
+                    if (got < kCaptureBatch) break;
+                }
             } else if (fd == tun.fd()) {
                 for (int b = 0; b < kTunBatch; ++b) {
                     const std::size_t len = tun.read(buf);
@@ -343,6 +350,19 @@ int run_daemon(const DaemonConfig& cfg) {
         }
         if (now >= next_stats) {
             next_stats = now + kStatsEvery;
+            // Errors are counted on the packet path and reported here, once a
+            // second at most: an event per failed packet would bury the log.
+            const auto& fc = engine.counters();
+            const std::uint64_t errors[] = {fc.send_errors, fc.rewrite_errors,
+                                            engine.pipeline().parse_counters().malformed()};
+            if (errors[0] > last_errors[0] || errors[1] > last_errors[1] || errors[2] > last_errors[2]) {
+                log.emit(now, "errors",
+                         "send_errors=" + std::to_string(errors[0] - last_errors[0]) +
+                             " rewrite_errors=" + std::to_string(errors[1] - last_errors[1]) +
+                             " malformed=" + std::to_string(errors[2] - last_errors[2]) +
+                             " window=1s");
+                std::copy(std::begin(errors), std::end(errors), last_errors);
+            }
             const auto cs = capture.stats();
             if (cs.dropped_kernel > last_drops) {
                 log.emit(now, "capture_drops", "kernel_drops=" + std::to_string(cs.dropped_kernel) +
