@@ -213,6 +213,7 @@ int run_daemon(const DaemonConfig& cfg) {
     bool tcp_probe_ready = false;
     std::uint64_t last_drops = 0;
     std::uint64_t last_errors[3] = {0, 0, 0};
+    MonoNs next_capture_error_log = 0;
     MonoNs next_stats = clock.now() + kStatsEvery;
     bool running = true;
     while (running) {
@@ -250,7 +251,10 @@ int run_daemon(const DaemonConfig& cfg) {
                 for (int b = 0; b < 8; ++b) {
                     const int got = capture.dispatch(kCaptureBatch, on_frame, &ctx);
                     if (got < 0) {
-                        log.emit(clock.now(), "capture_error", "reason=" + logfmt_value(capture.error()));
+                        if (clock.now() >= next_capture_error_log) {  // at most once a second
+                            next_capture_error_log = clock.now() + kStatsEvery;
+                            log.emit(clock.now(), "capture_error", "reason=" + logfmt_value(capture.error()));
+                        }
                         break;
                     }
                     if (got < kCaptureBatch) break;
