@@ -121,6 +121,30 @@ lab_up() {
     lab_raise_limits || return 1
     lab_verify_offloads || return 1
     if [[ $LAB_TOPOLOGY == mirror ]]; then lab_mirror_up || return 1; fi
+    if [[ -n ${LAB_VLAN:-} ]]; then lab_vlan_up "$LAB_VLAN" || return 1; fi
+}
+
+# lab_vlan_up VID : every host's eth0 speaks 802.1Q VLAN VID on the wire (issue 5).
+# This kernel has no 8021q module (no `ip link add ... type vlan`), so a VLAN interface is
+# emulated with two tc-BPF programs per eth0 (scripts/pcaplab/vlan_tag.c): egress tags
+# untagged frames, ingress accepts only VID and pops the tag. Frames through the hub, and in
+# the backup's capture, carry the tag; frames migware injects already tagged pass as they are.
+lab_vlan_up() {
+    local vid=$1 ns obj="/dev/shm/${LAB_PREFIX}vlan_tag.o" src
+    src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pcaplab/vlan_tag.c"
+    command -v clang >/dev/null || { lab_log "missing tool 'clang' (Debian package: clang)"; return 1; }
+    clang -O2 -target bpf -DVLAN_ID="$vid" -I"/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)" \
+        -c "$src" -o "$obj" || { lab_log "cannot build $src"; return 1; }
+    for ns in "$LAB_NS_CLIENT" "$LAB_NS_PRIMARY" "$LAB_NS_BACKUP"; do
+        nsx "$ns" ethtool -K eth0 txvlan off rxvlan off >/dev/null 2>&1
+        nsx "$ns" tc qdisc add dev eth0 clsact || return 1
+        nsx "$ns" tc filter add dev eth0 egress bpf direct-action obj "$obj" sec egress || return 1
+        nsx "$ns" tc filter add dev eth0 ingress bpf direct-action obj "$obj" sec ingress || return 1
+    done
+    for dev in p-client p-primary p-backup; do
+        nsx "$LAB_NS_HUB" ethtool -K "$dev" txvlan off rxvlan off >/dev/null 2>&1
+    done
+    rm -f "$obj"
 }
 
 # lab_mirror_up : SPAN port, p-primary's ingress and egress copied out of p-backup (DESIGN.md 4.7)

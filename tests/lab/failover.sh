@@ -57,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         --lenient-close) CHURN_LENIENT=1; shift;;
         --replay-unanswered) REPLAY_UNANSWERED=1; MIG_EXTRA+=(--recovery.replay-unanswered true); shift;;
         --topology) LAB_TOPOLOGY=${2:-}; shift 2;;
+        --vlan) export LAB_VLAN=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "failover: unknown argument '$1'" >&2; usage;;
     esac
@@ -227,7 +228,8 @@ for role in primary backup; do
 done
 
 spawn "$LAB_NS_CLIENT" "$RUN_BOUND" /dev/null "$WORK/tcpdump.log" \
-    tcpdump -i eth0 -nn -s 128 --immediate-mode -U -B 65536 -Z root -w "$WORK/client.pcap" "tcp port $PORT"
+    tcpdump -i eth0 -nn -s 128 --immediate-mode -U -B 65536 -Z root -w "$WORK/client.pcap" \
+    "tcp port $PORT or (vlan and tcp port $PORT)"
 TCPDUMP_PID=$LAST_PID
 wait_for 5 "$TCPDUMP_PID" tcpdump grep -qs 'listening on' "$WORK/tcpdump.log" \
     || final_fail "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
