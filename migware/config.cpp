@@ -27,6 +27,7 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     int interval_ms = 20, timeout_ms = 60, misses = 4;
     int syn_rto_ms = 100, linger_ms = 5000;
     int probe_interval_ms = 200;
+    std::string new_conn_policy = "backup";
 
     po::options_description general("migware: transparent TCP failover (runs on the backup server)");
     general.add_options()
@@ -81,6 +82,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
         ("recovery.replay-unanswered", po::value<bool>(&cfg.failover.replay_unanswered)->default_value(false),
          "request/response services: replay requests the primary ACKed but never answered "
          "(not for push services, whose bytes it would duplicate)")
+        ("recovery.new-connections-when-primary-returns",
+         po::value<std::string>(&new_conn_policy)->default_value("backup"),
+         "backup: new connections stay with the backup (no automatic fail-back); "
+         "primary: once the primary answers again, new connections are left to it")
         ("tracker.recover-midstream", po::value<bool>(&cfg.failover.recover_midstream)->default_value(true),
          "recover connections whose handshake was never seen, with inferred options")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
@@ -139,6 +144,9 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     for (auto p : cfg.ports) cfg.failover.table.servers.push_back({cfg.primary, sniffer::Port{p}});
     cfg.failover.table.idle_timeout_ns = 0;
     cfg.failover.table.keep_unanswered = cfg.failover.replay_unanswered;
+    if (new_conn_policy != "backup" && new_conn_policy != "primary")
+        throw ConfigError("recovery.new-connections-when-primary-returns must be 'backup' or 'primary'");
+    cfg.failover.new_connections_to_returning_primary = new_conn_policy == "primary";
     std::string port_list;
     for (auto p : cfg.ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
     cfg.summary = "interface=" + cfg.interface + " primary=" + primary + " backup=" + backup +

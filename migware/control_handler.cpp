@@ -103,6 +103,7 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("arp_replies", fc.arp_replies);
     add("gratuitous_arps", fc.gratuitous_arps);
     add("new_connections", fc.new_connections);
+    add("new_connections_to_primary", fc.new_connections_to_primary);
     add("connections", p.engine.pipeline().table().size());
     add("connections_created", tc.created);
     add("connections_partial", tc.created_partial);

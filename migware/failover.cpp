@@ -166,6 +166,11 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
     }
     Twin* t = twin_for_client(*p);
     const bool new_syn = p->tcp.has(tf::kSyn) && !p->tcp.has(tf::kAck);
+    if (new_syn && is_service({p->ip.dst, p->tcp.dst_port}) && !t &&
+        primary_back_ && config_.new_connections_to_returning_primary) {
+        ++counters_.new_connections_to_primary;  // fail-back policy: the primary takes it
+        return;
+    }
     if (new_syn && is_service({p->ip.dst, p->tcp.dst_port}) &&
         (!t || t->phase == TwinPhase::Closed || t->phase == TwinPhase::Failed)) {
         // A connection opened after the failover (or a 4-tuple reused after
@@ -388,9 +393,13 @@ void FailoverEngine::primary_up(MonoNs now, const std::string& reason) {
         return;
     }
     // PrimaryAnswering changes no state: the twins own the clients now.
+    primary_back_ = true;
     log_.emit(now, "primary_answering",
               "state=" + std::string(name_of(state_)) + " reason=" + logfmt_value(reason) +
-                  " action=\"keep serving the twins; fail-back is not automatic\"");
+                  (config_.new_connections_to_returning_primary
+                       ? " action=\"keep serving the twins; new connections go to the primary\""
+                       : " action=\"keep serving the twins; new connections stay with the backup "
+                         "(no automatic fail-back)\""));
 }
 
 void FailoverEngine::transition(Event event, MonoNs now, const std::string& reason) {

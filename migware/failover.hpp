@@ -66,6 +66,10 @@ struct FailoverConfig {
     // Request/response services: replay the client bytes the primary
     // acknowledged but never answered (see TableConfig::keep_unanswered).
     bool replay_unanswered = false;
+    // New connections once the primary answers again while migware proxies:
+    // false (default) keeps taking them to the backup (no automatic fail-back);
+    // true leaves them to the primary. Existing twins stay with the backup.
+    bool new_connections_to_returning_primary = false;
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -106,6 +110,7 @@ struct FailoverCounters {
     std::uint64_t client_unrecovered = 0;   // client packets of connections not carried over
     std::uint64_t new_connections = 0;           // SYNs after failover, carried to the backup
     std::uint64_t new_connections_unserved = 0;  // ... that could not be (primary's MAC unknown)
+    std::uint64_t new_connections_to_primary = 0;  // left to a returning primary (policy)
     std::uint64_t primary_packets_in_proxy = 0;  // the primary talking again
     std::uint64_t arp_replies = 0;
     std::uint64_t gratuitous_arps = 0;
@@ -255,6 +260,7 @@ private:
     std::optional<MonoNs> last_primary_packet_;
     std::uint64_t retransmissions_since_primary_ = 0;
     bool primary_talking_logged_ = false;
+    bool primary_back_ = false;  // the monitor said Up again after the takeover
     std::uint16_t ip_id_ = 1;
 
     std::unordered_map<tracker::FourTuple, Unrecovered> lost_;  // skipped at recovery start

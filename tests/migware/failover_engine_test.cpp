@@ -666,7 +666,7 @@ TEST_F(FailoverEngineTest, PrimaryUpInProxyLogsPrimaryAnsweringAndKeepsProxying)
     ASSERT_EQ(pa.size(), 1u);
     EXPECT_EQ(pa[0].fields,
               "state=proxy reason=\"echo reply, rtt 300 us\" action=\"keep serving the twins; "
-              "fail-back is not automatic\"");
+              "new connections stay with the backup (no automatic fail-back)\"");
 
     // Still proxying, both ways.
     Seg s = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 20, kTsP + 10);
@@ -1468,6 +1468,34 @@ TEST_F(FailoverEngineTest, MidStreamConnectionIsRecoveredWithInferredOptions) {
     EXPECT_EQ(out.window, 3);
     EXPECT_EQ(out.seq, kK);  // the backup's first byte lands where the client expects the next
     EXPECT_TRUE(out.tcp_checksum_ok);
+}
+
+}  // namespace
+}  // namespace migware
+
+namespace migware {
+namespace {
+
+TEST_F(FailoverEngineTest, ReturningPrimaryGetsNewConnectionsOnlyWhenThePolicySaysSo) {
+    for (bool to_primary : {false, true}) {
+        FailoverConfig cfg = default_config();
+        cfg.new_connections_to_returning_primary = to_primary;
+        backup_.sent.clear();
+        client_.sent.clear();
+        make_engine(cfg);
+        reach_proxy();
+        ASSERT_EQ(engine_->state(), State::Proxy);
+        engine_->primary_up(now_, "echo reply");
+        backup_.sent.clear();
+        Seg syn = c2p(kIsnC + 5000, 0, flag::kSyn, kTsC + 40, 0, 64240, 40001);
+        capture(from_client(syn));
+        EXPECT_EQ(engine_->counters().new_connections, to_primary ? 0u : 1u) << to_primary;
+        EXPECT_EQ(engine_->counters().new_connections_to_primary, to_primary ? 1u : 0u);
+        EXPECT_EQ(backup_.sent.size(), to_primary ? 0u : 1u);
+        // The twins recovered before stay with the backup either way.
+        capture(from_client(c2p(kClientEnd, kK, flag::kAck, kTsC + 50, kTsP + 10, 502)));
+        EXPECT_EQ(backup_.sent.size(), to_primary ? 1u : 2u);
+    }
 }
 
 }  // namespace
