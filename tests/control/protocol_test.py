@@ -165,7 +165,7 @@ def start_daemon(tag, extra, user=None, caps=True, sock=None):
     if sock:
         args += ["--control.socket", sock]
     # Each instance keeps its restart snapshot in its own temporary directory.
-    args += ["--state-file", os.path.join(tempfile.mkdtemp(prefix="mwsnap", dir="/dev/shm"), "snapshot")]
+    args += ["--state-file", os.path.join(tempfile.mkdtemp(prefix="snap", dir=A.work), "snapshot")]
     if user:
         pre = ["setpriv", f"--reuid={A.user}", f"--regid={A.group}", "--init-groups"]
         if caps is True:
