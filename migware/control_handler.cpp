@@ -92,6 +92,8 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("syn_retransmitted", fc.syn_retransmitted);
     add("replayed_bytes", fc.replayed_bytes);
     add("replay_incomplete", fc.replay_incomplete);
+    add("replayed_unanswered", fc.replayed_unanswered);
+    add("replayed_fins", fc.replayed_fins);
     add("queued_frames", fc.queued_frames);
     add("queue_overflow", fc.queue_overflow);
     add("send_errors", fc.send_errors);

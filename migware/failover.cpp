@@ -434,7 +434,10 @@ void FailoverEngine::start_recovery(MonoNs now) {
         } else if (!c.server_ack_high || !c.client_ack_high ||
                    (inferred && !config_.recover_midstream)) {
             skip = Unrecovered::HandshakeUnseen;
-        } else if (c.state == tracker::TcpState::Closing) {
+        } else if (c.state == tracker::TcpState::Closing &&
+                   (c.server_fin_seq || !c.client_fin_seq)) {
+            // The server had started closing: its FIN would have to come from
+            // the backup's application, which never opened this connection.
             skip = Unrecovered::Closing;
         }
         if (skip) {
@@ -482,6 +485,15 @@ void FailoverEngine::start_recovery(MonoNs now) {
         t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
         t.map.to_client = {c.key.server, c.key.client,
                            rewrite::MacRewrite{c.server_mac, c.client_mac}};
+        if (c.state == tracker::TcpState::Closing) {
+            // Only the client had closed (its FIN sent, the server's not):
+            // carried over like an open connection, then the FIN is handed to
+            // the backup so its application sees the end of the stream and
+            // closes too. If the primary acknowledged the FIN, the twin starts
+            // at it, since the client will not send it again.
+            t.closing_fin = *c.client_fin_seq;
+            if (o.a.after(*c.client_fin_seq)) o.a = *c.client_fin_seq;
+        }
         const auto unanswered = config_.replay_unanswered ? c.unanswered_start() : std::nullopt;
         if (unanswered && unanswered->before(o.a)) {
             // The primary ACKed a request it never answered: start the twin
@@ -590,6 +602,21 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
         off += n;
     }
     std::vector<std::byte>().swap(t.unacked);
+    if (t.closing_fin && seq == *t.closing_fin) {
+        rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.offsets.d1, t.isn_b + 1u,
+                                   std::nullopt, window, next_ip_id()};
+        spec.fin = true;
+        if (t.offsets.timestamps)
+            spec.timestamps = rewrite::TimestampPair{t.observed.client_tsval_latest, t.backup_tsval};
+        const std::size_t len = rewrite::build_twin_data(scratch_, spec, {});
+        if (len > 0) send_backup(std::span(scratch_.data(), len));
+        ++counters_.replayed_fins;
+    }
+    // The client has closed; the backup's FIN will complete the close.
+    if (t.closing_fin) {
+        t.client_fin = true;
+        t.client_fin_seq = *t.closing_fin;
+    }
 
     t.phase = TwinPhase::Up;
     ++counters_.recovered;

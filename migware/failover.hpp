@@ -97,6 +97,7 @@ struct FailoverCounters {
     std::uint64_t replayed_bytes = 0;       // unacknowledged client bytes handed to the backup
     std::uint64_t replay_incomplete = 0;    // twins whose held bytes did not cover [A, end)
     std::uint64_t replayed_unanswered = 0;  // twins started before A: an unanswered request
+    std::uint64_t replayed_fins = 0;        // closing connections: the client's FIN handed over
     std::uint64_t queued_frames = 0;        // client frames held during Recovery
     std::uint64_t queue_overflow = 0;       // ... dropped because a twin's queue was full
     std::uint64_t to_backup = 0;            // client packets translated into the backup
@@ -205,6 +206,7 @@ private:
         std::vector<std::vector<std::byte>> queued;  // client frames waiting for the twin
         bool direct = false;  // opened after failover: the client's own handshake, NAT only
         bool inferred = false;  // mid-stream pickup: options inferred, windows assumed
+        std::optional<sniffer::SeqNum> closing_fin;  // the client's FIN to hand over (closing)
         bool released = false;  // mapping gone, slot free for reuse
         bool client_fin = false;
         bool backup_fin = false;

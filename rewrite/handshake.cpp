@@ -202,9 +202,10 @@ std::size_t build_twin_ack(std::span<std::byte> out, const TwinAckSpec& spec) no
 
 std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
                             std::span<const std::byte> payload) noexcept {
-    return build_twin_segment(
-        out, spec.src, spec.dst, spec.seq, spec.ack, spec.timestamps, spec.window, spec.ip_id,
-        static_cast<std::uint8_t>(sniffer::tcp_flag::kAck | sniffer::tcp_flag::kPsh), payload);
+    const auto flags = static_cast<std::uint8_t>(
+        sniffer::tcp_flag::kAck | (spec.fin ? sniffer::tcp_flag::kFin : sniffer::tcp_flag::kPsh));
+    return build_twin_segment(out, spec.src, spec.dst, spec.seq, spec.ack, spec.timestamps,
+                              spec.window, spec.ip_id, flags, payload);
 }
 
 }  // namespace migware::rewrite

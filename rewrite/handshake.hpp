@@ -76,9 +76,10 @@ struct TwinDataSpec {
     std::optional<TimestampPair> timestamps;  ///< client's latest TSval, backup's latest TSval
     std::uint16_t window = 0;                 ///< as B reads it (client's raw window)
     std::uint16_t ip_id = 0;
+    bool fin = false;                         ///< the client's FIN, after its last byte
 };
 
-/// Writes IPv4 + TCP (ACK|PSH) + payload. Returns the length, or 0 (nothing
+/// Writes IPv4 + TCP (ACK|PSH, or ACK|FIN with `fin`) + payload. Returns the length, or 0 (nothing
 /// written) when `out` is too small or the packet would exceed 65535 bytes.
 std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
                             std::span<const std::byte> payload) noexcept;

@@ -1275,7 +1275,8 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     mid.payload = payload_of(10, 1);
     capture(from_client(mid));
     capture(from_primary(p2c(0x6000, 0x500a, flag::kAck, 902, 900, 40003)));
-    // 40004: complete handshake, then the client's FIN, acknowledged.
+    // 40004: complete handshake, the client's FIN, acknowledged, and the
+    // server's FIN, not yet acknowledged: both sides were closing.
     Seg syn4 = c2p(0x2000, 0, flag::kSyn, 1000, 0, 64240, 40004);
     syn4.mss = kMssC;
     syn4.sack_perm = true;
@@ -1288,7 +1289,7 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     capture(from_primary(synack4));
     capture(from_client(c2p(0x2001, 0xa001, flag::kAck, 1001, 2000, 502, 40004)));
     capture(from_client(c2p(0x2001, 0xa001, flag::kFin | flag::kAck, 1002, 2000, 502, 40004)));
-    capture(from_primary(p2c(0xa001, 0x2002, flag::kAck, 2001, 1002, 40004)));
+    capture(from_primary(p2c(0xa001, 0x2002, flag::kFin | flag::kAck, 2001, 1002, 40004)));
 
     engine_->primary_down(now_, "down");
     EXPECT_EQ(engine_->counters().twins, 1u);
@@ -1320,7 +1321,7 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     backup_.sent.clear();
     // Their packets in Proxy: counted, not proxied.
     capture(from_client(mid));
-    capture(from_client(c2p(0x2002, 0xa001, flag::kAck, 1003, 2001, 502, 40004)));
+    capture(from_client(c2p(0x2002, 0xa002, flag::kAck, 1003, 2001, 502, 40004)));
     EXPECT_EQ(engine_->counters().client_unrecovered, 2u);
     EXPECT_TRUE(backup_.sent.empty());
     // The half-open client retries its SYN: now a new connection, served directly.
@@ -1496,6 +1497,48 @@ TEST_F(FailoverEngineTest, ReturningPrimaryGetsNewConnectionsOnlyWhenThePolicySa
         capture(from_client(c2p(kClientEnd, kK, flag::kAck, kTsC + 50, kTsP + 10, 502)));
         EXPECT_EQ(backup_.sent.size(), to_primary ? 1u : 2u);
     }
+}
+
+}  // namespace
+}  // namespace migware
+
+namespace migware {
+namespace {
+
+// Only the client had closed when the primary died (its FIN sent and ACKed,
+// the server's not): the twin is opened at the FIN and the FIN is handed to
+// the backup, whose application then closes and sends its own FIN.
+TEST_F(FailoverEngineTest, ClientClosingConnectionIsCarriedOverAndItsFinHandedOn) {
+    Seg syn = c2p(0x2000, 0, flag::kSyn, 1000, 0, 64240, 40004);
+    syn.mss = kMssC;
+    syn.ws = kWsC;
+    capture(from_client(syn));
+    Seg synack = p2c(0xa000, 0x2001, flag::kSyn | flag::kAck, 2000, 1000, 40004);
+    synack.mss = kMssP;
+    synack.ws = kWsP;
+    capture(from_primary(synack));
+    capture(from_client(c2p(0x2001, 0xa001, flag::kAck, 1001, 2000, 502, 40004)));
+    Seg data = c2p(0x2001, 0xa001, flag::kAck | flag::kPsh, 1002, 2000, 502, 40004);
+    data.payload = payload_of(20, 9);
+    capture(from_client(data));
+    capture(from_client(c2p(0x2015, 0xa001, flag::kFin | flag::kAck, 1003, 2000, 502, 40004)));
+    capture(from_primary(p2c(0xa001, 0x2016, flag::kAck, 2001, 1003, 40004)));  // FIN ACKed
+    engine_->primary_down(now_, "down");
+    EXPECT_EQ(engine_->counters().twins, 1u);
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(decode(backup_.sent[0], false).seq, 0x2015u - 1);  // the twin starts at the FIN
+    Seg sa = backup_synack(0x2015, 1460);
+    sa.dport = 40004;
+    sa.sack_perm = false;
+    from_backup(ip_packet(sa));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    ASSERT_EQ(backup_.sent.size(), 3u);  // SYN, ACK, FIN
+    const Decoded fin = decode(backup_.sent[2], false);
+    EXPECT_EQ(fin.flags, flag::kFin | flag::kAck);
+    EXPECT_EQ(fin.seq, 0x2015u);
+    EXPECT_EQ(fin.ack, kIsnB + 1);
+    EXPECT_TRUE(fin.tcp_checksum_ok);
+    EXPECT_EQ(engine_->counters().replayed_fins, 1u);
 }
 
 }  // namespace
