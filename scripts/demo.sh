@@ -22,11 +22,12 @@ connections=${1:-500}
 scripts/setup.sh
 echo
 echo "== failover demo: $connections client connections, request/response, cable pulled mid-stream"
-echo "   (the control socket is printed on the dashboard's last line; to watch live from another"
-echo "    terminal while it runs: build/bin/migctl --socket <that path> top)"
+work=/dev/shm/migware-demo-$$
+echo "   To watch it live from another terminal while it runs (about 10 s):"
+echo "     $(pwd)/build/bin/migctl --socket $work/run/control.sock top"
 echo
 status=0
-DASH_MODE=reqresp DASH_CONNS=$connections DASH_SYN_RATE=0 DASH_REQUIRE_RECOVERY=0 DASH_SHOW_RUN=1 \
+DASH_WORK=$work DASH_MODE=reqresp DASH_CONNS=$connections DASH_SYN_RATE=0 DASH_REQUIRE_RECOVERY=0 DASH_SHOW_RUN=1 \
   tests/control/dashboard_lab.sh build || status=$?
 echo
 if [[ $status -eq 0 ]]; then

@@ -22,7 +22,11 @@ rate=${DASH_SYN_RATE:-300}  # twin SYNs per second: Recovery takes about conns/r
 require_recovery=${DASH_REQUIRE_RECOVERY:-1}
 rate_args=()
 [[ $rate != 0 ]] && rate_args=(--migware-arg --recovery.max-syn-rate --migware-arg "$rate")
-work=$(mktemp -d /dev/shm/mwdash.XXXXXX)
+if [[ -n ${DASH_WORK:-} ]]; then
+  mkdir -p "$DASH_WORK" && work=$DASH_WORK
+else
+  work=$(mktemp -d /dev/shm/mwdash.XXXXXX)
+fi
 session=mwdash$$
 snaps=$work/snaps
 mkdir -p "$snaps"
