@@ -175,7 +175,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         (!t || t->phase == TwinPhase::Closed || t->phase == TwinPhase::Failed)) {
         // A connection opened after the failover (or a 4-tuple reused after
         // one closed): the backup's service takes it directly.
-        t = open_direct_twin(*p, now);
+        t = open_direct_twin(*p);
     }
     if (!t) {
         if (is_service({p->ip.dst, p->tcp.dst_port}) && !new_syn) ++counters_.client_unrecovered;
@@ -208,7 +208,7 @@ FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
     return it == twin_by_tuple_.end() ? nullptr : &twins_[it->second];
 }
 
-FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
+FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p) {
     if (!primary_mac_known_ || !p.has_ethernet) {
         ++counters_.new_connections_unserved;
         return nullptr;
@@ -249,7 +249,6 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs n
     twin_by_tuple_[key] = idx;
     twin_by_port_[q] = static_cast<std::int32_t>(idx);
     ++counters_.new_connections;
-    (void)now;
     return &twins_[idx];
 }
 
@@ -533,7 +532,10 @@ void FailoverEngine::start_recovery(MonoNs now) {
 void FailoverEngine::pump_syns(MonoNs now) {
     if (config_.max_syn_rate > 0) {
         // Token bucket, at most one second of burst.
-        if (syn_tokens_at_ == 0) syn_tokens_at_ = now, syn_tokens_ = 1;
+        if (syn_tokens_at_ == 0) {
+            syn_tokens_at_ = now;
+            syn_tokens_ = 1;
+        }
         syn_tokens_ = std::min(config_.max_syn_rate,
                                syn_tokens_ + config_.max_syn_rate *
                                                  static_cast<double>(now - syn_tokens_at_) / 1e9);

@@ -236,7 +236,7 @@ private:
     bool send_backup(std::span<const std::byte> packet);
     bool send_client(std::span<const std::byte> frame);
     Twin* twin_for_client(const sniffer::Packet& p);
-    Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
+    Twin* open_direct_twin(const sniffer::Packet& p);
     bool is_service(const Endpoint& e) const;
     std::uint16_t allocate_twin_port(std::uint16_t wanted);
     std::uint16_t next_ip_id() { return ip_id_++; }
