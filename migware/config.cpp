@@ -86,6 +86,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          po::value<std::string>(&new_conn_policy)->default_value("backup"),
          "backup: new connections stay with the backup (no automatic fail-back); "
          "primary: once the primary answers again, new connections are left to it")
+        ("recovery.fence-returning-primary",
+         po::value<bool>(&cfg.failover.fence_returning_primary)->default_value(true),
+         "when the primary is heard again while proxying, end its stale sockets with a RST "
+         "at their exact receive point")
         ("tracker.recover-midstream", po::value<bool>(&cfg.failover.recover_midstream)->default_value(true),
          "recover connections whose handshake was never seen, with inferred options")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),

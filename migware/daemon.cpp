@@ -156,7 +156,9 @@ int run_daemon(const DaemonConfig& cfg) {
     TunDevice tun(cfg.tun_name);
     LinkInjector injector(cfg.interface);
     IcmpSocket icmp(cfg.interface);
-    FailoverEngine engine(cfg.failover, tun, injector, log);
+    FailoverConfig failover_cfg = cfg.failover;
+    failover_cfg.backup_mac = interface_mac(cfg.interface);
+    FailoverEngine engine(failover_cfg, tun, injector, log);
     std::random_device rd;
     monitor::IcmpMonitor mon(cfg.monitor, static_cast<std::uint16_t>(::getpid() ^ rd()),
                              (std::uint64_t{rd()} << 32) | rd());
@@ -243,6 +245,10 @@ int run_daemon(const DaemonConfig& cfg) {
                 mon.on_reply(p.icmp.id, p.icmp.sequence,
                              std::span(buf.data() + p.layout.payload, p.payload_captured),
                              clock.now());
+                // The first echo reply after the takeover, not the monitor's
+                // verdict a few probes later: fencing must beat the primary's
+                // stale sockets to the clients.
+                if (engine.state() != State::Normal) engine.primary_heard(clock.now(), "echo reply");
             }
         }
         for (int i = 0; i < n; ++i) {

@@ -18,6 +18,19 @@ namespace {
 constexpr std::size_t kScratchBytes = 65536 + 64;
 constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 when the client sent none
 constexpr std::size_t kUnrecoverableLogLimit = 50;
+constexpr std::size_t kResetLogLimit = 20;
+// Gratuitous ARPs against the primary's own claims: one for every claim (an
+// ARP request aimed at a host overrides its entry whatever its age), within a
+// token bucket that only a flood would empty.
+constexpr double kReassertBurst = 64;
+constexpr double kReassertPerSecond = 1000;
+constexpr MonoNs kFenceRoundGap = 1'000 * monitor::kMillisecond;
+constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
+constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
+constexpr std::size_t kEthernet = 14;
+constexpr std::size_t kEthernetVlan = 18;
+
+bool known(const sniffer::MacAddr& m) { return m != sniffer::MacAddr{}; }
 
 std::string ep(const Endpoint& e) { return e.to_string(); }
 
@@ -131,6 +144,12 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
 void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now) {
     const Packet* p = pipeline_.parse(frame, link);
     if (!p) return;
+    if (p->has_ethernet && known(config_.backup_mac) && p->eth.src == config_.backup_mac) {
+        // This host's own frame (ours, or its kernel's), copied back to us by
+        // a mirror port: never a client's or the primary's.
+        ++counters_.own_frames;
+        return;
+    }
     if (p->kind == PacketKind::Tcp && p->ip.src == config_.primary && p->has_ethernet) {
         primary_mac_ = p->eth.src;
         primary_mac_known_ = true;
@@ -148,27 +167,56 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         return;
     }
     if (p->kind == PacketKind::Arp) {
+        if (p->arp.sender_ip == config_.primary) {
+            if (!known(config_.backup_mac)) return;  // announcing with its MAC: nothing to defend
+            // The primary claims its IP again (a request it broadcasts, or its
+            // answer to a client's): every host that hears it points the IP
+            // back at the primary's MAC, whose kernel would reset the migrated
+            // clients. Announce ours again at once.
+            if (config_.answer_arp) {
+                // Asked about a client (or us)? Answer the primary first, so
+                // it does not ask again.
+                if (p->arp.op == 1) feed_primary(now, p->arp.target_ip);
+                reassert_tokens_ = std::min(
+                    kReassertBurst, reassert_tokens_ + kReassertPerSecond *
+                                                           static_cast<double>(now - reassert_at_) / 1e9);
+                reassert_at_ = now;
+            }
+            if (config_.answer_arp && reassert_tokens_ >= 1) {
+                reassert_tokens_ -= 1;
+                if (counters_.arp_reasserted++ < kResetLogLimit)
+                    log_.emit(now, "arp_reasserted",
+                              "claimed_by=" + p->arp.sender_mac.to_string() + " op=" +
+                                  std::to_string(p->arp.op) + " n=" +
+                                  std::to_string(counters_.arp_reasserted));
+                announce(now);
+            }
+            primary_heard(now, "arp from the primary");
+            return;
+        }
         if (config_.answer_arp) answer_arp(*p);
         return;
     }
     if (p->kind != PacketKind::Tcp) return;
     if (p->ip.src == config_.primary) {
-        // The primary is back on the wire while the twins serve its clients.
-        ++counters_.primary_packets_in_proxy;
-        if (!primary_talking_logged_) {
-            primary_talking_logged_ = true;
-            log_.emit(now, "primary_tcp_seen",
-                      "src=" + ep({p->ip.src, p->tcp.src_port}) + " dst=" +
-                          ep({p->ip.dst, p->tcp.dst_port}) +
-                          " note=\"the primary sends TCP again; twins keep serving (logged once)\"");
-        }
+        on_primary_frame(frame, *p, now);
         return;
+    }
+    if (!relayed_.empty()) {
+        const tracker::FourTuple key{{p->ip.src, p->tcp.src_port}, {p->ip.dst, p->tcp.dst_port}};
+        if (relayed_.contains(key)) {
+            relay_to_primary(frame, *p, now);
+            return;
+        }
     }
     Twin* t = twin_for_client(*p);
     const bool new_syn = p->tcp.has(tf::kSyn) && !p->tcp.has(tf::kAck);
     if (new_syn && is_service({p->ip.dst, p->tcp.dst_port}) && !t &&
         primary_back_ && config_.new_connections_to_returning_primary) {
-        ++counters_.new_connections_to_primary;  // fail-back policy: the primary takes it
+        // Fail-back policy: the returning primary takes it. The clients send
+        // the primary's IP to this host's MAC now, so relay the connection's
+        // frames to the primary's MAC; its answers go to the client directly.
+        if (relay_to_primary(frame, *p, now)) ++counters_.new_connections_to_primary;
         return;
     }
     if (new_syn && is_service({p->ip.dst, p->tcp.dst_port}) &&
@@ -209,7 +257,7 @@ FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
 }
 
 FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p) {
-    if (!primary_mac_known_ || !p.has_ethernet) {
+    if ((!primary_mac_known_ && !known(config_.backup_mac)) || !p.has_ethernet) {
         ++counters_.new_connections_unserved;
         return nullptr;
     }
@@ -231,7 +279,9 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p) {
     t.backup = {config_.backup, p.tcp.dst_port};
     t.vlan = p.eth.vlan;
     t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
-    t.map.to_client = {key.server, key.client, rewrite::MacRewrite{primary_mac_, p.eth.src}};
+    t.map.to_client = {key.server, key.client,
+                       rewrite::MacRewrite{known(config_.backup_mac) ? config_.backup_mac : primary_mac_,
+                                           p.eth.src}};
     t.phase = TwinPhase::Up;
     std::uint32_t idx;
     if (!free_twins_.empty()) {
@@ -265,6 +315,7 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
         t.client_fin = true;
         t.client_fin_seq = p.tcp.seq + p.payload_length;
     }
+    if (p.tcp.options.has_timestamps) t.client_tsval = p.tcp.options.tsval;
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;
         counters_.to_backup_bytes += p.payload_length;
@@ -393,6 +444,7 @@ void FailoverEngine::primary_up(MonoNs now, const std::string& reason) {
     }
     // PrimaryAnswering changes no state: the twins own the clients now.
     primary_back_ = true;
+    primary_heard(now, "echo replies");
     log_.emit(now, "primary_answering",
               "state=" + std::string(name_of(state_)) + " reason=" + logfmt_value(reason) +
                   (config_.new_connections_to_returning_primary
@@ -483,7 +535,13 @@ void FailoverEngine::start_recovery(MonoNs now) {
         t.client_window = c.client_window;
         t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
         t.map.to_client = {c.key.server, c.key.client,
-                           rewrite::MacRewrite{c.server_mac, c.client_mac}};
+                           rewrite::MacRewrite{known(config_.backup_mac) ? config_.backup_mac
+                                                                          : c.server_mac,
+                                               c.client_mac}};
+        // What fencing needs of the primary's stale socket, should it return.
+        t.primary_rcv = *c.server_ack_high;
+        t.primary_una = *c.client_ack_high;
+        t.client_tsval = c.client_tsval_high.value_or(0);
         if (c.state == tracker::TcpState::Closing) {
             // Only the client had closed (its FIN sent, the server's not):
             // carried over like an open connection, then the FIN is handed to
@@ -512,10 +570,23 @@ void FailoverEngine::start_recovery(MonoNs now) {
         }
         const auto idx = static_cast<std::uint32_t>(twins_.size());
         twin_by_tuple_.emplace(t.key, idx);
+        stale_.emplace(t.key, idx);
+        const Neighbour nb{c.key.client.ip, c.client_mac, t.vlan};
+        if (std::find(neighbours_.begin(), neighbours_.end(), nb) == neighbours_.end())
+            neighbours_.push_back(nb);
         twin_by_port_[q] = static_cast<std::int32_t>(idx);
         twins_.push_back(std::move(t));
     });
     counters_.twins = twins_.size();
+    if (known(config_.backup_mac)) {
+        // This host too: the primary answers our echo requests.
+        const std::size_t clients = neighbours_.size();
+        for (std::size_t i = 0; i < clients; ++i) {
+            const Neighbour me{config_.backup, config_.backup_mac, neighbours_[i].vlan};
+            if (std::find(neighbours_.begin(), neighbours_.end(), me) == neighbours_.end())
+                neighbours_.push_back(me);
+        }
+    }
     std::string skipped;
     for (std::size_t i = 0; i < counters_.unrecovered.size(); ++i)
         skipped += " " + std::string(name_of(static_cast<Unrecovered>(i))) + "=" +
@@ -707,6 +778,8 @@ void FailoverEngine::check_resolved(MonoNs now) {
 }
 
 void FailoverEngine::on_timer(MonoNs now) {
+    if (!fence_queue_.empty() || fence_round_open_) fence_timer(now);
+    if (!relayed_.empty() && now >= next_relay_sweep_) expire_relays(now);
     if (state_ == State::Recovery) {
         for (auto& t : twins_) {
             if (t.phase != TwinPhase::SynSent || t.deadline > now) continue;
@@ -747,16 +820,221 @@ MonoNs FailoverEngine::next_deadline() const {
         for (const Twin& t : twins_)
             if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
     if (!lingering_.empty()) next = std::min(next, lingering_.front().first + config_.close_linger);
+    if (!fence_queue_.empty()) next = std::min(next, fence_queue_.front().first);
+    if (!relayed_.empty()) next = std::min(next, next_relay_sweep_);
     return next;
+}
+
+// ---------------------------------------------------------------- the primary returns
+
+void FailoverEngine::primary_heard(MonoNs now, const std::string& what) {
+    if (state_ == State::Normal) return;
+    start_fence_round(now, what);
+}
+
+std::size_t FailoverEngine::stale_unfenced() const {
+    std::size_t n = 0;
+    for (const auto& [key, idx] : stale_)
+        if (twins_[idx].fence != Twin::Fence::Done) ++n;
+    return n;
+}
+
+void FailoverEngine::on_primary_frame(const sniffer::RawFrame&, const Packet& p, MonoNs now) {
+    // The primary is back on the wire while the twins serve its clients.
+    ++counters_.primary_packets_in_proxy;
+    if (!primary_talking_logged_) {
+        primary_talking_logged_ = true;
+        log_.emit(now, "primary_tcp_seen",
+                  "src=" + ep({p.ip.src, p.tcp.src_port}) + " dst=" + ep({p.ip.dst, p.tcp.dst_port}) +
+                      " note=\"the primary sends TCP again; twins keep serving (logged once)\"");
+    }
+    primary_heard(now, "tcp from the primary");
+    const tracker::FourTuple key{{p.ip.dst, p.tcp.dst_port}, {p.ip.src, p.tcp.src_port}};
+    if (auto it = stale_.find(key); it != stale_.end()) {
+        Twin& t = twins_[it->second];
+        if (t.fence == Twin::Fence::Done) return;
+        ++counters_.stale_segments;
+        if (p.tcp.has(tf::kRst)) {
+            // No socket left: the answer to a probe after our RST (its seq is
+            // our probe's ACK field, below the client's window, so the client
+            // drops it), or the primary ended the socket itself.
+            finish_fence(t, Twin::Fence::Done, now);
+            return;
+        }
+        if (!config_.fence_returning_primary || !primary_mac_known_ || !p.tcp.has(tf::kAck)) return;
+        // A live stale socket: its ACK field is its receive point, exactly
+        // where a RST is accepted (RFC 5961 §3.2). Then probe again to see it gone.
+        send_fence_reset(t, p.tcp.ack);
+        t.fence = Twin::Fence::Reset;
+        t.fence_tries = static_cast<std::uint8_t>(std::min<int>(t.fence_tries, config_.fence_tries - 1));
+        fence_queue_.emplace_back(now + config_.fence_interval, it->second);
+        fence_round_open_ = true;
+        return;
+    }
+    if (p.tcp.has(tf::kRst) && !relayed_.contains(key)) {
+        // A client we serve was reset by the primary's kernel: it got one of
+        // the client's segments (a neighbour entry still pointing at it).
+        if (counters_.primary_resets_seen++ < kResetLogLimit)
+            log_.emit(now, "primary_reset_client",
+                      "client=" + ep(key.client) + " server=" + ep(key.server) + " seq=" +
+                          std::to_string(p.tcp.seq.raw()) +
+                          " note=\"the primary's kernel answered a client segment\"");
+    }
+}
+
+void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
+    if (!config_.fence_returning_primary || stale_.empty() || !primary_mac_known_) return;
+    if (fence_round_open_ || now < next_fence_round_) return;
+    std::size_t n = 0;
+    for (std::uint32_t i = 0; i < twins_.size(); ++i) {
+        Twin& t = twins_[i];
+        if (t.direct || t.fence == Twin::Fence::Done || !stale_.contains(t.key)) continue;
+        t.fence_tries = 0;
+        if (t.fence != Twin::Fence::Reset) t.fence = Twin::Fence::Probing;
+        fence_queue_.emplace_back(now, i);
+        ++n;
+    }
+    if (n == 0) return;
+    // Before any probe: the primary's neighbour entries for the clients (and
+    // this host), so that answering us needs no ARP from it. Each ARP it sent
+    // would point the clients back at it until our next announcement.
+    feed_primary(now, std::nullopt);
+    fence_round_open_ = true;
+    fence_round_started_ = now;
+    ++counters_.fence_rounds;
+    log_.emit(now, "fence_start", "reason=" + logfmt_value(reason) + " stale=" + std::to_string(n) +
+                                      " primary_mac=" + primary_mac_.to_string());
+}
+
+void FailoverEngine::fence_timer(MonoNs now) {
+    std::size_t budget = config_.fence_burst;
+    while (!fence_queue_.empty() && fence_queue_.front().first <= now && budget > 0) {
+        const std::uint32_t i = fence_queue_.front().second;
+        fence_queue_.pop_front();
+        Twin& t = twins_[i];
+        if (t.fence == Twin::Fence::Done || t.fence == Twin::Fence::GaveUp) continue;
+        if (t.fence_tries >= config_.fence_tries) {
+            finish_fence(t, Twin::Fence::GaveUp, now);
+            continue;
+        }
+        send_fence_probe(t);
+        ++t.fence_tries;
+        --budget;
+        fence_queue_.emplace_back(now + config_.fence_interval, i);
+    }
+    if (fence_round_open_ && fence_queue_.empty()) {
+        fence_round_open_ = false;
+        next_fence_round_ = now + kFenceRoundGap;
+        log_.emit(now, "fence_done",
+                  "fenced=" + std::to_string(counters_.fenced) + " resets=" +
+                      std::to_string(counters_.fence_resets) + " probes=" +
+                      std::to_string(counters_.fence_probes) + " unfenced=" +
+                      std::to_string(stale_unfenced()) + " in_us=" +
+                      std::to_string((now - fence_round_started_) / 1000));
+    }
+}
+
+void FailoverEngine::finish_fence(Twin& t, Twin::Fence how, MonoNs) {
+    if (t.fence == how) return;
+    t.fence = how;
+    if (how == Twin::Fence::Done) ++counters_.fenced;
+    if (how == Twin::Fence::GaveUp) ++counters_.fence_gave_up;
+}
+
+void FailoverEngine::feed_primary(MonoNs, std::optional<Ipv4Addr> only) {
+    // Unsolicited ARP replies, unicast to the primary (RFC 826 lets a host
+    // update the entry it has; Linux makes it REACHABLE). The clients never
+    // see them.
+    if (!primary_mac_known_ || !known(config_.backup_mac)) return;
+    for (const Neighbour& n : neighbours_) {
+        if (only && n.ip != *only) continue;
+        send_arp_from(2, primary_mac_, n.mac, n.ip, primary_mac_, config_.primary, n.vlan);
+        ++counters_.primary_fed;
+    }
+}
+
+std::size_t FailoverEngine::put_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
+                                         std::optional<std::uint16_t> vlan) const {
+    const sniffer::MacAddr& src = known(config_.backup_mac) ? config_.backup_mac : primary_mac_;
+    for (std::size_t i = 0; i < 6; ++i) {
+        buf[i] = std::byte{dst.bytes[i]};
+        buf[6 + i] = std::byte{src.bytes[i]};
+    }
+    std::size_t off = 12;
+    if (vlan) {
+        rewrite::store_be16(buf, off, 0x8100);
+        rewrite::store_be16(buf, off + 2, *vlan);
+        off += 4;
+    }
+    rewrite::store_be16(buf, off, 0x0800);
+    return off + 2;
+}
+
+void FailoverEngine::send_fence_probe(Twin& t) {
+    // One byte the primary already acknowledged, as the client: a live stale
+    // socket answers with a duplicate ACK that carries its exact receive
+    // point. The ACK field is one below the client's last ACK, so that a
+    // primary with no socket left answers with a RST whose seq is below the
+    // client's window: the client drops it (RFC 5961 §3.2).
+    const std::size_t eth = put_ethernet(scratch_, primary_mac_, t.vlan);
+    rewrite::TwinDataSpec spec{t.key.client,     t.key.server,  t.primary_rcv - 1u,
+                               t.primary_una - 1u, std::nullopt, t.client_window,
+                               next_ip_id()};
+    if (t.observed.client_timestamps && t.observed.primary_timestamps)
+        spec.timestamps = rewrite::TimestampPair{sniffer::TsVal{t.client_tsval},
+                                                 t.observed.primary_tsval_last};
+    const std::array<std::byte, 1> byte{};
+    const std::size_t len =
+        rewrite::build_twin_data(std::span(scratch_).subspan(eth), spec, byte);
+    if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.fence_probes;
+}
+
+void FailoverEngine::send_fence_reset(Twin& t, SeqNum seq) {
+    const std::size_t eth = put_ethernet(scratch_, primary_mac_, t.vlan);
+    const std::size_t len = rewrite::build_reset(
+        std::span(scratch_).subspan(eth), {t.key.client, t.key.server, seq, next_ip_id()});
+    if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.fence_resets;
+}
+
+bool FailoverEngine::relay_to_primary(const sniffer::RawFrame& frame, const Packet& p, MonoNs now) {
+    if (!primary_mac_known_ || !p.has_ethernet || frame.bytes.size() > scratch_.size()) {
+        ++counters_.new_connections_unserved;
+        return false;
+    }
+    const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
+    std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
+    // Only the Ethernet addresses change: to the primary, from this host (a
+    // client's MAC as the source would teach a switch the client is here).
+    const sniffer::MacAddr& src = known(config_.backup_mac) ? config_.backup_mac : p.eth.src;
+    for (std::size_t i = 0; i < 6; ++i) {
+        buf[i] = std::byte{primary_mac_.bytes[i]};
+        buf[6 + i] = std::byte{src.bytes[i]};
+    }
+    if (!send_client(buf)) return false;
+    ++counters_.relayed_to_primary;
+    Relay& r = relayed_[{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}}];
+    r.last = now;
+    if (p.tcp.has(tf::kFin) || p.tcp.has(tf::kRst)) r.closing = true;
+    if (next_relay_sweep_ == 0) next_relay_sweep_ = now + kRelaySweep;
+    return true;
+}
+
+void FailoverEngine::expire_relays(MonoNs now) {
+    next_relay_sweep_ = now + kRelaySweep;
+    std::erase_if(relayed_, [&](const auto& kv) {
+        const Relay& r = kv.second;
+        return r.last + (r.closing ? config_.close_linger : kRelayIdle) <= now;
+    });
 }
 
 // ---------------------------------------------------------------- ARP, links
 
 void FailoverEngine::answer_arp(const Packet& p) {
     // While the twins serve the primary's clients, the clients' neighbour
-    // entries for the primary must stay valid: answer for it, with its MAC.
-    if (p.arp.op != 1 || p.arp.target_ip != config_.primary || !primary_mac_known_ ||
-        p.arp.sender_ip == config_.primary)
+    // entries for the primary must stay valid and point here: answer for it,
+    // with this host's MAC.
+    if (p.arp.op != 1 || p.arp.target_ip != config_.primary ||
+        (!primary_mac_known_ && !known(config_.backup_mac)) || p.arp.sender_ip == config_.primary)
         return;
     send_arp(2, p.arp.sender_mac, p.arp.sender_mac, p.arp.sender_ip, p.eth.vlan);
     ++counters_.arp_replies;
@@ -765,12 +1043,23 @@ void FailoverEngine::answer_arp(const Packet& p) {
 void FailoverEngine::send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst,
                               const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
                               std::optional<std::uint16_t> vlan) {
+    const sniffer::MacAddr& ours = known(config_.backup_mac) ? config_.backup_mac : primary_mac_;
+    send_arp_from(op, eth_dst, ours, config_.primary, target_mac, target_ip, vlan);
+}
+
+void FailoverEngine::send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth_dst,
+                                   const sniffer::MacAddr& sender_mac, Ipv4Addr sender_ip,
+                                   const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
+                                   std::optional<std::uint16_t> vlan) {
     std::array<std::byte, 46> buf{};
     const std::size_t eth = vlan ? 18 : 14;
     const std::span<std::byte> f(buf.data(), eth + 28);
+    // The Ethernet source is always this host: a switch must not learn a
+    // client's MAC (or the primary's) on our port.
+    const sniffer::MacAddr& ours = known(config_.backup_mac) ? config_.backup_mac : primary_mac_;
     for (std::size_t i = 0; i < 6; ++i) {
         f[i] = std::byte{eth_dst.bytes[i]};
-        f[6 + i] = std::byte{primary_mac_.bytes[i]};
+        f[6 + i] = std::byte{ours.bytes[i]};
     }
     if (vlan) {
         rewrite::store_be16(f, 12, 0x8100);
@@ -783,21 +1072,31 @@ void FailoverEngine::send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst,
     rewrite::store_u8(f, eth + 5, 4);
     rewrite::store_be16(f, eth + 6, op);  // RFC 826: 1 request, 2 reply
     for (std::size_t i = 0; i < 6; ++i) {
-        f[eth + 8 + i] = std::byte{primary_mac_.bytes[i]};
+        f[eth + 8 + i] = std::byte{sender_mac.bytes[i]};
         f[eth + 18 + i] = std::byte{target_mac.bytes[i]};
     }
-    rewrite::store_be32(f, eth + 14, config_.primary.value);
+    rewrite::store_be32(f, eth + 14, sender_ip.value);
     rewrite::store_be32(f, eth + 24, target_ip.value);
     send_client(f);
 }
 
 void FailoverEngine::announce_takeover(MonoNs now) {
     // A gratuitous ARP (RFC 5227 §3 announcement: a request with sender =
-    // target = the primary's IP, from the primary's MAC) on every VLAN the
-    // clients used. Hosts refresh their entry, and a learning switch moves
-    // the primary's MAC to this port at once instead of flooding until the
-    // first proxied frame teaches it.
-    if (!primary_mac_known_) return;
+    // target = the primary's IP) from this host's MAC, on every VLAN the
+    // clients used. Hosts point the primary's IP at this host, and so does a
+    // router in front of remote clients. From then on the clients' frames
+    // reach this port by the switch's ordinary learning, and never the
+    // primary's kernel again should it come back (it would reset them).
+    if (!primary_mac_known_ && !known(config_.backup_mac)) return;
+    const std::size_t vlans = announce(now);
+    log_.emit(now, "gratuitous_arp", "ip=" + config_.primary.to_string() + " mac=" +
+                                         (known(config_.backup_mac) ? config_.backup_mac
+                                                                    : primary_mac_).to_string() +
+                                         " vlans=" + std::to_string(vlans));
+}
+
+std::size_t FailoverEngine::announce(MonoNs) {
+    if (!primary_mac_known_ && !known(config_.backup_mac)) return 0;
     std::vector<std::optional<std::uint16_t>> vlans;
     pipeline_.table().for_each([&](const tracker::Connection& c) {
         const std::optional<std::uint16_t> v =
@@ -810,9 +1109,7 @@ void FailoverEngine::announce_takeover(MonoNs now) {
         send_arp(1, broadcast, sniffer::MacAddr{}, config_.primary, v);
         ++counters_.gratuitous_arps;
     }
-    log_.emit(now, "gratuitous_arp", "ip=" + config_.primary.to_string() + " mac=" +
-                                         primary_mac_.to_string() + " vlans=" +
-                                         std::to_string(vlans.size()));
+    return vlans.size();
 }
 
 bool FailoverEngine::send_backup(std::span<const std::byte> packet) {

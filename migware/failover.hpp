@@ -59,7 +59,14 @@ struct FailoverConfig {
     double max_syn_rate = 0;
     std::size_t queue_frames_per_twin = 512;        // client frames held while a twin is opening
     MonoNs close_linger = 5'000 * monitor::kMillisecond;  // mapping kept after close
-    bool answer_arp = true;  // gratuitous ARP at takeover; answer ARP for the primary's IP
+    // Gratuitous ARP at takeover and answers to ARP for the primary's IP, both
+    // with the backup's own MAC (backup_mac), so that the clients' frames stop
+    // reaching the primary's kernel (DESIGN-NOTES.md "The primary returns").
+    bool answer_arp = true;
+    // This host's MAC on the capture interface: the source of every frame
+    // migware sends, and how its own frames are told apart when a mirror port
+    // copies them back. All zero: unknown (pcap replays, some unit tests).
+    sniffer::MacAddr backup_mac;
     // Recover connections whose handshake was never seen (neither on the wire
     // nor in a snapshot) with inferred and assumed options (DESIGN-NOTES.md).
     bool recover_midstream = true;
@@ -70,6 +77,13 @@ struct FailoverConfig {
     // false (default) keeps taking them to the backup (no automatic fail-back);
     // true leaves them to the primary. Existing twins stay with the backup.
     bool new_connections_to_returning_primary = false;
+    // Fencing (issue 5): when the primary is heard again while migware
+    // proxies, end its stale sockets with a RST at their exact receive point,
+    // learnt by probing each with an already-acknowledged byte.
+    bool fence_returning_primary = true;
+    MonoNs fence_interval = 100 * monitor::kMillisecond;  // between probes of one stale socket
+    int fence_tries = 5;                                  // probes before giving up on one
+    std::size_t fence_burst = 512;                        // probes per timer call at most
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -115,6 +129,17 @@ struct FailoverCounters {
     std::uint64_t primary_packets_in_proxy = 0;  // the primary talking again
     std::uint64_t arp_replies = 0;
     std::uint64_t gratuitous_arps = 0;
+    std::uint64_t arp_reasserted = 0;       // the primary claimed its IP again: re-announced
+    std::uint64_t primary_fed = 0;          // unsolicited ARP replies to the primary (clients' MACs)
+    std::uint64_t own_frames = 0;           // this host's frames, copied back by a mirror port
+    std::uint64_t fence_rounds = 0;         // times the primary was heard and fencing began
+    std::uint64_t fence_probes = 0;         // already-acknowledged bytes sent to stale sockets
+    std::uint64_t fence_resets = 0;         // RSTs sent at a stale socket's exact rcv_nxt
+    std::uint64_t fenced = 0;               // stale sockets confirmed gone
+    std::uint64_t fence_gave_up = 0;        // stale sockets that never answered a probe
+    std::uint64_t stale_segments = 0;       // segments from the primary's stale sockets
+    std::uint64_t primary_resets_seen = 0;  // RSTs from the primary to a client not fenced by us
+    std::uint64_t relayed_to_primary = 0;   // client frames relayed to a returning primary (policy)
     std::uint64_t closed = 0;
 };
 
@@ -162,6 +187,11 @@ public:
     /// The monitor's verdicts.
     void primary_down(MonoNs now, const std::string& reason);
     void primary_up(MonoNs now, const std::string& reason);
+    /// Any sign of the primary on the wire after the takeover (an echo reply,
+    /// an ARP or TCP frame from it): begins fencing its stale sockets.
+    void primary_heard(MonoNs now, const std::string& what);
+    /// Stale sockets on the primary not yet confirmed gone.
+    std::size_t stale_unfenced() const;
 
     State state() const { return state_; }
     MonoNs state_since() const { return state_since_; }
@@ -208,6 +238,13 @@ private:
         bool inferred = false;  // mid-stream pickup: options inferred, windows assumed
         std::optional<sniffer::SeqNum> closing_fin;  // the client's FIN to hand over (closing)
         bool released = false;  // mapping gone, slot free for reuse
+        // The primary's stale socket for this connection (recovered twins only).
+        enum class Fence : std::uint8_t { None, Probing, Reset, Done, GaveUp };
+        Fence fence = Fence::None;
+        std::uint8_t fence_tries = 0;
+        sniffer::SeqNum primary_rcv;     // the primary's last ACK: its receive point at the pull
+        sniffer::SeqNum primary_una;     // the client's last ACK before the takeover
+        std::uint32_t client_tsval = 0;  // the client's latest TSval (for the primary's PAWS)
         bool client_fin = false;
         bool backup_fin = false;
         sniffer::SeqNum client_fin_seq;
@@ -232,7 +269,23 @@ private:
     void answer_arp(const sniffer::Packet& p);
     void send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst, const sniffer::MacAddr& target_mac,
                   Ipv4Addr target_ip, std::optional<std::uint16_t> vlan);
+    void send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth_dst,
+                       const sniffer::MacAddr& sender_mac, Ipv4Addr sender_ip,
+                       const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
+                       std::optional<std::uint16_t> vlan);
+    void feed_primary(MonoNs now, std::optional<Ipv4Addr> only);
     void announce_takeover(MonoNs now);
+    std::size_t announce(MonoNs now);
+    void on_primary_frame(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
+    void start_fence_round(MonoNs now, const std::string& reason);
+    void send_fence_probe(Twin& t);
+    void send_fence_reset(Twin& t, sniffer::SeqNum seq);
+    void fence_timer(MonoNs now);
+    void finish_fence(Twin& t, Twin::Fence how, MonoNs now);
+    std::size_t put_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
+                             std::optional<std::uint16_t> vlan) const;
+    bool relay_to_primary(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
+    void expire_relays(MonoNs now);
     bool send_backup(std::span<const std::byte> packet);
     bool send_client(std::span<const std::byte> frame);
     Twin* twin_for_client(const sniffer::Packet& p);
@@ -264,6 +317,33 @@ private:
     bool primary_talking_logged_ = false;
     bool primary_back_ = false;  // the monitor said Up again after the takeover
     std::uint16_t ip_id_ = 1;
+
+    // Fencing the returning primary: its stale sockets, by client <-> primary.
+    std::unordered_map<tracker::FourTuple, std::uint32_t> stale_;
+    std::deque<std::pair<MonoNs, std::uint32_t>> fence_queue_;  // (due, twin), due order
+    bool fence_round_open_ = false;
+    MonoNs fence_round_started_ = 0;
+    MonoNs next_fence_round_ = 0;      // another round no earlier than this
+    double reassert_tokens_ = 64;      // gratuitous ARPs against the primary's claims
+    MonoNs reassert_at_ = 0;
+    // The clients' (IP, MAC) as the primary knew them, fed back to it when it
+    // returns so that it has no reason to ARP for them.
+    struct Neighbour {
+        Ipv4Addr ip;
+        sniffer::MacAddr mac;
+        std::optional<std::uint16_t> vlan;
+        bool operator==(const Neighbour&) const = default;
+    };
+    std::vector<Neighbour> neighbours_;
+    std::size_t resets_logged_ = 0;
+    // New connections relayed to a returning primary (policy): last frame seen,
+    // and whether the client has sent FIN or RST.
+    struct Relay {
+        MonoNs last = 0;
+        bool closing = false;
+    };
+    std::unordered_map<tracker::FourTuple, Relay> relayed_;
+    MonoNs next_relay_sweep_ = 0;
 
     std::unordered_map<tracker::FourTuple, Unrecovered> lost_;  // skipped at recovery start
     std::size_t twins_failed_ = 0;

@@ -109,6 +109,23 @@ TunDevice::~TunDevice() {
     if (fd_ >= 0) ::close(fd_);
 }
 
+sniffer::MacAddr interface_mac(const std::string& interface) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw IoError(std::string("socket: ") + std::strerror(errno));
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, interface.c_str(), IFNAMSIZ - 1);
+    const int rc = ::ioctl(fd, SIOCGIFHWADDR, &ifr);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) throw IoError("cannot read the MAC address of " + interface + ": " + std::strerror(err));
+    if (ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */)
+        throw IoError(interface + " is not an Ethernet interface");
+    sniffer::MacAddr mac;
+    for (std::size_t i = 0; i < 6; ++i) mac.bytes[i] = static_cast<std::uint8_t>(ifr.ifr_hwaddr.sa_data[i]);
+    if (mac == sniffer::MacAddr{}) throw IoError(interface + " has no MAC address");
+    return mac;
+}
+
 void TunDevice::route_host(Ipv4Addr ip) {
     if (!host_route(SIOCADDRT, ip, name_) && errno != EEXIST)
         throw IoError("route " + ip.to_string() + "/32 dev " + name_ + ": " + errno_text());

@@ -22,6 +22,10 @@ struct IoError : std::runtime_error {
 /// Fails with one line naming the missing capability (CAP_NET_RAW, CAP_NET_ADMIN).
 void require_capabilities();
 
+/// The interface's Ethernet address (SIOCGIFHWADDR). Throws IoError when it
+/// has none (not Ethernet) or cannot be read.
+sniffer::MacAddr interface_mac(const std::string& interface);
+
 /// A TUN device (IFF_TUN | IFF_NO_PI) this process owns; it vanishes when
 /// closed. route_host() routes one address into it; the destructor removes
 /// the routes it added.

@@ -208,4 +208,15 @@ std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
                               spec.window, spec.ip_id, flags, payload);
 }
 
+std::size_t build_reset(std::span<std::byte> out, const ResetSpec& spec) noexcept {
+    const TcpFields fields{.src = spec.src,
+                           .dst = spec.dst,
+                           .seq = spec.seq,
+                           .ack = SeqNum{0},
+                           .flags = sniffer::tcp_flag::kRst,
+                           .window = 0,
+                           .ip_id = spec.ip_id};
+    return write_packet(out, fields, OptionWriter{});
+}
+
 }  // namespace migware::rewrite

@@ -84,4 +84,17 @@ struct TwinDataSpec {
 std::size_t build_twin_data(std::span<std::byte> out, const TwinDataSpec& spec,
                             std::span<const std::byte> payload) noexcept;
 
+/// A bare RST (no ACK, no options). Sent with the receiver's exact rcv_nxt it
+/// ends the connection there (RFC 5961 §3.2: any other in-window sequence only
+/// draws a challenge ACK).
+struct ResetSpec {
+    sniffer::Endpoint src;
+    sniffer::Endpoint dst;
+    SeqNum seq;
+    std::uint16_t ip_id = 0;
+};
+
+/// Writes IPv4 + TCP RST. Returns the length, or 0 when `out` is too small.
+std::size_t build_reset(std::span<std::byte> out, const ResetSpec& spec) noexcept;
+
 }  // namespace migware::rewrite

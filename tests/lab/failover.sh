@@ -391,6 +391,15 @@ VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.j
 [[ $DIRECT -gt 0 ]] && VERIFY_ARGS+=(--direct-ports "$DIRECT_PORT_BASE:$DIRECT")
 [[ $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log" --migware-log "$WORK/migware.out")
 [[ $MODE == churn && $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-counters "$WORK/migware-counters.json")
+FENCE_EXPECTED=0
+if [[ -n $PLUG_AFTER && $NOMIG -eq 0 && $NOPULL -eq 0 ]]; then
+    FENCE_EXPECTED=1
+    for ((i = 0; i < ${#MIG_EXTRA[@]}; i++)); do
+        [[ ${MIG_EXTRA[$i]} == --recovery.fence-returning-primary && ${MIG_EXTRA[$((i + 1))]:-} == false ]] \
+            && FENCE_EXPECTED=0
+    done
+    [[ $FENCE_EXPECTED -eq 1 ]] && VERIFY_ARGS+=(--primary-fenced)
+fi
 [[ $MODE == churn && $CHURN_LENIENT -eq 1 ]] && VERIFY_ARGS+=(--lenient-close)
 [[ $MODE == churn && $REPLAY_UNANSWERED -eq 1 ]] && VERIFY_ARGS+=(--replay-unanswered)
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
@@ -407,6 +416,18 @@ VERDICT=$(grep '^failover: [0-9]* passed, [0-9]* failed$' "$WORK/verify.out" | t
 if [[ -z $VERDICT ]]; then
     log "verify.py gave no verdict (rc=$vrc): $(tail -n 5 "$WORK/verify.out")"
     final_fail "no verdict"
+fi
+if [[ $FENCE_EXPECTED -eq 1 ]]; then
+    # The primary came back: every one of its stale sockets must be confirmed gone,
+    # or a later FIN/RST from it could still reach a client.
+    FENCE_LINE=$(grep 'event=fence_done' "$WORK/migware.log" | tail -n 1)
+    log "fence: ${FENCE_LINE#*event=fence_done }"
+    if [[ -z $FENCE_LINE ]]; then
+        log "FAIL: the primary came back but migware never finished fencing it"; vrc=1
+    elif [[ $FENCE_LINE != *" unfenced=0 "* ]]; then
+        log "FAIL: stale sockets on the primary were not all confirmed gone"; vrc=1
+    fi
+    grep -E 'event=(arp_reasserted|primary_reset_client)' "$WORK/migware.log" | head -n 5 >&2
 fi
 echo "$VERDICT"; FINAL_PRINTED=1
 [[ $vrc -eq 0 ]] || exit 1

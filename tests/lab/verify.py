@@ -38,6 +38,7 @@ SEQ = re.compile(r"\bseq (\d+)")
 ACK = re.compile(r"\back (\d+)")
 SEQRANGE = re.compile(r"\bseq (\d+):(\d+)")
 LENGTH = re.compile(r"\blength (\d+)")
+RSTSEQ = re.compile(r"\bseq (\d+)")
 
 
 def s32(x):
@@ -61,7 +62,13 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
                                                int(m.group(5)), m.group(6), m.group(7))
             if src == client_ip and dst == server_ip and dpt == sport:
                 c = conns.setdefault(spt, {"isn": None, "ack": None, "last_before": None,
-                                           "first_after": None, "rst_from_server": 0})
+                                           "first_after": None, "rst_from_server": 0,
+                                           "rst_below_window": 0, "client_ack": None})
+                if "R" not in flags:
+                    am = ACK.search(rest)
+                    if am and (c["client_ack"] is None
+                               or s32(int(am.group(1)) - c["client_ack"]) > 0):
+                        c["client_ack"] = int(am.group(1))
                 if "S" in flags:
                     sm = SEQ.search(rest)
                     if sm:
@@ -71,9 +78,20 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
                     synopts[key] = synopts.get(key, 0) + 1
             elif src == server_ip and spt == sport and dst == client_ip:
                 c = conns.setdefault(dpt, {"isn": None, "ack": None, "last_before": None,
-                                           "first_after": None, "rst_from_server": 0})
+                                           "first_after": None, "rst_from_server": 0,
+                                           "rst_below_window": 0, "client_ack": None})
                 if "R" in flags:
-                    c["rst_from_server"] += 1
+                    # A RST whose seq is below what the client has already
+                    # acknowledged is outside its window: the client drops it
+                    # (RFC 5961 §3.2). A returning primary answers migware's
+                    # fence probes with exactly such RSTs. Anything else counts.
+                    sm = RSTSEQ.search(rest)
+                    if (sm and c["client_ack"] is not None
+                            and s32(int(sm.group(1)) - c["client_ack"]) < 0):
+                        c["rst_below_window"] += 1
+                    else:
+                        c["rst_from_server"] += 1
+                    continue
                 am = ACK.search(rest)
                 if not am:
                     continue
@@ -514,6 +532,9 @@ def main():
                     help="ports BASE..BASE+N-1 are a reference client's own connections to the "
                          "backup, not twins: not reported as unexpected")
     ap.add_argument("--migware-counters", help="churn: migware's `counters` reply (JSON)")
+    ap.add_argument("--primary-fenced", action="store_true",
+                    help="the primary came back and migware fenced it: its server's connections "
+                         "ending in ECONNRESET is the fence working, not a client error")
     ap.add_argument("--replay-unanswered", action="store_true",
                     help="migware replays requests the primary acked but never answered")
     ap.add_argument("--lenient-close", action="store_true",
@@ -540,6 +561,7 @@ def main():
     passed = 0
     checked = 0
     overlap_total = overlap_conns = 0
+    primary_reset = 0
     stalls = []
     seen_ports = set()
     by_k = {c["k"]: c for c in cconns}
@@ -575,7 +597,10 @@ def main():
                 reasons.append("%s's connection came from %s, expected %s:%d"
                                % (who, side.get("peer"), ip, port))
             if side and side.get("error"):
-                reasons.append("%s server: %s" % (who, side["error"]))
+                if who == "primary" and a.primary_fenced and "ECONNRESET" in side["error"]:
+                    primary_reset += 1  # the stale socket, reset by the fence
+                else:
+                    reasons.append("%s server: %s" % (who, side["error"]))
         pdata = pl[0][1] if pl else b""
         bdata = bl[0][1] if bl else b""
         # (b) byte-exact
@@ -650,6 +675,13 @@ def main():
     if pulled:
         print("verify: primary's unacknowledged bytes that also went to the backup "
               "(info): %d bytes on %d connections" % (overlap_total, overlap_conns))
+        below = sum(c["rst_below_window"] for c in cap.values())
+        if below or a.primary_fenced:
+            print("verify: RSTs from the server's address below the client's window, dropped by "
+                  "the client (a fenced primary answering probes): %d" % below)
+        if a.primary_fenced:
+            print("verify: primary server connections ended by ECONNRESET (its stale sockets, "
+                  "fenced): %d" % primary_reset)
         if stalls:
             print("verify: client-visible stall (last ACK from the primary before the pull -> "
                   "first ACK after it, through the backup): median %.1f ms, p99 %.1f ms, max %.1f ms (%d conns)" % (

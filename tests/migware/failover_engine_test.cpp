@@ -51,6 +51,7 @@ constexpr std::uint16_t kClientPort = 40000;
 constexpr std::uint16_t kService = 7000;
 constexpr Mac kClientMac{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a};
 constexpr Mac kPrimaryMac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+constexpr Mac kBackupMac{0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 constexpr Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 // C<->P. The client's ISN is close to 2^32 so sequence numbers wrap during
@@ -341,6 +342,33 @@ Decoded decode(std::span<const std::byte> b, bool eth) {
     return d;
 }
 
+/// The IPv4 frames among those sent (ARP left out).
+std::vector<Bytes> ip_frames(const std::vector<Bytes>& frames) {
+    std::vector<Bytes> out;
+    for (const auto& f : frames)
+        if (f.size() >= 14 && get16(f, 12) == 0x0800) out.push_back(f);
+    return out;
+}
+
+/// An ARP frame as migware sends it: Ethernet from `eth_src`, no VLAN.
+Bytes arp_frame(const Mac& eth_dst, const Mac& eth_src, std::uint16_t op, const Mac& sender_mac,
+                std::uint32_t sender_ip, const Mac& target_mac, std::uint32_t target_ip) {
+    Bytes f;
+    put_mac(f, eth_dst);
+    put_mac(f, eth_src);
+    put16(f, 0x0806);
+    put16(f, 1);
+    put16(f, 0x0800);
+    put8(f, 6);
+    put8(f, 4);
+    put16(f, op);
+    put_mac(f, sender_mac);
+    put32(f, sender_ip);
+    put_mac(f, target_mac);
+    put32(f, target_ip);
+    return f;
+}
+
 // ---- fakes -----------------------------------------------------------------
 
 class FakeBackupLink final : public BackupLink {
@@ -369,6 +397,7 @@ class FailoverEngineTest : public ::testing::Test {
 protected:
     static FailoverConfig default_config() {
         FailoverConfig c;
+        c.backup_mac = sniffer::MacAddr{kBackupMac};
         c.primary = Ipv4Addr{kPrimaryIp};
         c.backup = Ipv4Addr{kBackupIp};
         c.ports = {kService};
@@ -657,6 +686,9 @@ TEST_F(FailoverEngineTest, PrimaryUpInNormalIsOnlyLogged) {
 }
 
 TEST_F(FailoverEngineTest, PrimaryUpInProxyLogsPrimaryAnsweringAndKeepsProxying) {
+    FailoverConfig cfg = default_config();
+    cfg.fence_returning_primary = false;  // fencing has its own tests below
+    make_engine(cfg);
     reach_proxy();
     const auto transitions_before = events("transition").size();
     engine_->primary_up(now_, "echo reply, rtt 300 us");
@@ -1010,7 +1042,7 @@ TEST_F(FailoverEngineTest, BackupSegmentIsTranslatedOntoTheWireAsThePrimary) {
     const Bytes& f = client_.sent[0];
     const Decoded d = decode(f, true);
     EXPECT_EQ(d.eth_dst, kClientMac);
-    EXPECT_EQ(d.eth_src, kPrimaryMac);
+    EXPECT_EQ(d.eth_src, kBackupMac);  // the clients point the primary's IP here since the takeover
     EXPECT_EQ(d.ethertype, 0x0800);
     EXPECT_EQ(f.size(), 14u + d.ip_total);
     EXPECT_EQ(d.src_ip, kPrimaryIp);
@@ -1042,7 +1074,7 @@ TEST_F(FailoverEngineTest, BackupSegmentIsTranslatedOntoTheWireAsThePrimary) {
     want.ack = kClientEnd;
     want.ts = Block{kPrimaryTsLast + 45, kClientTsLatest};
     want.window = 2000;
-    EXPECT_EQ(f, eth_frame(kPrimaryMac, kClientMac, 0x0800, ip_packet(want)));
+    EXPECT_EQ(f, eth_frame(kBackupMac, kClientMac, 0x0800, ip_packet(want)));
 
     EXPECT_EQ(engine_->counters().to_client, 1u);
     EXPECT_EQ(engine_->counters().to_client_bytes, 60u);
@@ -1171,19 +1203,20 @@ TEST_F(FailoverEngineTest, ArpForThePrimaryIsAnsweredInProxyOnly) {
     EXPECT_EQ(engine_->counters().arp_replies, 0u);
 
     engine_->primary_down(now_, "down");
-    // At takeover: one gratuitous ARP (RFC 5227 announcement), broadcast.
+    // At takeover: one gratuitous ARP (RFC 5227 announcement), broadcast, that
+    // points the primary's IP at this host's MAC.
     ASSERT_EQ(client_.sent.size(), 1u);
     {
         Bytes garp;
         put_mac(garp, Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
-        put_mac(garp, kPrimaryMac);
+        put_mac(garp, kBackupMac);
         put16(garp, 0x0806);
         put16(garp, 1);
         put16(garp, 0x0800);
         put8(garp, 6);
         put8(garp, 4);
         put16(garp, 1);  // request
-        put_mac(garp, kPrimaryMac);
+        put_mac(garp, kBackupMac);
         put32(garp, kPrimaryIp);
         put_mac(garp, Mac{});
         put32(garp, kPrimaryIp);
@@ -1197,14 +1230,14 @@ TEST_F(FailoverEngineTest, ArpForThePrimaryIsAnsweredInProxyOnly) {
     ASSERT_EQ(client_.sent.size(), 1u);
     Bytes want;
     put_mac(want, kClientMac);
-    put_mac(want, kPrimaryMac);
+    put_mac(want, kBackupMac);
     put16(want, 0x0806);
     put16(want, 1);
     put16(want, 0x0800);
     put8(want, 6);
     put8(want, 4);
     put16(want, 2);  // reply
-    put_mac(want, kPrimaryMac);
+    put_mac(want, kBackupMac);
     put32(want, kPrimaryIp);
     put_mac(want, kClientMac);
     put32(want, kClientIp);
@@ -1247,7 +1280,7 @@ TEST_F(FailoverEngineTest, NewConnectionInProxyIsCarriedToTheBackupUnchangedButF
     Seg back = sa;
     back.src_ip = kPrimaryIp;
     back.dst_ip = kClientIp;
-    EXPECT_EQ(client_.sent[0], eth_frame(kPrimaryMac, kClientMac, 0x0800, ip_packet(back)));
+    EXPECT_EQ(client_.sent[0], eth_frame(kBackupMac, kClientMac, 0x0800, ip_packet(back)));
     // Not mistaken for a retransmitted twin SYN-ACK: nothing was sent back.
     EXPECT_EQ(backup_.sent.size(), 1u);
 }
@@ -1488,11 +1521,23 @@ TEST_F(FailoverEngineTest, ReturningPrimaryGetsNewConnectionsOnlyWhenThePolicySa
         ASSERT_EQ(engine_->state(), State::Proxy);
         engine_->primary_up(now_, "echo reply");
         backup_.sent.clear();
+        client_.sent.clear();  // the ARP replies that feed the primary (fencing)
         Seg syn = c2p(kIsnC + 5000, 0, flag::kSyn, kTsC + 40, 0, 64240, 40001);
         capture(from_client(syn));
         EXPECT_EQ(engine_->counters().new_connections, to_primary ? 0u : 1u) << to_primary;
         EXPECT_EQ(engine_->counters().new_connections_to_primary, to_primary ? 1u : 0u);
         EXPECT_EQ(backup_.sent.size(), to_primary ? 0u : 1u);
+        if (to_primary) {
+            // Relayed to the primary's MAC unchanged but for the Ethernet
+            // source, and so is the rest of that connection.
+            ASSERT_EQ(client_.sent.size(), 1u);
+            const Bytes ip = ip_packet(syn);
+            EXPECT_EQ(client_.sent[0], eth_frame(kBackupMac, kPrimaryMac, 0x0800, ip));
+            capture(from_client(c2p(kIsnC + 5001, 77, flag::kAck, kTsC + 41, 9, 502, 40001)));
+            EXPECT_EQ(client_.sent.size(), 2u);
+            EXPECT_EQ(engine_->counters().relayed_to_primary, 2u);
+            EXPECT_EQ(backup_.sent.size(), 0u);
+        }
         // The twins recovered before stay with the backup either way.
         capture(from_client(c2p(kClientEnd, kK, flag::kAck, kTsC + 50, kTsP + 10, 502)));
         EXPECT_EQ(backup_.sent.size(), to_primary ? 1u : 2u);
@@ -1539,6 +1584,257 @@ TEST_F(FailoverEngineTest, ClientClosingConnectionIsCarriedOverAndItsFinHandedOn
     EXPECT_EQ(fin.ack, kIsnB + 1);
     EXPECT_TRUE(fin.tcp_checksum_ok);
     EXPECT_EQ(engine_->counters().replayed_fins, 1u);
+}
+
+}  // namespace
+}  // namespace migware
+
+// ---------------------------------------------------------------- the primary returns
+//
+// Fencing (DESIGN-NOTES.md "The primary returns"): the primary's stale socket
+// is probed with one byte it already acknowledged, answers with its exact
+// receive point, and is reset exactly there; a probe after that draws the RST
+// of a primary with no socket left.
+
+namespace migware {
+namespace {
+
+TEST_F(FailoverEngineTest, ReturningPrimarysStaleSocketIsProbedResetAtItsExactReceivePointAndConfirmedGone) {
+    reach_proxy();
+    // A client segment in Proxy carries the client's newest TSval.
+    Seg s = c2p(kClientEnd, kK, flag::kAck, kTsC + 30, kTsP + 10, 502);
+    capture(from_client(s));
+    client_.sent.clear();
+    backup_.sent.clear();
+
+    engine_->primary_heard(now_, "echo reply");
+    const auto fs = events("fence_start");
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_EQ(fs[0].fields, "reason=\"echo reply\" stale=1 primary_mac=02:00:00:00:00:01");
+    EXPECT_EQ(engine_->stale_unfenced(), 1u);
+    // First the primary's neighbour entries, unicast to it: the client's MAC
+    // and ours, so that answering the probes needs no ARP of its own.
+    ASSERT_EQ(client_.sent.size(), 2u);
+    EXPECT_EQ(client_.sent[0],
+              arp_frame(kPrimaryMac, kBackupMac, 2, kClientMac, kClientIp, kPrimaryMac, kPrimaryIp));
+    EXPECT_EQ(client_.sent[1],
+              arp_frame(kPrimaryMac, kBackupMac, 2, kBackupMac, kBackupIp, kPrimaryMac, kPrimaryIp));
+    EXPECT_EQ(engine_->counters().primary_fed, 2u);
+    client_.sent.clear();
+    EXPECT_EQ(engine_->next_deadline(), now_);
+    engine_->on_timer(now_);
+    ASSERT_EQ(client_.sent.size(), 1u);
+    {
+        const Decoded d = decode(client_.sent[0], true);
+        EXPECT_EQ(d.eth_dst, kPrimaryMac);
+        EXPECT_EQ(d.eth_src, kBackupMac);
+        EXPECT_EQ(d.src_ip, kClientIp);
+        EXPECT_EQ(d.dst_ip, kPrimaryIp);
+        EXPECT_EQ(d.sport, kClientPort);
+        EXPECT_EQ(d.dport, kService);
+        EXPECT_EQ(d.seq, kA - 1);  // a byte the primary acknowledged
+        EXPECT_EQ(d.ack, kK - 1);  // below the client's window, should a RST come back
+        EXPECT_EQ(d.flags, flag::kAck | flag::kPsh);
+        EXPECT_EQ(d.payload.size(), 1u);
+        ASSERT_TRUE(d.ts);
+        EXPECT_EQ(d.ts->first, kTsC + 30);  // passes the primary's PAWS check
+        EXPECT_EQ(d.ts->second, kPrimaryTsLast);
+        EXPECT_TRUE(d.ip_checksum_ok);
+        EXPECT_TRUE(d.tcp_checksum_ok);
+    }
+    EXPECT_EQ(engine_->counters().fence_probes, 1u);
+
+    // The stale socket's duplicate ACK: its receive point is past A (it had
+    // taken 30 more bytes whose ACK never left before the cable went).
+    client_.sent.clear();
+    capture(from_primary(p2c(kK, kA + 30, flag::kAck, kTsP + 900, kTsC + 30)));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    {
+        const Decoded d = decode(client_.sent[0], true);
+        EXPECT_EQ(d.eth_dst, kPrimaryMac);
+        EXPECT_EQ(d.eth_src, kBackupMac);
+        EXPECT_EQ(d.src_ip, kClientIp);
+        EXPECT_EQ(d.sport, kClientPort);
+        EXPECT_EQ(d.flags, flag::kRst);
+        EXPECT_EQ(d.seq, kA + 30);
+        EXPECT_TRUE(d.options.empty());
+        EXPECT_TRUE(d.payload.empty());
+        EXPECT_TRUE(d.tcp_checksum_ok);
+    }
+    EXPECT_EQ(engine_->counters().fence_resets, 1u);
+    EXPECT_EQ(engine_->counters().stale_segments, 1u);
+    EXPECT_TRUE(backup_.sent.empty());  // nothing of the primary's reaches the backup
+
+    // One interval later: a probe to check. A primary with no socket answers RST.
+    client_.sent.clear();
+    now_ += config_.fence_interval;
+    engine_->on_timer(now_);
+    ASSERT_GE(client_.sent.size(), 1u);
+    EXPECT_EQ(decode(client_.sent.back(), true).seq, kA - 1);
+    Seg rst = p2c(kK - 1, 0, flag::kRst, 0, 0);
+    rst.ts.reset();
+    capture(from_primary(rst));
+    EXPECT_EQ(engine_->counters().fenced, 1u);
+    EXPECT_EQ(engine_->stale_unfenced(), 0u);
+
+    // No more probes; the round ends and says so.
+    client_.sent.clear();
+    for (int i = 0; i < 8; ++i) {
+        now_ += config_.fence_interval;
+        engine_->on_timer(now_);
+    }
+    EXPECT_TRUE(client_.sent.empty());
+    const auto done = events("fence_done");
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_NE(done[0].fields.find("fenced=1 resets=1 "), std::string::npos) << done[0].fields;
+    EXPECT_NE(done[0].fields.find("unfenced=0"), std::string::npos) << done[0].fields;
+    EXPECT_EQ(engine_->state(), State::Proxy);
+
+    // The twin still proxies both ways.
+    Seg more = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 40, kTsP + 10);
+    more.payload = payload_of(10, 9);
+    capture(from_client(more));
+    EXPECT_FALSE(backup_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, UnansweredFenceProbesGiveUpAfterFenceTries) {
+    reach_proxy();
+    engine_->primary_heard(now_, "arp from the primary");
+    for (int i = 0; i < config_.fence_tries + 2; ++i) {
+        engine_->on_timer(now_);
+        now_ += config_.fence_interval;
+    }
+    EXPECT_EQ(engine_->counters().fence_probes, static_cast<std::uint64_t>(config_.fence_tries));
+    EXPECT_EQ(engine_->counters().fence_gave_up, 1u);
+    EXPECT_EQ(engine_->stale_unfenced(), 1u);
+    ASSERT_EQ(events("fence_done").size(), 1u);
+    EXPECT_NE(events("fence_done")[0].fields.find("unfenced=1"), std::string::npos);
+    // A second sign within a second starts no new round; later one does.
+    engine_->primary_heard(now_, "echo reply");
+    EXPECT_EQ(events("fence_start").size(), 1u);
+    now_ += 1'000 * kMs;
+    engine_->primary_heard(now_, "echo reply");
+    EXPECT_EQ(events("fence_start").size(), 2u);
+}
+
+TEST_F(FailoverEngineTest, StaleSocketTalkingFirstIsResetWithoutAProbe) {
+    reach_proxy();
+    // The stale socket retransmits old data before any probe: it starts the
+    // round and is reset at the ACK it carries.
+    Seg old = p2c(kK - 300, kA, flag::kAck | flag::kPsh, kTsP + 700, kTsC + 5);
+    old.payload = payload_of(300, 2);
+    capture(from_primary(old));
+    const auto sent = ip_frames(client_.sent);
+    ASSERT_EQ(sent.size(), 1u);
+    const Decoded d = decode(sent[0], true);
+    EXPECT_EQ(d.flags, flag::kRst);
+    EXPECT_EQ(d.seq, kA);
+    EXPECT_EQ(events("fence_start").size(), 1u);
+    EXPECT_EQ(engine_->counters().primary_packets_in_proxy, 1u);
+    EXPECT_TRUE(backup_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, FencingOffLeavesTheStaleSocketsAlone) {
+    FailoverConfig cfg = default_config();
+    cfg.fence_returning_primary = false;
+    make_engine(cfg);
+    reach_proxy();
+    engine_->primary_heard(now_, "echo reply");
+    engine_->on_timer(now_);
+    capture(from_primary(p2c(kK, kA, flag::kAck, kTsP + 900, kTsC + 5)));
+    EXPECT_TRUE(client_.sent.empty());
+    EXPECT_TRUE(events("fence_start").empty());
+}
+
+TEST_F(FailoverEngineTest, EveryArpClaimFromThePrimaryIsAnsweredWithAGratuitousArp) {
+    reach_proxy();
+    const Bytes garp =
+        arp_frame(kBroadcast, kBackupMac, 1, kBackupMac, kPrimaryIp, Mac{}, kPrimaryIp);
+    // The primary asks for the backup's MAC (to answer an echo request): every
+    // host hearing it would point the primary's IP back at the primary.
+    capture(arp_request(kPrimaryMac, kPrimaryIp, kBackupIp));
+    ASSERT_GE(client_.sent.size(), 2u);
+    // Answered to the primary alone (so it does not ask again), then announced.
+    EXPECT_EQ(client_.sent[0],
+              arp_frame(kPrimaryMac, kBackupMac, 2, kBackupMac, kBackupIp, kPrimaryMac, kPrimaryIp));
+    EXPECT_EQ(client_.sent[1], garp);
+    EXPECT_EQ(engine_->counters().arp_reasserted, 1u);
+    EXPECT_EQ(events("fence_start").size(), 1u);  // and the primary is back: fence
+    // A request aimed at a client overrides its entry whatever its age, so the
+    // next claim, 1 ms later, is answered too.
+    client_.sent.clear();
+    capture(arp_request(kPrimaryMac, kPrimaryIp, kClientIp));
+    ASSERT_EQ(client_.sent.size(), 2u);
+    EXPECT_EQ(client_.sent[0],
+              arp_frame(kPrimaryMac, kBackupMac, 2, kClientMac, kClientIp, kPrimaryMac, kPrimaryIp));
+    EXPECT_EQ(client_.sent[1], garp);
+    EXPECT_EQ(engine_->counters().arp_reasserted, 2u);
+    // A flood at one instant: 64 announcements (the bucket), not one per frame.
+    const Bytes claim = arp_request(kPrimaryMac, kPrimaryIp, kOtherClient);
+    const sniffer::RawFrame f{claim, static_cast<std::uint32_t>(claim.size()), now_};
+    for (int i = 0; i < 100; ++i) engine_->on_capture(f, sniffer::LinkType::Ethernet, now_);
+    EXPECT_EQ(engine_->counters().arp_reasserted, 2u + 64u);
+    EXPECT_LE(events("arp_reasserted").size(), 20u);  // the log is bounded
+}
+
+TEST_F(FailoverEngineTest, OwnFramesCopiedBackByAMirrorAreIgnored) {
+    reach_proxy();
+    // Our own fencing RST toward the primary, mirrored back to our port: it
+    // must never reach the twin, which it would reset.
+    Seg rst = c2p(kA, 0, flag::kRst, 0, 0);
+    rst.ts.reset();
+    capture(eth_frame(kBackupMac, kPrimaryMac, 0x0800, ip_packet(rst)));
+    // ... and our own gratuitous ARP: not the primary claiming its IP.
+    Bytes a;
+    put16(a, 1);
+    put16(a, 0x0800);
+    put8(a, 6);
+    put8(a, 4);
+    put16(a, 1);
+    put_mac(a, kBackupMac);
+    put32(a, kPrimaryIp);
+    put_mac(a, Mac{});
+    put32(a, kPrimaryIp);
+    capture(eth_frame(kBackupMac, kBroadcast, 0x0806, a));
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_TRUE(client_.sent.empty());
+    EXPECT_EQ(engine_->counters().own_frames, 2u);
+    EXPECT_EQ(engine_->counters().arp_reasserted, 0u);
+    EXPECT_TRUE(events("fence_start").empty());
+}
+
+TEST_F(FailoverEngineTest, PrimaryResettingAClientIsReported) {
+    reach_proxy();
+    // A connection opened after the failover: the primary never had it, so
+    // a RST from the primary means its kernel got one of the client's segments.
+    Seg syn = c2p(kIsnC + 5000, 0, flag::kSyn, kTsC + 40, 0, 64240, 40001);
+    capture(from_client(syn));
+    ASSERT_EQ(engine_->counters().new_connections, 1u);
+    Seg rst = p2c(77, 0, flag::kRst, 0, 0, 40001);
+    rst.ts.reset();
+    capture(from_primary(rst));
+    EXPECT_EQ(engine_->counters().primary_resets_seen, 1u);
+    ASSERT_EQ(events("primary_reset_client").size(), 1u);
+}
+
+TEST_F(FailoverEngineTest, WithoutTheBackupsMacTheTakeoverAnnouncesThePrimarysMac) {
+    // Pcap replays and hosts where the MAC cannot be read: the old way, the
+    // primary's MAC moved to this port (no fencing against ARP claims).
+    FailoverConfig cfg = default_config();
+    cfg.backup_mac = {};
+    make_engine(cfg);
+    run_normal();
+    engine_->primary_down(now_, "down");
+    ASSERT_EQ(client_.sent.size(), 1u);
+    ASSERT_GE(client_.sent[0].size(), 42u);  // the gratuitous ARP
+    for (std::size_t i = 0; i < 6; ++i) EXPECT_EQ(get8(client_.sent[0], 6 + i), kPrimaryMac[i]);
+    from_backup(ip_packet(backup_synack()));
+    client_.sent.clear();
+    capture(arp_request(kPrimaryMac, kPrimaryIp, kBackupIp));
+    EXPECT_TRUE(client_.sent.empty());
+    from_backup(ip_packet(b2t(kIsnB + 1, kClientEnd, flag::kAck, kTsB0 + 5, kClientTsLatest, 100)));
+    ASSERT_EQ(client_.sent.size(), 1u);
+    EXPECT_EQ(decode(client_.sent[0], true).eth_src, kPrimaryMac);
 }
 
 }  // namespace
