@@ -106,6 +106,18 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("gratuitous_arps", fc.gratuitous_arps);
     add("new_connections", fc.new_connections);
     add("new_connections_to_primary", fc.new_connections_to_primary);
+    add("relayed_to_primary", fc.relayed_to_primary);
+    add("arp_reasserted", fc.arp_reasserted);
+    add("own_frames", fc.own_frames);
+    add("fence_rounds", fc.fence_rounds);
+    add("fence_probes", fc.fence_probes);
+    add("fence_resets", fc.fence_resets);
+    add("fenced", fc.fenced);
+    add("fence_gave_up", fc.fence_gave_up);
+    add("stale_unfenced", p.engine.stale_unfenced());
+    add("stale_segments", fc.stale_segments);
+    add("primary_fed", fc.primary_fed);
+    add("primary_resets_seen", fc.primary_resets_seen);
     add("connections", p.engine.pipeline().table().size());
     add("connections_created", tc.created);
     add("connections_partial", tc.created_partial);
@@ -287,9 +299,10 @@ std::string DaemonControl::metrics() const {
             labelled["unrecovered_connections_total"].emplace_back("reason=\"" + k.substr(12) + "\"", v);
         } else if (k == "connections" || k == "malformed") {
             continue;  // carried by the labelled families above and below
-        } else if (k == "buffered_bytes" || k == "control_clients") {
-            family(k, "gauge", k == "buffered_bytes" ? "unacknowledged client bytes held"
-                                                     : "connected control clients");
+        } else if (k == "buffered_bytes" || k == "control_clients" || k == "stale_unfenced") {
+            family(k, "gauge", k == "buffered_bytes"    ? "unacknowledged client bytes held"
+                               : k == "stale_unfenced" ? "stale sockets on the primary not yet confirmed gone"
+                                                       : "connected control clients");
             sample(k, "", v);
         } else {
             family(k + "_total", "counter", "count of " + k);

@@ -131,6 +131,10 @@ std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& 
     kv("send_errors", c.send_errors);
     kv("rewrite_errors", c.rewrite_errors);
     kv("new_connections_unserved", c.new_connections_unserved);
+    kv("fenced", c.fenced);
+    kv("stale_unfenced", e.stale_unfenced());
+    kv("arp_reasserted", c.arp_reasserted);
+    kv("primary_resets_seen", c.primary_resets_seen);
     kv("probes_sent", m.sent());
     kv("probe_replies", m.replies());
     kv("probe_rejected", m.rejected_replies());
