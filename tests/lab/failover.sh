@@ -7,6 +7,8 @@
 #          measurement options (scripts/bench_failover.sh): [--work DIR] [--pull-at S]
 #          [--migware-arg ARG]... [--direct-connections N] [--direct-rate R] [--backup-capture]
 #          [--plug-after S]   plug the primary's cable back in S seconds after the pull
+#          [--stop-primary-app S]  and stop the primary's server S seconds after that (its
+#                             stale sockets close: FIN, or RST with unread data)
 #   churn:  tests/lab/failover.sh --mode churn --connections W [--requests K] [--gap S]
 #           [--lenient-close] [--replay-unanswered] [...]   W workers open, use (K request/reply pairs) and close
 #           short connections in a loop for --duration; the verdict counts connection attempts
@@ -20,7 +22,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 ORIG_ARGS=("$@")
 MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
-PLUG_AFTER="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
+PLUG_AFTER="" STOP_PRIMARY_APP="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
 CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 REPLAY_UNANSWERED=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
@@ -31,7 +33,7 @@ CONNECT_TIMEOUT=20
 CLOSE_TIMEOUT=6
 REPLY_TIMEOUT=4
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
@@ -48,6 +50,7 @@ while [[ $# -gt 0 ]]; do
         --work) WORKDIR=${2:-}; shift 2;;
         --pull-at) PULL_AT_FIXED=${2:-}; shift 2;;
         --plug-after) PLUG_AFTER=${2:-}; shift 2;;
+        --stop-primary-app) STOP_PRIMARY_APP=${2:-}; shift 2;;
         --migware-arg) MIG_EXTRA+=("${2:-}"); shift 2;;
         --direct-connections) DIRECT=${2:-}; shift 2;;
         --direct-rate) DIRECT_RATE=${2:-}; shift 2;;
@@ -330,6 +333,16 @@ PYEOF
         sleep "$PLUG_AFTER"
         ip -n "$LAB_NS_HUB" link set p-primary up || final_fail "plugging the cable back failed"
         log "cable plugged back in at t+$(elapsed)s"
+        if [[ -n $STOP_PRIMARY_APP ]]; then
+            # The returning primary's application closes the connections it still holds (an
+            # operator restarting it, an idle timeout): without a fence, their FINs reach the
+            # clients at exactly the sequence numbers they expect next.
+            sleep "$STOP_PRIMARY_APP"
+            stop_pid "$SRV_P_PID" 5
+            log "primary's server stopped at t+$(elapsed)s (exit $STOP_RC): its stale sockets closed"
+            [[ $STOP_RC -eq 0 ]] || log "WARNING: the primary server exited $STOP_RC: $(tail -n 3 "$WORK/server-primary.err")"
+            SRV_P_PID=""
+        fi
     fi
 fi
 
@@ -367,6 +380,7 @@ if [[ -n $MIG_PID ]]; then
     if grep -q . "$WORK/migware.out" 2>/dev/null; then log "migware stdout:"; tail -n 20 "$WORK/migware.out" >&2; fi
 fi
 for role in primary backup; do
+    [[ $role == primary && -z $SRV_P_PID ]] && continue  # stopped already (--stop-primary-app)
     [[ $role == primary ]] && stop_pid "$SRV_P_PID" 5 || stop_pid "$SRV_B_PID" 5
     [[ $STOP_RC -eq 0 ]] || log "WARNING: the $role server exited $STOP_RC on SIGTERM: $(tail -n 3 "$WORK/server-$role.err")"
 done
