@@ -304,6 +304,16 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p) {
 
 void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const Packet& p,
                                         MonoNs now) {
+    const bool bare_ack = p.payload_length == 0 && !p.tcp.has(tf::kSyn) && !p.tcp.has(tf::kFin) &&
+                          !p.tcp.has(tf::kRst);
+    if (t.final_ack_passed && bare_ack) {
+        // The close is complete on both sides: the backup's socket is gone
+        // and would answer with a RST. Such ACKs come from a client in
+        // TIME_WAIT answering a stray segment (a returning primary's stale
+        // socket, say); a real server's TIME_WAIT peer would not see them.
+        ++counters_.closed_acks_dropped;
+        return;
+    }
     const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
     std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
     const auto res = rewrite::translate_client_to_backup(buf, p, t.offsets, t.map);
@@ -316,6 +326,9 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
         t.client_fin_seq = p.tcp.seq + p.payload_length;
     }
     if (p.tcp.options.has_timestamps) t.client_tsval = p.tcp.options.tsval;
+    if (t.client_fin && t.backup_fin && p.tcp.has(tf::kAck) &&
+        !SeqNum{rewrite::load_be32(buf, p.layout.l4 + 8)}.before(t.backup_fin_seq + 1u))
+        t.final_ack_passed = true;  // the client acknowledged the backup's FIN
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;
         counters_.to_backup_bytes += p.payload_length;
@@ -410,6 +423,7 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
     if (p.tcp.has(tf::kFin)) {
         t.backup_fin = true;
         t.backup_fin_seq = p.tcp.seq + p.payload_length;
+        t.final_ack_passed = false;  // (again): its ACK must reach the backup
     }
     if (send_client(buf)) {
         ++counters_.to_client;

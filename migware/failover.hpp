@@ -141,6 +141,7 @@ struct FailoverCounters {
     std::uint64_t primary_resets_seen = 0;  // RSTs from the primary to a client not fenced by us
     std::uint64_t relayed_to_primary = 0;   // client frames relayed to a returning primary (policy)
     std::uint64_t closed = 0;
+    std::uint64_t closed_acks_dropped = 0;  // bare client ACKs after a complete close
 };
 
 /// What the control socket shows for one connection.
@@ -247,6 +248,7 @@ private:
         std::uint32_t client_tsval = 0;  // the client's latest TSval (for the primary's PAWS)
         bool client_fin = false;
         bool backup_fin = false;
+        bool final_ack_passed = false;  // the client's ACK of the backup's FIN went through
         sniffer::SeqNum client_fin_seq;
         sniffer::SeqNum backup_fin_seq;
     };

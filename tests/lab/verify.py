@@ -232,7 +232,8 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                         lst.append({"isn": isn, "t_syn": ts, "syns": 0, "ack": None,
                                     "synack": None, "rst_from_server": 0, "fin_client": None,
                                     "fin_server": None, "rst_client": 0,
-                                    "client_end": None, "answered": None})
+                                    "client_end": None, "answered": None,
+                                    "client_ack": None, "rst_below_window": 0})
                     lst[-1]["syns"] += 1
                     continue
                 if not lst:
@@ -247,13 +248,25 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                     c["fin_client"] = ts
                 if "R" in flags:
                     c["rst_client"] += 1
+                else:
+                    am = ACK.search(rest)
+                    if am and (c["client_ack"] is None
+                               or s32(int(am.group(1)) - c["client_ack"]) > 0):
+                        c["client_ack"] = int(am.group(1))
             elif src == server_ip and spt == sport and dst == client_ip:
                 lst = conns.get(dpt)
                 if not lst:
                     continue
                 c = lst[-1]
                 if "R" in flags:
-                    c["rst_from_server"] += 1
+                    # below the client's window: dropped by it (see parse_capture)
+                    sm = RSTSEQ.search(rest)
+                    if (sm and c["client_ack"] is not None
+                            and s32(int(sm.group(1)) - c["client_ack"]) < 0):
+                        c["rst_below_window"] += 1
+                    else:
+                        c["rst_from_server"] += 1
+                    continue
                 if "S" in flags and c["synack"] is None:
                     c["synack"] = ts
                 if "F" in flags and c["fin_server"] is None:
@@ -292,7 +305,7 @@ def migware_unrecoverable(paths):
 
 
 def main_churn(a):
-    stats = {"unanswered_redelivered": 0}
+    stats = {"unanswered_redelivered": 0, "primary_fenced": 0}
     pulled = a.pull_wall is not None
     try:
         with open(a.client_json) as f:
@@ -381,7 +394,10 @@ def main_churn(a):
                 reasons.append("%s's connection came from %s, expected %s:%d"
                                % (who, side.get("peer"), ip, port))
             if side and side.get("error"):
-                reasons.append("%s server: %s" % (who, side["error"]))
+                if who == "primary" and a.primary_fenced and "ECONNRESET" in side["error"]:
+                    stats["primary_fenced"] += 1  # the stale socket, reset by the fence
+                else:
+                    reasons.append("%s server: %s" % (who, side["error"]))
         pdata = pl[0][1] if pl else b""
         bdata = bl[0][1] if bl else b""
         cc = capocc.get(k)
@@ -490,6 +506,12 @@ def main_churn(a):
     if a.replay_unanswered:
         print("verify: bytes of requests the primary acknowledged but never answered, replayed "
               "into the backup (info): %d" % stats["unanswered_redelivered"])
+    if a.primary_fenced:
+        below = sum(c["rst_below_window"] for lst in cap.values() for c in lst)
+        print("verify: RSTs from the server's address below the client's window, dropped by the "
+              "client (a fenced primary answering probes): %d" % below)
+        print("verify: primary server connections ended by ECONNRESET (its stale sockets, "
+              "fenced): %d" % stats["primary_fenced"])
     print("verify: connection attempts %d, passed %d" % (total, passed))
     if fail_lines:
         print("verify: failure reasons (first reason per connection, numbers as #):")
