@@ -25,6 +25,10 @@ constexpr std::size_t kResetLogLimit = 20;
 constexpr double kReassertBurst = 64;
 constexpr double kReassertPerSecond = 1000;
 constexpr MonoNs kFenceRoundGap = 1'000 * monitor::kMillisecond;
+// No RST to a stale socket until the primary's ARP claims have been quiet this
+// long: while some client still points at the primary, a live stale socket
+// answers its segments with harmless duplicate ACKs, a reset one with RSTs.
+constexpr MonoNs kFenceHold = 50 * monitor::kMillisecond;
 constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
 constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
 constexpr std::size_t kEthernet = 14;
@@ -182,6 +186,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
                                                            static_cast<double>(now - reassert_at_) / 1e9);
                 reassert_at_ = now;
             }
+            fence_hold_until_ = std::max(fence_hold_until_, now + kFenceHold);
             if (config_.answer_arp && reassert_tokens_ >= 1) {
                 reassert_tokens_ -= 1;
                 if (counters_.arp_reasserted++ < kResetLogLimit)
@@ -834,7 +839,8 @@ MonoNs FailoverEngine::next_deadline() const {
         for (const Twin& t : twins_)
             if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
     if (!lingering_.empty()) next = std::min(next, lingering_.front().first + config_.close_linger);
-    if (!fence_queue_.empty()) next = std::min(next, fence_queue_.front().first);
+    if (!fence_queue_.empty())
+        next = std::min(next, std::max(fence_queue_.front().first, fence_hold_until_));
     if (!relayed_.empty()) next = std::min(next, next_relay_sweep_);
     return next;
 }
@@ -876,6 +882,7 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame&, const Packet& p,
             return;
         }
         if (!config_.fence_returning_primary || !primary_mac_known_ || !p.tcp.has(tf::kAck)) return;
+        if (now < fence_hold_until_) return;  // probed once the hold is over
         // A live stale socket: its ACK field is its receive point, exactly
         // where a RST is accepted (RFC 5961 §3.2). Then probe again to see it gone.
         send_fence_reset(t, p.tcp.ack);
@@ -913,6 +920,7 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
     // this host), so that answering us needs no ARP from it. Each ARP it sent
     // would point the clients back at it until our next announcement.
     feed_primary(now, std::nullopt);
+    fence_hold_until_ = std::max(fence_hold_until_, now + kFenceHold);
     fence_round_open_ = true;
     fence_round_started_ = now;
     ++counters_.fence_rounds;
@@ -921,6 +929,7 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
 }
 
 void FailoverEngine::fence_timer(MonoNs now) {
+    if (now < fence_hold_until_) return;
     std::size_t budget = config_.fence_burst;
     while (!fence_queue_.empty() && fence_queue_.front().first <= now && budget > 0) {
         const std::uint32_t i = fence_queue_.front().second;

@@ -326,6 +326,7 @@ private:
     bool fence_round_open_ = false;
     MonoNs fence_round_started_ = 0;
     MonoNs next_fence_round_ = 0;      // another round no earlier than this
+    MonoNs fence_hold_until_ = 0;      // no probe or RST before this (the primary's ARP settling)
     double reassert_tokens_ = 64;      // gratuitous ARPs against the primary's claims
     MonoNs reassert_at_ = 0;
     // The clients' (IP, MAC) as the primary knew them, fed back to it when it
