@@ -46,6 +46,36 @@ def s32(x):
     return x - M32 if x >= (1 << 31) else x
 
 
+def classify_rst(c, rest):
+    """A RST from the server's address, as the client's TCP takes it:
+    'below': its seq is below what the client has already acknowledged, outside the client's
+      window, so the client drops it (RFC 5961 §3.2); a fenced primary answers migware's
+      probes with exactly these;
+    'after_close': the client had sent its FIN and acknowledged the server's, so the
+      connection was complete (TIME_WAIT) and its application long done;
+    'counts': anything else (a RST the client may accept)."""
+    sm = RSTSEQ.search(rest)
+    if sm and c["client_ack"] is not None:
+        if s32(int(sm.group(1)) - c["client_ack"]) < 0:
+            return "below"
+        if (c["client_fin"] and c["server_fin_end"] is not None
+                and s32(c["client_ack"] - c["server_fin_end"]) >= 0):
+            return "after_close"
+    return "counts"
+
+
+def note_fin(c, src_is_client, rest):
+    if src_is_client:
+        c["client_fin"] = True
+        return
+    sr = SEQRANGE.search(rest)
+    sm = SEQ.search(rest)
+    if sr:
+        c["server_fin_end"] = (int(sr.group(2)) + 1) % M32
+    elif sm:
+        c["server_fin_end"] = (int(sm.group(1)) + 1) % M32
+
+
 def parse_capture(path, client_ip, server_ip, sport, pull_wall):
     """Per client port: isn, highest server ACK before the pull (absolute), timestamps."""
     conns = {}
@@ -63,12 +93,16 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
             if src == client_ip and dst == server_ip and dpt == sport:
                 c = conns.setdefault(spt, {"isn": None, "ack": None, "last_before": None,
                                            "first_after": None, "rst_from_server": 0,
-                                           "rst_below_window": 0, "client_ack": None})
+                                           "rst_below_window": 0, "client_ack": None,
+                                           "rst_after_close": 0, "client_fin": False,
+                                           "server_fin_end": None})
                 if "R" not in flags:
                     am = ACK.search(rest)
                     if am and (c["client_ack"] is None
                                or s32(int(am.group(1)) - c["client_ack"]) > 0):
                         c["client_ack"] = int(am.group(1))
+                    if "F" in flags:
+                        note_fin(c, True, rest)
                 if "S" in flags:
                     sm = SEQ.search(rest)
                     if sm:
@@ -79,19 +113,20 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
             elif src == server_ip and spt == sport and dst == client_ip:
                 c = conns.setdefault(dpt, {"isn": None, "ack": None, "last_before": None,
                                            "first_after": None, "rst_from_server": 0,
-                                           "rst_below_window": 0, "client_ack": None})
+                                           "rst_below_window": 0, "client_ack": None,
+                                           "rst_after_close": 0, "client_fin": False,
+                                           "server_fin_end": None})
                 if "R" in flags:
-                    # A RST whose seq is below what the client has already
-                    # acknowledged is outside its window: the client drops it
-                    # (RFC 5961 §3.2). A returning primary answers migware's
-                    # fence probes with exactly such RSTs. Anything else counts.
-                    sm = RSTSEQ.search(rest)
-                    if (sm and c["client_ack"] is not None
-                            and s32(int(sm.group(1)) - c["client_ack"]) < 0):
+                    kind = classify_rst(c, rest)
+                    if kind == "below":
                         c["rst_below_window"] += 1
+                    elif kind == "after_close":
+                        c["rst_after_close"] += 1
                     else:
                         c["rst_from_server"] += 1
                     continue
+                if "F" in flags:
+                    note_fin(c, False, rest)
                 am = ACK.search(rest)
                 if not am:
                     continue
@@ -233,7 +268,9 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                                     "synack": None, "rst_from_server": 0, "fin_client": None,
                                     "fin_server": None, "rst_client": 0,
                                     "client_end": None, "answered": None,
-                                    "client_ack": None, "rst_below_window": 0})
+                                    "client_ack": None, "rst_below_window": 0,
+                                    "rst_after_close": 0, "client_fin": False,
+                                    "server_fin_end": None})
                     lst[-1]["syns"] += 1
                     continue
                 if not lst:
@@ -253,20 +290,24 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                     if am and (c["client_ack"] is None
                                or s32(int(am.group(1)) - c["client_ack"]) > 0):
                         c["client_ack"] = int(am.group(1))
+                    if "F" in flags:
+                        note_fin(c, True, rest)
             elif src == server_ip and spt == sport and dst == client_ip:
                 lst = conns.get(dpt)
                 if not lst:
                     continue
                 c = lst[-1]
                 if "R" in flags:
-                    # below the client's window: dropped by it (see parse_capture)
-                    sm = RSTSEQ.search(rest)
-                    if (sm and c["client_ack"] is not None
-                            and s32(int(sm.group(1)) - c["client_ack"]) < 0):
+                    kind = classify_rst(c, rest)  # see parse_capture
+                    if kind == "below":
                         c["rst_below_window"] += 1
+                    elif kind == "after_close":
+                        c["rst_after_close"] += 1
                     else:
                         c["rst_from_server"] += 1
                     continue
+                if "F" in flags:
+                    note_fin(c, False, rest)
                 if "S" in flags and c["synack"] is None:
                     c["synack"] = ts
                 if "F" in flags and c["fin_server"] is None:
@@ -508,8 +549,11 @@ def main_churn(a):
               "into the backup (info): %d" % stats["unanswered_redelivered"])
     if a.primary_fenced:
         below = sum(c["rst_below_window"] for lst in cap.values() for c in lst)
+        after = sum(c["rst_after_close"] for lst in cap.values() for c in lst)
         print("verify: RSTs from the server's address below the client's window, dropped by the "
               "client (a fenced primary answering probes): %d" % below)
+        print("verify: RSTs from the server's address after the connection had completed "
+              "(client in TIME_WAIT; its application done): %d" % after)
         print("verify: primary server connections ended by ECONNRESET (its stale sockets, "
               "fenced): %d" % stats["primary_fenced"])
     print("verify: connection attempts %d, passed %d" % (total, passed))
@@ -698,9 +742,12 @@ def main():
         print("verify: primary's unacknowledged bytes that also went to the backup "
               "(info): %d bytes on %d connections" % (overlap_total, overlap_conns))
         below = sum(c["rst_below_window"] for c in cap.values())
-        if below or a.primary_fenced:
+        after = sum(c["rst_after_close"] for c in cap.values())
+        if below or after or a.primary_fenced:
             print("verify: RSTs from the server's address below the client's window, dropped by "
                   "the client (a fenced primary answering probes): %d" % below)
+            print("verify: RSTs from the server's address after the connection had completed "
+                  "(client in TIME_WAIT; its application done): %d" % after)
         if a.primary_fenced:
             print("verify: primary server connections ended by ECONNRESET (its stale sockets, "
                   "fenced): %d" % primary_reset)
