@@ -157,6 +157,7 @@ int run_daemon(const DaemonConfig& cfg) {
     sniffer::LiveCapture capture({cfg.interface,
                                   sniffer::capture_filter(cfg.primary.to_string(), cfg.ports),
                                   cfg.capture_buffer_mb << 20, 65535});
+    sniffer::LiveCapture arp_capture({cfg.interface, sniffer::arp_capture_filter(), 1 << 20, 128});
     TunDevice tun(cfg.tun_name);
     LinkInjector injector(cfg.interface);
     IcmpSocket icmp(cfg.interface);
@@ -178,6 +179,7 @@ int run_daemon(const DaemonConfig& cfg) {
     if (sigfd.get() < 0 || timer.get() < 0 || ep.get() < 0)
         throw IoError(std::string("event loop set-up: ") + std::strerror(errno));
     add_fd(ep.get(), capture.fd());
+    add_fd(ep.get(), arp_capture.fd());
     add_fd(ep.get(), tun.fd());
     add_fd(ep.get(), icmp.fd());
     add_fd(ep.get(), sigfd.get());
@@ -213,6 +215,12 @@ int run_daemon(const DaemonConfig& cfg) {
              "state=normal " + cfg.summary +
                  (control ? " control=" + cfg.control_socket : std::string(" control=off")));
     CaptureCtx ctx{&engine, capture.link(), &clock, &to_backup_latency};
+    CaptureCtx arp_ctx{&engine, arp_capture.link(), &clock, &to_backup_latency};
+    // ARP first, and again between TCP batches (see arp_capture_filter).
+    auto drain_arp = [&] {
+        for (int b = 0; b < 4 && arp_capture.dispatch(64, on_frame, &arp_ctx) == 64; ++b) {
+        }
+    };
     std::vector<std::byte> buf(65536);
     monitor::ServiceProbe service(cfg.probe);
     std::unique_ptr<ServiceConnect> tcp_probe;
@@ -257,8 +265,11 @@ int run_daemon(const DaemonConfig& cfg) {
         }
         for (int i = 0; i < n; ++i) {
             const int fd = events[i].data.fd;
-            if (fd == capture.fd()) {
+            if (fd == arp_capture.fd()) {
+                drain_arp();
+            } else if (fd == capture.fd()) {
                 for (int b = 0; b < 8; ++b) {
+                    drain_arp();
                     const int got = capture.dispatch(kCaptureBatch, on_frame, &ctx);
                     if (got < 0) {
                         if (clock.now() >= next_capture_error_log) {  // at most once a second

@@ -29,6 +29,9 @@ constexpr MonoNs kFenceRoundGap = 1'000 * monitor::kMillisecond;
 // long: while some client still points at the primary, a live stale socket
 // answers its segments with harmless duplicate ACKs, a reset one with RSTs.
 constexpr MonoNs kFenceHold = 50 * monitor::kMillisecond;
+// After a RST, the probe that checks the socket is gone. A primary with no
+// socket answers at once and without rate limit.
+constexpr MonoNs kFenceVerify = 20 * monitor::kMillisecond;
 constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
 constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
 constexpr std::size_t kEthernet = 14;
@@ -840,7 +843,7 @@ MonoNs FailoverEngine::next_deadline() const {
             if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
     if (!lingering_.empty()) next = std::min(next, lingering_.front().first + config_.close_linger);
     if (!fence_queue_.empty())
-        next = std::min(next, std::max(fence_queue_.front().first, fence_hold_until_));
+        next = std::min(next, std::max(fence_queue_.top().first, fence_hold_until_));
     if (!relayed_.empty()) next = std::min(next, next_relay_sweep_);
     return next;
 }
@@ -882,13 +885,18 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame&, const Packet& p,
             return;
         }
         if (!config_.fence_returning_primary || !primary_mac_known_ || !p.tcp.has(tf::kAck)) return;
-        if (now < fence_hold_until_) return;  // probed once the hold is over
+        if (now < fence_hold_until_) {
+            // Reset once the hold is over, at this receive point: the socket
+            // may not answer another probe for a while (see fence_interval).
+            t.learnt_rcv = p.tcp.ack;
+            return;
+        }
         // A live stale socket: its ACK field is its receive point, exactly
         // where a RST is accepted (RFC 5961 §3.2). Then probe again to see it gone.
         send_fence_reset(t, p.tcp.ack);
         t.fence = Twin::Fence::Reset;
         t.fence_tries = static_cast<std::uint8_t>(std::min<int>(t.fence_tries, config_.fence_tries - 1));
-        fence_queue_.emplace_back(now + config_.fence_interval, it->second);
+        fence_queue_.emplace(now + kFenceVerify, it->second);
         fence_round_open_ = true;
         return;
     }
@@ -912,7 +920,7 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
         if (t.direct || t.fence == Twin::Fence::Done || !stale_.contains(t.key)) continue;
         t.fence_tries = 0;
         if (t.fence != Twin::Fence::Reset) t.fence = Twin::Fence::Probing;
-        fence_queue_.emplace_back(now, i);
+        fence_queue_.emplace(now, i);
         ++n;
     }
     if (n == 0) return;
@@ -931,11 +939,19 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
 void FailoverEngine::fence_timer(MonoNs now) {
     if (now < fence_hold_until_) return;
     std::size_t budget = config_.fence_burst;
-    while (!fence_queue_.empty() && fence_queue_.front().first <= now && budget > 0) {
-        const std::uint32_t i = fence_queue_.front().second;
-        fence_queue_.pop_front();
+    while (!fence_queue_.empty() && fence_queue_.top().first <= now && budget > 0) {
+        const std::uint32_t i = fence_queue_.top().second;
+        fence_queue_.pop();
         Twin& t = twins_[i];
         if (t.fence == Twin::Fence::Done || t.fence == Twin::Fence::GaveUp) continue;
+        if (t.learnt_rcv) {
+            send_fence_reset(t, *t.learnt_rcv);
+            t.learnt_rcv.reset();
+            t.fence = Twin::Fence::Reset;
+            --budget;
+            fence_queue_.emplace(now + kFenceVerify, i);
+            continue;
+        }
         if (t.fence_tries >= config_.fence_tries) {
             finish_fence(t, Twin::Fence::GaveUp, now);
             continue;
@@ -943,7 +959,7 @@ void FailoverEngine::fence_timer(MonoNs now) {
         send_fence_probe(t);
         ++t.fence_tries;
         --budget;
-        fence_queue_.emplace_back(now + config_.fence_interval, i);
+        fence_queue_.emplace(now + config_.fence_interval, i);
     }
     if (fence_round_open_ && fence_queue_.empty()) {
         fence_round_open_ = false;

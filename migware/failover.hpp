@@ -10,6 +10,8 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -81,7 +83,11 @@ struct FailoverConfig {
     // proxies, end its stale sockets with a RST at their exact receive point,
     // learnt by probing each with an already-acknowledged byte.
     bool fence_returning_primary = true;
-    MonoNs fence_interval = 100 * monitor::kMillisecond;  // between probes of one stale socket
+    // Between probes of one stale socket. Above Linux's per-socket limit on
+    // answers to out-of-window segments (net.ipv4.tcp_invalid_ratelimit,
+    // 500 ms): a push-only socket (nothing sent, so no ACK field is "old
+    // but acceptable") answers a probe with a rate-limited challenge ACK.
+    MonoNs fence_interval = 600 * monitor::kMillisecond;
     int fence_tries = 5;                                  // probes before giving up on one
     std::size_t fence_burst = 512;                        // probes per timer call at most
 };
@@ -246,6 +252,7 @@ private:
         sniffer::SeqNum primary_rcv;     // the primary's last ACK: its receive point at the pull
         sniffer::SeqNum primary_una;     // the client's last ACK before the takeover
         std::uint32_t client_tsval = 0;  // the client's latest TSval (for the primary's PAWS)
+        std::optional<sniffer::SeqNum> learnt_rcv;  // heard during the hold: reset it after
         bool client_fin = false;
         bool backup_fin = false;
         bool final_ack_passed = false;  // the client's ACK of the backup's FIN went through
@@ -322,7 +329,9 @@ private:
 
     // Fencing the returning primary: its stale sockets, by client <-> primary.
     std::unordered_map<tracker::FourTuple, std::uint32_t> stale_;
-    std::deque<std::pair<MonoNs, std::uint32_t>> fence_queue_;  // (due, twin), due order
+    // (due, twin), earliest first.
+    using FenceItem = std::pair<MonoNs, std::uint32_t>;
+    std::priority_queue<FenceItem, std::vector<FenceItem>, std::greater<>> fence_queue_;
     bool fence_round_open_ = false;
     MonoNs fence_round_started_ = 0;
     MonoNs next_fence_round_ = 0;      // another round no earlier than this

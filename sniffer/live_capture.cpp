@@ -48,10 +48,11 @@ std::string capture_filter(const std::string& primary_ip, const std::vector<std:
         port_expr += "port " + std::to_string(ports[i]);
     }
     const std::string tcp = "(tcp and host " + primary_ip + (ports.empty() ? "" : " and (" + port_expr + ")") + ")";
-    const std::string base = "(" + tcp + " or arp)";
     // "vlan" shifts the offsets of everything after it, so it goes last.
-    return base + " or (vlan and " + base + ")";
+    return tcp + " or (vlan and " + tcp + ")";
 }
+
+std::string arp_capture_filter() { return "arp or (vlan and arp)"; }
 
 LiveCapture::LiveCapture(const LiveCaptureConfig& config) : impl_(std::make_unique<Impl>()) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
