@@ -231,7 +231,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         (!t || t->phase == TwinPhase::Closed || t->phase == TwinPhase::Failed)) {
         // A connection opened after the failover (or a 4-tuple reused after
         // one closed): the backup's service takes it directly.
-        t = open_direct_twin(*p);
+        t = open_direct_twin(*p, now);
     }
     if (!t) {
         if (is_service({p->ip.dst, p->tcp.dst_port}) && !new_syn) ++counters_.client_unrecovered;
@@ -264,7 +264,7 @@ FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
     return it == twin_by_tuple_.end() ? nullptr : &twins_[it->second];
 }
 
-FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p) {
+FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
     if ((!primary_mac_known_ && !known(config_.backup_mac)) || !p.has_ethernet) {
         ++counters_.new_connections_unserved;
         return nullptr;
@@ -307,6 +307,13 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p) {
     twin_by_tuple_[key] = idx;
     twin_by_port_[q] = static_cast<std::int32_t>(idx);
     ++counters_.new_connections;
+    const Neighbour nb{p.ip.src, p.eth.src, p.eth.vlan};
+    if (std::find(neighbours_.begin(), neighbours_.end(), nb) == neighbours_.end()) {
+        neighbours_.push_back(nb);
+        // A client the primary never had: should a segment of it reach the
+        // primary, its RST must come here too.
+        if (counters_.fence_rounds > 0) feed_primary(now, p.ip.src);
+    }
     return &twins_[idx];
 }
 
@@ -862,7 +869,7 @@ std::size_t FailoverEngine::stale_unfenced() const {
     return n;
 }
 
-void FailoverEngine::on_primary_frame(const sniffer::RawFrame&, const Packet& p, MonoNs now) {
+void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Packet& p, MonoNs now) {
     // The primary is back on the wire while the twins serve its clients.
     ++counters_.primary_packets_in_proxy;
     if (!primary_talking_logged_) {
@@ -873,6 +880,21 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame&, const Packet& p,
     }
     primary_heard(now, "tcp from the primary");
     const tracker::FourTuple key{{p.ip.dst, p.tcp.dst_port}, {p.ip.src, p.tcp.src_port}};
+    if (auto r = relayed_.find(key); r != relayed_.end()) {
+        // The primary's side of a relayed connection: it reaches us because
+        // its entry for the client points here (feed_primary). On to the client.
+        if (known(config_.backup_mac) && p.eth.dst == config_.backup_mac &&
+            frame.bytes.size() <= scratch_.size()) {
+            const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
+            std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
+            for (std::size_t i = 0; i < 6; ++i) {
+                buf[i] = std::byte{r->second.client_mac.bytes[i]};
+                buf[6 + i] = std::byte{config_.backup_mac.bytes[i]};
+            }
+            if (send_client(buf)) ++counters_.relayed_to_primary;
+        }
+        return;
+    }
     if (auto it = stale_.find(key); it != stale_.end()) {
         Twin& t = twins_[it->second];
         if (t.fence == Twin::Fence::Done) return;
@@ -894,10 +916,13 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame&, const Packet& p,
         // A live stale socket: its ACK field is its receive point, exactly
         // where a RST is accepted (RFC 5961 §3.2). Then probe again to see it gone.
         send_fence_reset(t, p.tcp.ack);
-        t.fence = Twin::Fence::Reset;
+        set_fence(t, Twin::Fence::Reset);
         t.fence_tries = static_cast<std::uint8_t>(std::min<int>(t.fence_tries, config_.fence_tries - 1));
         fence_queue_.emplace(now + kFenceVerify, it->second);
-        fence_round_open_ = true;
+        if (!fence_round_open_) {
+            fence_round_open_ = true;
+            fence_round_started_ = now;
+        }
         return;
     }
     if (p.tcp.has(tf::kRst) && !relayed_.contains(key)) {
@@ -919,7 +944,7 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
         Twin& t = twins_[i];
         if (t.direct || t.fence == Twin::Fence::Done || !stale_.contains(t.key)) continue;
         t.fence_tries = 0;
-        if (t.fence != Twin::Fence::Reset) t.fence = Twin::Fence::Probing;
+        if (t.fence != Twin::Fence::Reset) set_fence(t, Twin::Fence::Probing);
         fence_queue_.emplace(now, i);
         ++n;
     }
@@ -947,7 +972,7 @@ void FailoverEngine::fence_timer(MonoNs now) {
         if (t.learnt_rcv) {
             send_fence_reset(t, *t.learnt_rcv);
             t.learnt_rcv.reset();
-            t.fence = Twin::Fence::Reset;
+            set_fence(t, Twin::Fence::Reset);
             --budget;
             fence_queue_.emplace(now + kFenceVerify, i);
             continue;
@@ -961,7 +986,9 @@ void FailoverEngine::fence_timer(MonoNs now) {
         --budget;
         fence_queue_.emplace(now + config_.fence_interval, i);
     }
-    if (fence_round_open_ && fence_queue_.empty()) {
+    if (fence_round_open_ && fence_pending_ == 0) {
+        // Every stale socket gone or given up: what is still queued is moot.
+        fence_queue_ = {};
         fence_round_open_ = false;
         next_fence_round_ = now + kFenceRoundGap;
         log_.emit(now, "fence_done",
@@ -973,21 +1000,36 @@ void FailoverEngine::fence_timer(MonoNs now) {
     }
 }
 
+void FailoverEngine::set_fence(Twin& t, Twin::Fence f) {
+    const auto pending = [](Twin::Fence x) {
+        return x == Twin::Fence::Probing || x == Twin::Fence::Reset;
+    };
+    if (pending(t.fence) && !pending(f)) --fence_pending_;
+    if (!pending(t.fence) && pending(f)) ++fence_pending_;
+    t.fence = f;
+}
+
 void FailoverEngine::finish_fence(Twin& t, Twin::Fence how, MonoNs) {
     if (t.fence == how) return;
-    t.fence = how;
+    set_fence(t, how);
     if (how == Twin::Fence::Done) ++counters_.fenced;
     if (how == Twin::Fence::GaveUp) ++counters_.fence_gave_up;
 }
 
 void FailoverEngine::feed_primary(MonoNs, std::optional<Ipv4Addr> only) {
-    // Unsolicited ARP replies, unicast to the primary (RFC 826 lets a host
-    // update the entry it has; Linux makes it REACHABLE). The clients never
-    // see them.
+    // Point the primary's neighbour entry for every client at this host: an
+    // ARP request for the primary's IP, unicast to it, "from" the client's IP
+    // with this host's MAC. A host always takes the sender of a request aimed
+    // at it into its table (RFC 826; Linux overrides whatever it had), and
+    // answers only the sender, us. From then on whatever the primary sends a
+    // client (a stale socket's FIN, its kernel's RST for a segment it should
+    // never have got) comes here instead, and it has no reason to ARP for the
+    // clients (which would point them back at it). The clients never see it.
     if (!primary_mac_known_ || !known(config_.backup_mac)) return;
     for (const Neighbour& n : neighbours_) {
         if (only && n.ip != *only) continue;
-        send_arp_from(2, primary_mac_, n.mac, n.ip, primary_mac_, config_.primary, n.vlan);
+        send_arp_from(1, primary_mac_, config_.backup_mac, n.ip, sniffer::MacAddr{}, config_.primary,
+                      n.vlan);
         ++counters_.primary_fed;
     }
 }
@@ -1053,6 +1095,7 @@ bool FailoverEngine::relay_to_primary(const sniffer::RawFrame& frame, const Pack
     ++counters_.relayed_to_primary;
     Relay& r = relayed_[{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}}];
     r.last = now;
+    r.client_mac = p.eth.src;
     if (p.tcp.has(tf::kFin) || p.tcp.has(tf::kRst)) r.closing = true;
     if (next_relay_sweep_ == 0) next_relay_sweep_ = now + kRelaySweep;
     return true;

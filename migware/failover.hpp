@@ -291,6 +291,7 @@ private:
     void send_fence_reset(Twin& t, sniffer::SeqNum seq);
     void fence_timer(MonoNs now);
     void finish_fence(Twin& t, Twin::Fence how, MonoNs now);
+    void set_fence(Twin& t, Twin::Fence f);
     std::size_t put_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
                              std::optional<std::uint16_t> vlan) const;
     bool relay_to_primary(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
@@ -298,7 +299,7 @@ private:
     bool send_backup(std::span<const std::byte> packet);
     bool send_client(std::span<const std::byte> frame);
     Twin* twin_for_client(const sniffer::Packet& p);
-    Twin* open_direct_twin(const sniffer::Packet& p);
+    Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
     bool is_service(const Endpoint& e) const;
     std::uint16_t allocate_twin_port(std::uint16_t wanted);
     std::uint16_t next_ip_id() { return ip_id_++; }
@@ -333,6 +334,7 @@ private:
     using FenceItem = std::pair<MonoNs, std::uint32_t>;
     std::priority_queue<FenceItem, std::vector<FenceItem>, std::greater<>> fence_queue_;
     bool fence_round_open_ = false;
+    std::size_t fence_pending_ = 0;    // stale sockets probing or reset, not yet resolved
     MonoNs fence_round_started_ = 0;
     MonoNs next_fence_round_ = 0;      // another round no earlier than this
     MonoNs fence_hold_until_ = 0;      // no probe or RST before this (the primary's ARP settling)
@@ -353,6 +355,7 @@ private:
     struct Relay {
         MonoNs last = 0;
         bool closing = false;
+        sniffer::MacAddr client_mac;  // the client's frames came from it
     };
     std::unordered_map<tracker::FourTuple, Relay> relayed_;
     MonoNs next_relay_sweep_ = 0;

@@ -1546,6 +1546,14 @@ TEST_F(FailoverEngineTest, ReturningPrimaryGetsNewConnectionsOnlyWhenThePolicySa
             EXPECT_EQ(client_.sent.size(), 2u);
             EXPECT_EQ(engine_->counters().relayed_to_primary, 2u);
             EXPECT_EQ(backup_.sent.size(), 0u);
+            // The primary's side comes to us (its entry for the client points
+            // here since the fence fed it): on to the client's MAC.
+            client_.sent.clear();
+            Seg sa = p2c(77, kIsnC + 5001, flag::kSyn | flag::kAck, kTsP + 500, kTsC + 40, 40001);
+            capture(eth_frame(kPrimaryMac, kBackupMac, 0x0800, ip_packet(sa)));
+            ASSERT_EQ(client_.sent.size(), 1u);
+            EXPECT_EQ(client_.sent[0], eth_frame(kBackupMac, kClientMac, 0x0800, ip_packet(sa)));
+            EXPECT_EQ(engine_->counters().relayed_to_primary, 3u);
         }
         // The twins recovered before stay with the backup either way.
         capture(from_client(c2p(kClientEnd, kK, flag::kAck, kTsC + 50, kTsP + 10, 502)));
@@ -1621,13 +1629,14 @@ TEST_F(FailoverEngineTest, ReturningPrimarysStaleSocketIsProbedResetAtItsExactRe
     ASSERT_EQ(fs.size(), 1u);
     EXPECT_EQ(fs[0].fields, "reason=\"echo reply\" stale=1 primary_mac=02:00:00:00:00:01");
     EXPECT_EQ(engine_->stale_unfenced(), 1u);
-    // First the primary's neighbour entries, unicast to it: the client's MAC
-    // and ours, so that answering the probes needs no ARP of its own.
+    // First the primary's neighbour entries, by ARP requests unicast to it:
+    // the client's IP (and ours) at this host's MAC, so that whatever the
+    // primary sends the client comes here, and it need not ARP for it.
     ASSERT_EQ(client_.sent.size(), 2u);
     EXPECT_EQ(client_.sent[0],
-              arp_frame(kPrimaryMac, kBackupMac, 2, kClientMac, kClientIp, kPrimaryMac, kPrimaryIp));
+              arp_frame(kPrimaryMac, kBackupMac, 1, kBackupMac, kClientIp, Mac{}, kPrimaryIp));
     EXPECT_EQ(client_.sent[1],
-              arp_frame(kPrimaryMac, kBackupMac, 2, kBackupMac, kBackupIp, kPrimaryMac, kPrimaryIp));
+              arp_frame(kPrimaryMac, kBackupMac, 1, kBackupMac, kBackupIp, Mac{}, kPrimaryIp));
     EXPECT_EQ(engine_->counters().primary_fed, 2u);
     client_.sent.clear();
     // Nothing more for 50 ms: the primary's ARP traffic settles first (a client
@@ -1806,7 +1815,7 @@ TEST_F(FailoverEngineTest, EveryArpClaimFromThePrimaryIsAnsweredWithAGratuitousA
     ASSERT_GE(client_.sent.size(), 2u);
     // Answered to the primary alone (so it does not ask again), then announced.
     EXPECT_EQ(client_.sent[0],
-              arp_frame(kPrimaryMac, kBackupMac, 2, kBackupMac, kBackupIp, kPrimaryMac, kPrimaryIp));
+              arp_frame(kPrimaryMac, kBackupMac, 1, kBackupMac, kBackupIp, Mac{}, kPrimaryIp));
     EXPECT_EQ(client_.sent[1], garp);
     EXPECT_EQ(engine_->counters().arp_reasserted, 1u);
     EXPECT_EQ(events("fence_start").size(), 1u);  // and the primary is back: fence
@@ -1816,7 +1825,7 @@ TEST_F(FailoverEngineTest, EveryArpClaimFromThePrimaryIsAnsweredWithAGratuitousA
     capture(arp_request(kPrimaryMac, kPrimaryIp, kClientIp));
     ASSERT_EQ(client_.sent.size(), 2u);
     EXPECT_EQ(client_.sent[0],
-              arp_frame(kPrimaryMac, kBackupMac, 2, kClientMac, kClientIp, kPrimaryMac, kPrimaryIp));
+              arp_frame(kPrimaryMac, kBackupMac, 1, kBackupMac, kClientIp, Mac{}, kPrimaryIp));
     EXPECT_EQ(client_.sent[1], garp);
     EXPECT_EQ(engine_->counters().arp_reasserted, 2u);
     // A flood at one instant: 64 announcements (the bucket), not one per frame.
