@@ -396,7 +396,13 @@ if grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$WORK/tcpdump.log"; then
     log "WARNING: the client capture dropped packets; ACK-derived byte counts may be wrong"
 fi
 
-timeout 60 tcpdump -nn -S -tt -r "$WORK/client.pcap" >"$WORK/capture.txt" 2>"$WORK/tcpdump-read.log" \
+# The client's tcpdump listens promiscuously, but the client's stack only takes frames sent to
+# its MAC (or broadcast): a frame for another MAC (migware's probes to the primary, a fenced
+# primary's answers, which its neighbour entries send to the backup) never reached it.
+CLIENT_MAC=$(ip -n "$LAB_NS_CLIENT" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+[[ -n $CLIENT_MAC ]] || final_fail "cannot read the client's MAC"
+timeout 60 tcpdump -nn -S -tt -r "$WORK/client.pcap" "ether host $CLIENT_MAC or ether broadcast" \
+    >"$WORK/capture.txt" 2>"$WORK/tcpdump-read.log" \
     || final_fail "cannot read the capture: $(cat "$WORK/tcpdump-read.log")"
 
 VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json"
