@@ -118,6 +118,7 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("stale_segments", fc.stale_segments);
     add("primary_fed", fc.primary_fed);
     add("primary_resets_seen", fc.primary_resets_seen);
+    add("primary_resets_caught", fc.primary_resets_caught);
     add("closed_acks_dropped", fc.closed_acks_dropped);
     add("connections", p.engine.pipeline().table().size());
     add("connections_created", tc.created);

@@ -183,7 +183,8 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
             if (config_.answer_arp) {
                 // Asked about a client (or us)? Answer the primary first, so
                 // it does not ask again.
-                if (p->arp.op == 1) feed_primary(now, p->arp.target_ip);
+                if (p->arp.op == 1 && config_.fence_returning_primary)
+                    feed_primary(now, p->arp.target_ip);
                 reassert_tokens_ = std::min(
                     kReassertBurst, reassert_tokens_ + kReassertPerSecond *
                                                            static_cast<double>(now - reassert_at_) / 1e9);
@@ -926,13 +927,18 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
         return;
     }
     if (p.tcp.has(tf::kRst) && !relayed_.contains(key)) {
-        // A client we serve was reset by the primary's kernel: it got one of
-        // the client's segments (a neighbour entry still pointing at it).
-        if (counters_.primary_resets_seen++ < kResetLogLimit)
+        // The primary's kernel answered one of the client's segments (the
+        // client still pointed at it). Its entry for the client decides
+        // where the RST went: here (fed by the fence, harmless) or to the
+        // client, which it resets.
+        if (known(config_.backup_mac) && p.eth.dst == config_.backup_mac) {
+            ++counters_.primary_resets_caught;
+        } else if (counters_.primary_resets_seen++ < kResetLogLimit) {
             log_.emit(now, "primary_reset_client",
                       "client=" + ep(key.client) + " server=" + ep(key.server) + " seq=" +
                           std::to_string(p.tcp.seq.raw()) +
                           " note=\"the primary's kernel answered a client segment\"");
+        }
     }
 }
 

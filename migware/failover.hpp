@@ -144,7 +144,8 @@ struct FailoverCounters {
     std::uint64_t fenced = 0;               // stale sockets confirmed gone
     std::uint64_t fence_gave_up = 0;        // stale sockets that never answered a probe
     std::uint64_t stale_segments = 0;       // segments from the primary's stale sockets
-    std::uint64_t primary_resets_seen = 0;  // RSTs from the primary to a client not fenced by us
+    std::uint64_t primary_resets_seen = 0;  // RSTs from the primary sent to a client's MAC
+    std::uint64_t primary_resets_caught = 0;  // ... sent to ours instead (its entry fed by the fence)
     std::uint64_t relayed_to_primary = 0;   // client frames relayed to a returning primary (policy)
     std::uint64_t closed = 0;
     std::uint64_t closed_acks_dropped = 0;  // bare client ACKs after a complete close

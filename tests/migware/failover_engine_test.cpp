@@ -1874,6 +1874,12 @@ TEST_F(FailoverEngineTest, PrimaryResettingAClientIsReported) {
     capture(from_primary(rst));
     EXPECT_EQ(engine_->counters().primary_resets_seen, 1u);
     ASSERT_EQ(events("primary_reset_client").size(), 1u);
+    // Once the fence has fed the primary, its RSTs come to this host instead:
+    // counted apart, not reported as a client reset.
+    capture(eth_frame(kPrimaryMac, kBackupMac, 0x0800, ip_packet(rst)));
+    EXPECT_EQ(engine_->counters().primary_resets_seen, 1u);
+    EXPECT_EQ(engine_->counters().primary_resets_caught, 1u);
+    EXPECT_EQ(events("primary_reset_client").size(), 1u);
 }
 
 TEST_F(FailoverEngineTest, WithoutTheBackupsMacTheTakeoverAnnouncesThePrimarysMac) {
