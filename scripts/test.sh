@@ -4,7 +4,7 @@
 #   2. release build: the end-to-end failover scenarios in the namespace lab
 #      (root + network namespaces; one at a time);
 #   3. the same unit/replay suite under AddressSanitizer + UndefinedBehaviorSanitizer,
-#      plus one lab failover with the sanitized daemon.
+#      plus two lab failovers with the sanitized daemon (one with the primary coming back).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --asan
@@ -17,5 +17,6 @@ echo "== release build: failover lab (root, namespaces)" >&2
 ctest --test-dir build --output-on-failure -j1 -L lab || status=1
 echo "== asan+ubsan build: unit and replay tests, one lab failover" >&2
 ctest --test-dir build-asan --output-on-failure -j2 -LE lab || status=1
-ctest --test-dir build-asan --output-on-failure -j1 -R '^failover_reqresp_200$' || status=1
+ctest --test-dir build-asan --output-on-failure -j1 \
+    -R '^(failover_reqresp_200|failover_primary_returns_hub_push_200)$' || status=1
 exit $status

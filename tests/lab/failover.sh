@@ -377,6 +377,7 @@ fi
 if [[ -n $MIG_PID ]]; then
     stop_pid "$MIG_PID" 5
     log "migware exited with status $STOP_RC on SIGTERM"
+    MIG_RC=$STOP_RC
     if grep -q . "$WORK/migware.out" 2>/dev/null; then log "migware stdout:"; tail -n 20 "$WORK/migware.out" >&2; fi
 fi
 for role in primary backup; do
@@ -436,6 +437,12 @@ VERDICT=$(grep '^failover: [0-9]* passed, [0-9]* failed$' "$WORK/verify.out" | t
 if [[ -z $VERDICT ]]; then
     log "verify.py gave no verdict (rc=$vrc): $(tail -n 5 "$WORK/verify.out")"
     final_fail "no verdict"
+fi
+if [[ -n $MIG_PID && ${MIG_RC:-0} -ne 0 ]]; then
+    # A clean SIGTERM exits 0; anything else is a crash or a sanitizer report (ASan/UBSan
+    # builds abort on the first error and fail on leaks at exit).
+    log "FAIL: migware exited with status $MIG_RC: $(grep -m1 -E 'ERROR: AddressSanitizer|runtime error|LeakSanitizer' "$WORK/migware.log" || tail -n 1 "$WORK/migware.log")"
+    vrc=1
 fi
 if [[ $FENCE_EXPECTED -eq 1 ]]; then
     # The primary came back: every one of its stale sockets must be confirmed gone,
