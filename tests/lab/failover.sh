@@ -421,6 +421,10 @@ if [[ -n $PLUG_AFTER && $NOMIG -eq 0 && $NOPULL -eq 0 ]]; then
     done
     [[ $FENCE_EXPECTED -eq 1 ]] && VERIFY_ARGS+=(--primary-fenced)
 fi
+for ((i = 0; i < ${#MIG_EXTRA[@]}; i++)); do
+    [[ ${MIG_EXTRA[$i]} == --recovery.new-connections-when-primary-returns && ${MIG_EXTRA[$((i + 1))]:-} == primary ]] \
+        && VERIFY_ARGS+=(--relayed-to-primary)
+done
 [[ $MODE == churn && $CHURN_LENIENT -eq 1 ]] && VERIFY_ARGS+=(--lenient-close)
 [[ $MODE == churn && $REPLAY_UNANSWERED -eq 1 ]] && VERIFY_ARGS+=(--replay-unanswered)
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1

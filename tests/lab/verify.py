@@ -346,7 +346,7 @@ def migware_unrecoverable(paths):
 
 
 def main_churn(a):
-    stats = {"unanswered_redelivered": 0, "primary_fenced": 0}
+    stats = {"unanswered_redelivered": 0, "primary_fenced": 0, "via_primary_after": 0}
     pulled = a.pull_wall is not None
     try:
         with open(a.client_json) as f:
@@ -467,7 +467,18 @@ def main_churn(a):
                     if b < acked and len(bdata) == sent - b:
                         start = b
                         stats["unanswered_redelivered"] += acked - b
-                r = describe_slice("backup", k, bdata, start, sent)
+                if a.relayed_to_primary and where == "after" and pdata and not bdata:
+                    # --recovery.new-connections-when-primary-returns primary: opened once
+                    # the primary was back, relayed to it by migware; the primary must hold
+                    # the whole stream.
+                    r = describe_slice("primary", k, pdata, 0, sent)
+                    if r:
+                        reasons.append(r + " [relayed to the returning primary]")
+                    else:
+                        stats["via_primary_after"] += 1
+                    r = None
+                else:
+                    r = describe_slice("backup", k, bdata, start, sent)
                 if r:
                     reasons.append(r + " [primary acked %d, holds %d, client sent %d]"
                                    % (acked, len(pdata), sent))
@@ -547,6 +558,9 @@ def main_churn(a):
     if a.replay_unanswered:
         print("verify: bytes of requests the primary acknowledged but never answered, replayed "
               "into the backup (info): %d" % stats["unanswered_redelivered"])
+    if a.relayed_to_primary:
+        print("verify: opened after the pull and served by the returning primary (relayed by "
+              "migware, whole stream checked there): %d" % stats["via_primary_after"])
     if a.primary_fenced:
         below = sum(c["rst_below_window"] for lst in cap.values() for c in lst)
         after = sum(c["rst_after_close"] for lst in cap.values() for c in lst)
@@ -571,6 +585,9 @@ def main_churn(a):
     ok = total > 0 and passed == total
     if pulled and cat["after"][0] == 0:
         print("verify: FAIL: no connection was opened after the pull")
+        ok = False
+    if a.relayed_to_primary and stats["via_primary_after"] == 0:
+        print("verify: FAIL: no connection was relayed to the returning primary")
         ok = False
     print("failover: %d passed, %d failed" % (passed, total - passed if total else 1))
     return 0 if ok else 1
@@ -598,6 +615,9 @@ def main():
                     help="ports BASE..BASE+N-1 are a reference client's own connections to the "
                          "backup, not twins: not reported as unexpected")
     ap.add_argument("--migware-counters", help="churn: migware's `counters` reply (JSON)")
+    ap.add_argument("--relayed-to-primary", action="store_true",
+                    help="churn: connections opened after the pull may be served by the returning "
+                         "primary (migware relays them); each must then hold the whole stream there")
     ap.add_argument("--primary-fenced", action="store_true",
                     help="the primary came back and migware fenced it: its server's connections "
                          "ending in ECONNRESET is the fence working, not a client error")
