@@ -64,6 +64,23 @@ def classify_rst(c, rest):
     return "counts"
 
 
+def count_server_rst(c, rest):
+    key = {"below": "rst_below_window", "after_close": "rst_after_close"}.get(
+        classify_rst(c, rest), "rst_from_server")
+    c[key] += 1
+
+
+def note_client_segment(c, flags, rest):
+    """The client's highest ACK (its rcv_nxt as far as the capture shows) and its FIN."""
+    if "R" in flags:
+        return
+    am = ACK.search(rest)
+    if am and (c["client_ack"] is None or s32(int(am.group(1)) - c["client_ack"]) > 0):
+        c["client_ack"] = int(am.group(1))
+    if "F" in flags:
+        note_fin(c, True, rest)
+
+
 def note_fin(c, src_is_client, rest):
     if src_is_client:
         c["client_fin"] = True
@@ -96,13 +113,7 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
                                            "rst_below_window": 0, "client_ack": None,
                                            "rst_after_close": 0, "client_fin": False,
                                            "server_fin_end": None})
-                if "R" not in flags:
-                    am = ACK.search(rest)
-                    if am and (c["client_ack"] is None
-                               or s32(int(am.group(1)) - c["client_ack"]) > 0):
-                        c["client_ack"] = int(am.group(1))
-                    if "F" in flags:
-                        note_fin(c, True, rest)
+                note_client_segment(c, flags, rest)
                 if "S" in flags:
                     sm = SEQ.search(rest)
                     if sm:
@@ -117,13 +128,7 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
                                            "rst_after_close": 0, "client_fin": False,
                                            "server_fin_end": None})
                 if "R" in flags:
-                    kind = classify_rst(c, rest)
-                    if kind == "below":
-                        c["rst_below_window"] += 1
-                    elif kind == "after_close":
-                        c["rst_after_close"] += 1
-                    else:
-                        c["rst_from_server"] += 1
+                    count_server_rst(c, rest)
                     continue
                 if "F" in flags:
                     note_fin(c, False, rest)
@@ -285,26 +290,14 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                     c["fin_client"] = ts
                 if "R" in flags:
                     c["rst_client"] += 1
-                else:
-                    am = ACK.search(rest)
-                    if am and (c["client_ack"] is None
-                               or s32(int(am.group(1)) - c["client_ack"]) > 0):
-                        c["client_ack"] = int(am.group(1))
-                    if "F" in flags:
-                        note_fin(c, True, rest)
+                note_client_segment(c, flags, rest)
             elif src == server_ip and spt == sport and dst == client_ip:
                 lst = conns.get(dpt)
                 if not lst:
                     continue
                 c = lst[-1]
                 if "R" in flags:
-                    kind = classify_rst(c, rest)  # see parse_capture
-                    if kind == "below":
-                        c["rst_below_window"] += 1
-                    elif kind == "after_close":
-                        c["rst_after_close"] += 1
-                    else:
-                        c["rst_from_server"] += 1
+                    count_server_rst(c, rest)
                     continue
                 if "F" in flags:
                     note_fin(c, False, rest)
