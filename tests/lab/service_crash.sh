@@ -36,7 +36,7 @@ sleep 0.5
 ip netns exec "$LAB_NS_BACKUP" timeout 60 "$build/bin/migware" --interface eth0 --primary "$LAB_IP_PRIMARY" \
   --backup "$LAB_IP_BACKUP" --port 7000 --control.socket "$work/control.sock" \
   --state-file "$work/snapshot" --monitor.service-probe true >"$work/migware.out" 2>"$work/migware.log" &
-pids+=($!)
+mig_pid=$!; pids+=($mig_pid)
 for _ in $(seq 50); do grep -q 'state=normal' "$work/migware.log" && break; sleep 0.1; done
 
 # One request/reply on a fresh connection; prints ok or the error.
@@ -102,6 +102,8 @@ check "no false alarm before the crash (20 of 20 new connections served)" "$([[ 
 check "new connections after the takeover are served by the backup (20 of 20)" "$([[ $after == 'ok 20 of 20' ]]; echo $?)"
 check "the open connection saw the crash (the primary's kernel closed it; reported, not masked)" \
   "$(grep -qE 'closed by the server|reset|Connection' "$work/long.out"; echo $?)"
+kill -TERM "$mig_pid" 2>/dev/null; wait "$mig_pid" 2>/dev/null; mig_rc=$?
+check "migware exited cleanly on SIGTERM (status $mig_rc)" "$mig_rc"
 grep -E 'event=(service_down|service_up|transition|shutdown)' "$work/migware.log" | cut -c1-220
 echo "service_crash: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
