@@ -35,9 +35,27 @@ constexpr MonoNs kFenceVerify = 20 * monitor::kMillisecond;
 constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
 constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
 constexpr std::size_t kEthernet = 14;
-constexpr std::size_t kEthernetVlan = 18;
 
 bool known(const sniffer::MacAddr& m) { return m != sniffer::MacAddr{}; }
+
+/// Destination, source, the 802.1Q tag if any, the EtherType. Returns the
+/// header's length (14 or 18).
+std::size_t write_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
+                           const sniffer::MacAddr& src, std::optional<std::uint16_t> vlan,
+                           std::uint16_t ethertype) {
+    for (std::size_t i = 0; i < 6; ++i) {
+        buf[i] = std::byte{dst.bytes[i]};
+        buf[6 + i] = std::byte{src.bytes[i]};
+    }
+    std::size_t off = 12;
+    if (vlan) {
+        rewrite::store_be16(buf, off, 0x8100);
+        rewrite::store_be16(buf, off + 2, *vlan);
+        off += 4;
+    }
+    rewrite::store_be16(buf, off, ethertype);
+    return off + 2;
+}
 
 std::string ep(const Endpoint& e) { return e.to_string(); }
 
@@ -102,6 +120,7 @@ FailoverEngine::FailoverEngine(FailoverConfig config, BackupLink& backup, Client
       client_(client),
       log_(log),
       pipeline_(config_.table),
+      has_own_mac_(known(config_.backup_mac)),
       twin_by_port_(65536, -1),
       scratch_(kScratchBytes) {}
 
@@ -151,7 +170,7 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
 void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now) {
     const Packet* p = pipeline_.parse(frame, link);
     if (!p) return;
-    if (p->has_ethernet && known(config_.backup_mac) && p->eth.src == config_.backup_mac) {
+    if (p->has_ethernet && has_own_mac_ && p->eth.src == config_.backup_mac) {
         // This host's own frame (ours, or its kernel's), copied back to us by
         // a mirror port: never a client's or the primary's.
         ++counters_.own_frames;
@@ -175,7 +194,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
     }
     if (p->kind == PacketKind::Arp) {
         if (p->arp.sender_ip == config_.primary) {
-            if (!known(config_.backup_mac)) return;  // announcing with its MAC: nothing to defend
+            if (!has_own_mac_) return;  // announcing with its MAC: nothing to defend
             // The primary claims its IP again (a request it broadcasts, or its
             // answer to a client's): every host that hears it points the IP
             // back at the primary's MAC, whose kernel would reset the migrated
@@ -266,7 +285,7 @@ FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
 }
 
 FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
-    if ((!primary_mac_known_ && !known(config_.backup_mac)) || !p.has_ethernet) {
+    if (!have_a_mac() || !p.has_ethernet) {
         ++counters_.new_connections_unserved;
         return nullptr;
     }
@@ -289,7 +308,7 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs n
     t.vlan = p.eth.vlan;
     t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
     t.map.to_client = {key.server, key.client,
-                       rewrite::MacRewrite{known(config_.backup_mac) ? config_.backup_mac : primary_mac_,
+                       rewrite::MacRewrite{our_mac(),
                                            p.eth.src}};
     t.phase = TwinPhase::Up;
     std::uint32_t idx;
@@ -320,9 +339,8 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs n
 
 void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const Packet& p,
                                         MonoNs now) {
-    const bool bare_ack = p.payload_length == 0 && !p.tcp.has(tf::kSyn) && !p.tcp.has(tf::kFin) &&
-                          !p.tcp.has(tf::kRst);
-    if (t.final_ack_passed && bare_ack) {
+    if (t.final_ack_passed && p.payload_length == 0 && !p.tcp.has(tf::kSyn) &&
+        !p.tcp.has(tf::kFin) && !p.tcp.has(tf::kRst)) {
         // The close is complete on both sides: the backup's socket is gone
         // and would answer with a RST. Such ACKs come from a client in
         // TIME_WAIT answering a stray segment (a returning primary's stale
@@ -413,17 +431,7 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
     }
     const std::span<std::byte> buf(scratch_.data(), len);
     const auto& macs = *t.map.to_client.macs;
-    for (std::size_t i = 0; i < 6; ++i) {
-        buf[i] = std::byte{macs.dst.bytes[i]};
-        buf[6 + i] = std::byte{macs.src.bytes[i]};
-    }
-    std::size_t off = 12;
-    if (t.vlan) {
-        rewrite::store_be16(buf, off, 0x8100);
-        rewrite::store_be16(buf, off + 2, *t.vlan);
-        off += 4;
-    }
-    rewrite::store_be16(buf, off, 0x0800);
+    write_ethernet(buf, macs.dst, macs.src, t.vlan, 0x0800);
     std::memcpy(buf.data() + eth_len, ip_packet.data(), ip_packet.size());
     Packet fp;
     if (sniffer::parse(buf, static_cast<std::uint32_t>(len), sniffer::LinkType::Ethernet, fp)) {
@@ -565,8 +573,7 @@ void FailoverEngine::start_recovery(MonoNs now) {
         t.client_window = c.client_window;
         t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
         t.map.to_client = {c.key.server, c.key.client,
-                           rewrite::MacRewrite{known(config_.backup_mac) ? config_.backup_mac
-                                                                          : c.server_mac,
+                           rewrite::MacRewrite{has_own_mac_ ? config_.backup_mac : c.server_mac,
                                                c.client_mac}};
         // What fencing needs of the primary's stale socket, should it return.
         t.primary_rcv = *c.server_ack_high;
@@ -608,7 +615,7 @@ void FailoverEngine::start_recovery(MonoNs now) {
         twins_.push_back(std::move(t));
     });
     counters_.twins = twins_.size();
-    if (known(config_.backup_mac)) {
+    if (has_own_mac_) {
         // This host too: the primary answers our echo requests.
         const std::size_t clients = neighbours_.size();
         for (std::size_t i = 0; i < clients; ++i) {
@@ -884,16 +891,7 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
     if (auto r = relayed_.find(key); r != relayed_.end()) {
         // The primary's side of a relayed connection: it reaches us because
         // its entry for the client points here (feed_primary). On to the client.
-        if (known(config_.backup_mac) && p.eth.dst == config_.backup_mac &&
-            frame.bytes.size() <= scratch_.size()) {
-            const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
-            std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
-            for (std::size_t i = 0; i < 6; ++i) {
-                buf[i] = std::byte{r->second.client_mac.bytes[i]};
-                buf[6 + i] = std::byte{config_.backup_mac.bytes[i]};
-            }
-            if (send_client(buf)) ++counters_.relayed_to_primary;
-        }
+        if (has_own_mac_ && p.eth.dst == config_.backup_mac) forward_frame(frame, r->second.client_mac);
         return;
     }
     if (auto it = stale_.find(key); it != stale_.end()) {
@@ -931,7 +929,7 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
         // client still pointed at it). Its entry for the client decides
         // where the RST went: here (fed by the fence, harmless) or to the
         // client, which it resets.
-        if (known(config_.backup_mac) && p.eth.dst == config_.backup_mac) {
+        if (has_own_mac_ && p.eth.dst == config_.backup_mac) {
             ++counters_.primary_resets_caught;
         } else if (counters_.primary_resets_seen++ < kResetLogLimit) {
             log_.emit(now, "primary_reset_client",
@@ -1031,7 +1029,7 @@ void FailoverEngine::feed_primary(MonoNs, std::optional<Ipv4Addr> only) {
     // client (a stale socket's FIN, its kernel's RST for a segment it should
     // never have got) comes here instead, and it has no reason to ARP for the
     // clients (which would point them back at it). The clients never see it.
-    if (!primary_mac_known_ || !known(config_.backup_mac)) return;
+    if (!primary_mac_known_ || !has_own_mac_) return;
     for (const Neighbour& n : neighbours_) {
         if (only && n.ip != *only) continue;
         send_arp_from(1, primary_mac_, config_.backup_mac, n.ip, sniffer::MacAddr{}, config_.primary,
@@ -1040,30 +1038,13 @@ void FailoverEngine::feed_primary(MonoNs, std::optional<Ipv4Addr> only) {
     }
 }
 
-std::size_t FailoverEngine::put_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
-                                         std::optional<std::uint16_t> vlan) const {
-    const sniffer::MacAddr& src = known(config_.backup_mac) ? config_.backup_mac : primary_mac_;
-    for (std::size_t i = 0; i < 6; ++i) {
-        buf[i] = std::byte{dst.bytes[i]};
-        buf[6 + i] = std::byte{src.bytes[i]};
-    }
-    std::size_t off = 12;
-    if (vlan) {
-        rewrite::store_be16(buf, off, 0x8100);
-        rewrite::store_be16(buf, off + 2, *vlan);
-        off += 4;
-    }
-    rewrite::store_be16(buf, off, 0x0800);
-    return off + 2;
-}
-
 void FailoverEngine::send_fence_probe(Twin& t) {
     // One byte the primary already acknowledged, as the client: a live stale
     // socket answers with a duplicate ACK that carries its exact receive
     // point. The ACK field is one below the client's last ACK, so that a
     // primary with no socket left answers with a RST whose seq is below the
     // client's window: the client drops it (RFC 5961 §3.2).
-    const std::size_t eth = put_ethernet(scratch_, primary_mac_, t.vlan);
+    const std::size_t eth = write_ethernet(scratch_, primary_mac_, our_mac(), t.vlan, 0x0800);
     rewrite::TwinDataSpec spec{t.key.client,     t.key.server,  t.primary_rcv - 1u,
                                t.primary_una - 1u, std::nullopt, t.client_window,
                                next_ip_id()};
@@ -1077,7 +1058,7 @@ void FailoverEngine::send_fence_probe(Twin& t) {
 }
 
 void FailoverEngine::send_fence_reset(Twin& t, SeqNum seq) {
-    const std::size_t eth = put_ethernet(scratch_, primary_mac_, t.vlan);
+    const std::size_t eth = write_ethernet(scratch_, primary_mac_, our_mac(), t.vlan, 0x0800);
     const std::size_t len = rewrite::build_reset(
         std::span(scratch_).subspan(eth), {t.key.client, t.key.server, seq, next_ip_id()});
     if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.fence_resets;
@@ -1088,22 +1069,27 @@ bool FailoverEngine::relay_to_primary(const sniffer::RawFrame& frame, const Pack
         ++counters_.new_connections_unserved;
         return false;
     }
-    const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
-    std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
-    // Only the Ethernet addresses change: to the primary, from this host (a
-    // client's MAC as the source would teach a switch the client is here).
-    const sniffer::MacAddr& src = known(config_.backup_mac) ? config_.backup_mac : p.eth.src;
-    for (std::size_t i = 0; i < 6; ++i) {
-        buf[i] = std::byte{primary_mac_.bytes[i]};
-        buf[6 + i] = std::byte{src.bytes[i]};
-    }
-    if (!send_client(buf)) return false;
-    ++counters_.relayed_to_primary;
+    if (!forward_frame(frame, primary_mac_)) return false;
     Relay& r = relayed_[{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}}];
     r.last = now;
     r.client_mac = p.eth.src;
     if (p.tcp.has(tf::kFin) || p.tcp.has(tf::kRst)) r.closing = true;
     if (next_relay_sweep_ == 0) next_relay_sweep_ = now + kRelaySweep;
+    return true;
+}
+
+bool FailoverEngine::forward_frame(const sniffer::RawFrame& frame, const sniffer::MacAddr& dst) {
+    // Only the Ethernet addresses change: to `dst`, from this host (a client's
+    // MAC as the source would teach a switch the client is here).
+    if (frame.bytes.size() < kEthernet || frame.bytes.size() > scratch_.size()) return false;
+    const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
+    std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
+    for (std::size_t i = 0; i < 6; ++i) {
+        buf[i] = std::byte{dst.bytes[i]};
+        if (has_own_mac_) buf[6 + i] = std::byte{config_.backup_mac.bytes[i]};
+    }
+    if (!send_client(buf)) return false;
+    ++counters_.relayed_to_primary;
     return true;
 }
 
@@ -1122,7 +1108,7 @@ void FailoverEngine::answer_arp(const Packet& p) {
     // entries for the primary must stay valid and point here: answer for it,
     // with this host's MAC.
     if (p.arp.op != 1 || p.arp.target_ip != config_.primary ||
-        (!primary_mac_known_ && !known(config_.backup_mac)) || p.arp.sender_ip == config_.primary)
+        !have_a_mac() || p.arp.sender_ip == config_.primary)
         return;
     send_arp(2, p.arp.sender_mac, p.arp.sender_mac, p.arp.sender_ip, p.eth.vlan);
     ++counters_.arp_replies;
@@ -1131,8 +1117,7 @@ void FailoverEngine::answer_arp(const Packet& p) {
 void FailoverEngine::send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst,
                               const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
                               std::optional<std::uint16_t> vlan) {
-    const sniffer::MacAddr& ours = known(config_.backup_mac) ? config_.backup_mac : primary_mac_;
-    send_arp_from(op, eth_dst, ours, config_.primary, target_mac, target_ip, vlan);
+    send_arp_from(op, eth_dst, our_mac(), config_.primary, target_mac, target_ip, vlan);
 }
 
 void FailoverEngine::send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth_dst,
@@ -1140,20 +1125,10 @@ void FailoverEngine::send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth
                                    const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
                                    std::optional<std::uint16_t> vlan) {
     std::array<std::byte, 46> buf{};
-    const std::size_t eth = vlan ? 18 : 14;
-    const std::span<std::byte> f(buf.data(), eth + 28);
     // The Ethernet source is always this host: a switch must not learn a
     // client's MAC (or the primary's) on our port.
-    const sniffer::MacAddr& ours = known(config_.backup_mac) ? config_.backup_mac : primary_mac_;
-    for (std::size_t i = 0; i < 6; ++i) {
-        f[i] = std::byte{eth_dst.bytes[i]};
-        f[6 + i] = std::byte{ours.bytes[i]};
-    }
-    if (vlan) {
-        rewrite::store_be16(f, 12, 0x8100);
-        rewrite::store_be16(f, 14, *vlan);
-    }
-    rewrite::store_be16(f, eth - 2, 0x0806);
+    const std::size_t eth = write_ethernet(buf, eth_dst, our_mac(), vlan, 0x0806);
+    const std::span<std::byte> f(buf.data(), eth + 28);
     rewrite::store_be16(f, eth, 1);  // Ethernet
     rewrite::store_be16(f, eth + 2, 0x0800);
     rewrite::store_u8(f, eth + 4, 6);
@@ -1175,16 +1150,14 @@ void FailoverEngine::announce_takeover(MonoNs now) {
     // router in front of remote clients. From then on the clients' frames
     // reach this port by the switch's ordinary learning, and never the
     // primary's kernel again should it come back (it would reset them).
-    if (!primary_mac_known_ && !known(config_.backup_mac)) return;
+    if (!have_a_mac()) return;
     const std::size_t vlans = announce(now);
     log_.emit(now, "gratuitous_arp", "ip=" + config_.primary.to_string() + " mac=" +
-                                         (known(config_.backup_mac) ? config_.backup_mac
-                                                                    : primary_mac_).to_string() +
-                                         " vlans=" + std::to_string(vlans));
+                                         our_mac().to_string() + " vlans=" + std::to_string(vlans));
 }
 
 std::size_t FailoverEngine::announce(MonoNs) {
-    if (!primary_mac_known_ && !known(config_.backup_mac)) return 0;
+    if (!have_a_mac()) return 0;
     std::vector<std::optional<std::uint16_t>> vlans;
     pipeline_.table().for_each([&](const tracker::Connection& c) {
         const std::optional<std::uint16_t> v =

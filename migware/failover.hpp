@@ -293,8 +293,11 @@ private:
     void fence_timer(MonoNs now);
     void finish_fence(Twin& t, Twin::Fence how, MonoNs now);
     void set_fence(Twin& t, Twin::Fence f);
-    std::size_t put_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
-                             std::optional<std::uint16_t> vlan) const;
+    /// The MAC migware sends from: this host's, or the primary's when this
+    /// host's is unknown (pcap replays, some unit tests).
+    const sniffer::MacAddr& our_mac() const { return has_own_mac_ ? config_.backup_mac : primary_mac_; }
+    bool have_a_mac() const { return has_own_mac_ || primary_mac_known_; }
+    bool forward_frame(const sniffer::RawFrame& frame, const sniffer::MacAddr& dst);
     bool relay_to_primary(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
     void expire_relays(MonoNs now);
     bool send_backup(std::span<const std::byte> packet);
@@ -310,6 +313,7 @@ private:
     ClientLink& client_;
     EventSink& log_;
     Pipeline pipeline_;
+    bool has_own_mac_;  // config_.backup_mac is set
     State state_ = State::Normal;
     MonoNs state_since_ = 0;
     MonoNs recovery_started_ = 0;

@@ -93,56 +93,62 @@ def note_fin(c, src_is_client, rest):
         c["server_fin_end"] = (int(sm.group(1)) + 1) % M32
 
 
-def parse_capture(path, client_ip, server_ip, sport, pull_wall):
-    """Per client port: isn, highest server ACK before the pull (absolute), timestamps."""
-    conns = {}
-    n = 0
-    synopts = {}
+def capture_segments(path, count):
+    """Each TCP line of a `tcpdump -nn -S -tt` text capture, as (ts, src, sport, dst, dport,
+    flags, rest); count[0] counts them."""
     with open(path) as f:
         for line in f:
             m = LINE.match(line)
-            if not m:
+            if m:
+                count[0] += 1
+                yield (float(m.group(1)), m.group(2), int(m.group(3)), m.group(4),
+                       int(m.group(5)), m.group(6), m.group(7))
+
+
+def rst_fields():
+    """What classify_rst needs of a connection, and its counts."""
+    return {"rst_from_server": 0, "rst_below_window": 0, "rst_after_close": 0,
+            "client_ack": None, "client_fin": False, "server_fin_end": None}
+
+
+def new_conn():
+    return {"isn": None, "ack": None, "last_before": None, "first_after": None, **rst_fields()}
+
+
+def parse_capture(path, client_ip, server_ip, sport, pull_wall):
+    """Per client port: isn, highest server ACK before the pull (absolute), timestamps."""
+    conns = {}
+    synopts = {}
+    count = [0]
+    for ts, src, spt, dst, dpt, flags, rest in capture_segments(path, count):
+        if src == client_ip and dst == server_ip and dpt == sport:
+            c = conns.get(spt) or conns.setdefault(spt, new_conn())
+            note_client_segment(c, flags, rest)
+            if "S" in flags:
+                sm = SEQ.search(rest)
+                if sm:
+                    c["isn"] = int(sm.group(1))
+                om = re.search(r"options \[([^\]]*)\]", rest)
+                key = re.sub(r"\d+", "#", om.group(1)) if om else "none"
+                synopts[key] = synopts.get(key, 0) + 1
+        elif src == server_ip and spt == sport and dst == client_ip:
+            c = conns.get(dpt) or conns.setdefault(dpt, new_conn())
+            if "R" in flags:
+                count_server_rst(c, rest)
                 continue
-            n += 1
-            ts = float(m.group(1))
-            src, spt, dst, dpt, flags, rest = (m.group(2), int(m.group(3)), m.group(4),
-                                               int(m.group(5)), m.group(6), m.group(7))
-            if src == client_ip and dst == server_ip and dpt == sport:
-                c = conns.setdefault(spt, {"isn": None, "ack": None, "last_before": None,
-                                           "first_after": None, "rst_from_server": 0,
-                                           "rst_below_window": 0, "client_ack": None,
-                                           "rst_after_close": 0, "client_fin": False,
-                                           "server_fin_end": None})
-                note_client_segment(c, flags, rest)
-                if "S" in flags:
-                    sm = SEQ.search(rest)
-                    if sm:
-                        c["isn"] = int(sm.group(1))
-                    om = re.search(r"options \[([^\]]*)\]", rest)
-                    key = re.sub(r"\d+", "#", om.group(1)) if om else "none"
-                    synopts[key] = synopts.get(key, 0) + 1
-            elif src == server_ip and spt == sport and dst == client_ip:
-                c = conns.setdefault(dpt, {"isn": None, "ack": None, "last_before": None,
-                                           "first_after": None, "rst_from_server": 0,
-                                           "rst_below_window": 0, "client_ack": None,
-                                           "rst_after_close": 0, "client_fin": False,
-                                           "server_fin_end": None})
-                if "R" in flags:
-                    count_server_rst(c, rest)
-                    continue
-                if "F" in flags:
-                    note_fin(c, False, rest)
-                am = ACK.search(rest)
-                if not am:
-                    continue
-                a = int(am.group(1))
-                if pull_wall is None or ts < pull_wall:
-                    if c["ack"] is None or s32(a - c["ack"]) > 0:
-                        c["ack"] = a
-                    c["last_before"] = ts
-                elif c["first_after"] is None:
-                    c["first_after"] = ts
-    return conns, n, synopts
+            if "F" in flags:
+                note_fin(c, False, rest)
+            am = ACK.search(rest)
+            if not am:
+                continue
+            a = int(am.group(1))
+            if pull_wall is None or ts < pull_wall:
+                if c["ack"] is None or s32(a - c["ack"]) > 0:
+                    c["ack"] = a
+                c["last_before"] = ts
+            elif c["first_after"] is None:
+                c["first_after"] = ts
+    return conns, count[0], synopts
 
 
 def read_logs(d):
@@ -253,69 +259,58 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
     """Per client port, a list of connections (a client SYN with a new ISN starts the next one):
     isn, first SYN time, SYNs sent, highest server ACK before the pull, FIN times, RSTs."""
     conns = {}
-    n = 0
-    with open(path) as f:
-        for line in f:
-            m = LINE.match(line)
-            if not m:
+    count = [0]
+    for ts, src, spt, dst, dpt, flags, rest in capture_segments(path, count):
+        if src == client_ip and dst == server_ip and dpt == sport:
+            lst = conns.setdefault(spt, [])
+            if "S" in flags:
+                sm = SEQ.search(rest)
+                isn = int(sm.group(1)) if sm else None
+                if not lst or lst[-1]["isn"] != isn:
+                    lst.append({"isn": isn, "t_syn": ts, "syns": 0, "ack": None,
+                                "synack": None, "fin_client": None, "fin_server": None,
+                                "rst_client": 0, "client_end": None, "answered": None,
+                                **rst_fields()})
+                lst[-1]["syns"] += 1
                 continue
-            n += 1
-            ts = float(m.group(1))
-            src, spt, dst, dpt, flags, rest = (m.group(2), int(m.group(3)), m.group(4),
-                                               int(m.group(5)), m.group(6), m.group(7))
-            if src == client_ip and dst == server_ip and dpt == sport:
-                lst = conns.setdefault(spt, [])
-                if "S" in flags:
-                    sm = SEQ.search(rest)
-                    isn = int(sm.group(1)) if sm else None
-                    if not lst or lst[-1]["isn"] != isn:
-                        lst.append({"isn": isn, "t_syn": ts, "syns": 0, "ack": None,
-                                    "synack": None, "rst_from_server": 0, "fin_client": None,
-                                    "fin_server": None, "rst_client": 0,
-                                    "client_end": None, "answered": None,
-                                    "client_ack": None, "rst_below_window": 0,
-                                    "rst_after_close": 0, "client_fin": False,
-                                    "server_fin_end": None})
-                    lst[-1]["syns"] += 1
-                    continue
-                if not lst:
-                    continue
-                c = lst[-1]
-                sr = SEQRANGE.search(rest)
-                if sr and c["isn"] is not None and (pull_wall is None or ts < pull_wall):
-                    end = (int(sr.group(2)) - (c["isn"] + 1)) % M32
-                    if c["client_end"] is None or end > c["client_end"]:
-                        c["client_end"] = end
-                if "F" in flags and c["fin_client"] is None:
-                    c["fin_client"] = ts
-                if "R" in flags:
-                    c["rst_client"] += 1
-                note_client_segment(c, flags, rest)
-            elif src == server_ip and spt == sport and dst == client_ip:
-                lst = conns.get(dpt)
-                if not lst:
-                    continue
-                c = lst[-1]
-                if "R" in flags:
-                    count_server_rst(c, rest)
-                    continue
-                if "F" in flags:
-                    note_fin(c, False, rest)
-                if "S" in flags and c["synack"] is None:
-                    c["synack"] = ts
-                if "F" in flags and c["fin_server"] is None:
-                    c["fin_server"] = ts
-                ln = LENGTH.search(rest)
-                if ln and int(ln.group(1)) > 0 and (pull_wall is None or ts < pull_wall):
-                    # The primary answered: every client byte sent so far was consumed
-                    # (migware's B, DESIGN-NOTES.md "unanswered requests").
-                    c["answered"] = c["client_end"] or 0
-                am = ACK.search(rest)
-                if am and (pull_wall is None or ts < pull_wall):
-                    a = int(am.group(1))
-                    if c["ack"] is None or s32(a - c["ack"]) > 0:
-                        c["ack"] = a
-    return conns, n
+            if not lst:
+                continue
+            c = lst[-1]
+            sr = SEQRANGE.search(rest)
+            if sr and c["isn"] is not None and (pull_wall is None or ts < pull_wall):
+                end = (int(sr.group(2)) - (c["isn"] + 1)) % M32
+                if c["client_end"] is None or end > c["client_end"]:
+                    c["client_end"] = end
+            if "F" in flags and c["fin_client"] is None:
+                c["fin_client"] = ts
+            if "R" in flags:
+                c["rst_client"] += 1
+            note_client_segment(c, flags, rest)
+        elif src == server_ip and spt == sport and dst == client_ip:
+            lst = conns.get(dpt)
+            if not lst:
+                continue
+            c = lst[-1]
+            if "R" in flags:
+                count_server_rst(c, rest)
+                continue
+            if "F" in flags:
+                note_fin(c, False, rest)
+            if "S" in flags and c["synack"] is None:
+                c["synack"] = ts
+            if "F" in flags and c["fin_server"] is None:
+                c["fin_server"] = ts
+            ln = LENGTH.search(rest)
+            if ln and int(ln.group(1)) > 0 and (pull_wall is None or ts < pull_wall):
+                # The primary answered: every client byte sent so far was consumed
+                # (migware's B, DESIGN-NOTES.md "unanswered requests").
+                c["answered"] = c["client_end"] or 0
+            am = ACK.search(rest)
+            if am and (pull_wall is None or ts < pull_wall):
+                a = int(am.group(1))
+                if c["ack"] is None or s32(a - c["ack"]) > 0:
+                    c["ack"] = a
+    return conns, count[0]
 
 
 def migware_unrecoverable(paths):
