@@ -10,6 +10,8 @@ constexpr std::size_t kMaxOutstanding = 128;
 constexpr std::size_t kRttHistory = 64;
 // A reply this late still proves the host alive; older probes are forgotten.
 constexpr MonoNs kForgetAfter = 2'000 * kMillisecond;
+// Asking the segment for evidence: at most this often while a silence lasts.
+constexpr MonoNs kSegmentProbeGap = 25 * kMillisecond;
 
 std::string ms(MonoNs ns) { return std::to_string(ns / kMillisecond) + " ms"; }
 }  // namespace
@@ -23,11 +25,23 @@ std::string_view name_of(Health h) {
     return "unknown";
 }
 
+std::string_view name_of(Veto v) {
+    switch (v) {
+        case Veto::PrimaryTcp: return "primary_tcp";
+        case Veto::Carrier: return "carrier";
+        case Veto::NoSegmentEvidence: return "no_segment_evidence";
+        case Veto::kCount: break;
+    }
+    return "unknown";
+}
+
 IcmpMonitor::IcmpMonitor(MonitorConfig config, std::uint16_t echo_id, std::uint64_t seed)
     : config_(config), id_(echo_id), rng_(seed) {
     if (config_.interval <= 0) config_.interval = kMillisecond;
     if (config_.timeout <= 0) config_.timeout = config_.interval;
     if (config_.misses < 1) config_.misses = 1;
+    // Evidence is a frame between two missed probes: one miss has no "between".
+    if (config_.require_segment_evidence && config_.misses < 2) config_.misses = 2;
 }
 
 std::optional<Probe> IcmpMonitor::due(MonoNs now) {
@@ -42,7 +56,8 @@ std::optional<Probe> IcmpMonitor::due(MonoNs now) {
         std::memcpy(p.payload.data() + i, &r, 8);
     }
     if (outstanding_.size() == kMaxOutstanding) outstanding_.pop_front();
-    outstanding_.push_back({p.sequence, now, p.payload, false});
+    outstanding_.push_back({p.sequence, now, p.payload, false, segment_frames_, carrier_downs_,
+                            carrier_up_});
     ++sent_;
     return p;
 }
@@ -75,8 +90,90 @@ bool IcmpMonitor::on_reply(std::uint16_t id, std::uint16_t sequence,
     misses_ = 0;
     first_miss_sent_at_.reset();
     recent_misses_.clear();
+    current_veto_.reset();
     alive_since_last_tick_ = true;
     return true;
+}
+
+void IcmpMonitor::on_carrier(bool up, MonoNs) {
+    if (carrier_known_ && carrier_up_ && !up) ++carrier_downs_;
+    if (!carrier_known_ && !up) ++carrier_downs_;
+    carrier_known_ = true;
+    carrier_up_ = up;
+}
+
+bool IcmpMonitor::segment_probe_due(MonoNs now) const {
+    if (!config_.require_segment_evidence || now - last_segment_probe_ < kSegmentProbeGap) return false;
+    // The oldest probe still unanswered: overdue by an interval (a LAN answers
+    // in well under a millisecond), and no other host heard since it left.
+    for (const auto& o : outstanding_) {
+        if (now - o.sent_at > kForgetAfter) continue;
+        return now - o.sent_at >= config_.interval && segment_frames_ == o.segment_frames;
+    }
+    return false;
+}
+
+std::optional<VetoNotice> IcmpMonitor::take_veto_notice() {
+    auto n = std::move(notice_);
+    notice_.reset();
+    return n;
+}
+
+std::uint64_t IcmpMonitor::vetoes() const {
+    std::uint64_t n = 0;
+    for (auto v : vetoes_by_reason_) n += v;
+    return n;
+}
+
+std::optional<Veto> IcmpMonitor::veto_for(const PassiveSignal& passive) const {
+    const Miss& oldest = recent_misses_.front();
+    const Miss& newest = recent_misses_.back();
+    // The tracker may veto but never trigger: TCP from the primary after the
+    // oldest of the last `misses` unanswered probes proves the host alive
+    // (ICMP lost or filtered). Only that window counts, so a primary that was
+    // vetoed once and then really dies is still declared down.
+    if (passive.last_primary_packet && *passive.last_primary_packet > oldest.sent_at)
+        return Veto::PrimaryTcp;
+    if (!config_.require_segment_evidence) return std::nullopt;
+    // DESIGN.md §6a: a backup whose own link is dead sees the same silence as
+    // one whose primary died. Our carrier must have stayed up since the oldest
+    // missed probe left (a link that came back since proves nothing: the
+    // probes it lost were never on the wire)...
+    if (carrier_known_ &&
+        (!carrier_up_ || carrier_downs_ != oldest.carrier_downs ||
+         std::any_of(recent_misses_.begin(), recent_misses_.end(),
+                     [](const Miss& m) { return !m.carrier_up; })))
+        return Veto::Carrier;
+    // ... and some other host must have been heard *during* the silence: after
+    // the oldest missed probe left and before a later one, also missed, left.
+    // A frame heard only after the last missed probe may be the first sign of
+    // our own link coming back; the next probe then settles it.
+    if (newest.segment_frames == oldest.segment_frames) return Veto::NoSegmentEvidence;
+    return std::nullopt;
+}
+
+void IcmpMonitor::note_veto(Veto v, MonoNs now, const PassiveSignal& passive) {
+    if (current_veto_ == v) return;  // counted once per silence and reason
+    current_veto_ = v;
+    ++vetoes_by_reason_[static_cast<std::size_t>(v)];
+    std::string detail = std::to_string(misses_) + " consecutive echo probes unanswered (" +
+                         ms(now - first_miss_sent_at_.value_or(now)) + " since the first)";
+    switch (v) {
+        case Veto::PrimaryTcp:
+            detail += "; the primary sent TCP " + ms(now - passive.last_primary_packet.value_or(now)) +
+                      " ago: alive, ICMP lost or filtered";
+            break;
+        case Veto::Carrier:
+            detail += carrier_up_ ? "; this host's link went down during the silence"
+                                  : "; this host's link is down";
+            break;
+        case Veto::NoSegmentEvidence:
+            detail += "; no frame from any other host during the silence: this host may be cut "
+                      "off, waiting for evidence";
+            break;
+        case Veto::kCount: break;
+    }
+    notice_ = VetoNotice{v, std::move(detail)};
 }
 
 std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passive) {
@@ -85,7 +182,7 @@ std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passiv
             o.timed_out = true;
             ++misses_;
             if (!first_miss_sent_at_) first_miss_sent_at_ = o.sent_at;
-            recent_misses_.push_back(o.sent_at);
+            recent_misses_.push_back({o.sent_at, o.segment_frames, o.carrier_downs, o.carrier_up});
             while (recent_misses_.size() > static_cast<std::size_t>(config_.misses))
                 recent_misses_.pop_front();
         }
@@ -102,17 +199,13 @@ std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passiv
         return std::nullopt;
     }
     alive_since_last_tick_ = false;
-    if (misses_ >= config_.misses && health_ != Health::Down) {
-        // The tracker may veto but never trigger: TCP from the primary after
-        // the oldest of the last `misses` unanswered probes proves the host
-        // alive (ICMP lost or filtered). Only that window counts, so a primary
-        // that was vetoed once and then really dies is still declared down.
-        if (passive.last_primary_packet && !recent_misses_.empty() &&
-            *passive.last_primary_packet > recent_misses_.front()) {
-            ++vetoed_;
+    if (misses_ >= config_.misses && health_ != Health::Down && !recent_misses_.empty()) {
+        if (const auto veto = veto_for(passive)) {
+            note_veto(*veto, now, passive);
             return std::nullopt;
         }
         health_ = Health::Down;
+        current_veto_.reset();
         std::string reason = std::to_string(misses_) + " consecutive echo probes unanswered (" +
                              ms(now - first_miss_sent_at_.value_or(now)) + " since the first)";
         if (passive.last_primary_packet) {
@@ -121,6 +214,13 @@ std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passiv
                       " client retransmissions since";
         } else {
             reason += "; passive: no TCP seen from the primary";
+        }
+        if (config_.require_segment_evidence) {
+            reason += "; segment: " +
+                      std::to_string(recent_misses_.back().segment_frames -
+                                     recent_misses_.front().segment_frames) +
+                      " frames from other hosts during the silence, carrier " +
+                      (carrier_known_ ? "up throughout" : "unknown");
         }
         return Verdict{Health::Down, reason};
     }

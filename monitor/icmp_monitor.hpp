@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <random>
 #include <span>
@@ -18,10 +19,24 @@
 namespace migware::monitor {
 
 struct MonitorConfig {
-    MonoNs interval = 20 * kMillisecond;  ///< one probe per interval
-    MonoNs timeout = 60 * kMillisecond;   ///< a probe unanswered this long is a miss
+    MonoNs interval = 10 * kMillisecond;  ///< one probe per interval
+    MonoNs timeout = 40 * kMillisecond;   ///< a probe unanswered this long is a miss
     int misses = 4;                       ///< consecutive misses before "down"
+    /// Down also needs proof that this host still hears the segment (DESIGN.md
+    /// §6a): carrier up throughout the silence, and a frame from another host
+    /// between the first and the last missed probe. Off: echo silence alone.
+    bool require_segment_evidence = true;
 };
+
+/// Why a Down verdict was withheld.
+enum class Veto : std::uint8_t {
+    PrimaryTcp,         ///< the primary sent TCP during the silence: it is alive
+    Carrier,            ///< this host's own link was down during the silence
+    NoSegmentEvidence,  ///< nobody else was heard during the silence: maybe our link is dead
+    kCount,
+};
+inline constexpr std::size_t kVetoCount = static_cast<std::size_t>(Veto::kCount);
+std::string_view name_of(Veto v);
 
 enum class Health : std::uint8_t { Unknown, Up, Down };
 std::string_view name_of(Health h);
@@ -39,6 +54,12 @@ struct Probe {
 struct Verdict {
     Health health = Health::Unknown;
     std::string reason;
+};
+
+/// A withheld Down, for the log: once per silence and reason.
+struct VetoNotice {
+    Veto reason = Veto::kCount;
+    std::string detail;
 };
 
 /// Passive evidence from the tracker (DESIGN: can confirm, never trigger).
@@ -60,6 +81,29 @@ public:
     /// Ages outstanding probes; returns a verdict when health changes.
     std::optional<Verdict> tick(MonoNs now, const PassiveSignal& passive);
 
+    /// Segment evidence. `total` counts every frame captured so far from a
+    /// host other than the primary and this one (clients, ARP, a reference
+    /// host's echo replies); only its growth between missed probes matters.
+    void on_segment_frames(std::uint64_t total) { segment_frames_ = total; }
+    /// The capture interface's carrier (netlink). Unknown until first called.
+    void on_carrier(bool up, MonoNs now);
+    bool carrier_known() const { return carrier_known_; }
+    bool carrier_up() const { return carrier_up_; }
+    std::uint64_t carrier_losses() const { return carrier_downs_; }
+    /// True when a probe has gone unanswered for an interval with no frame
+    /// from another host since it was sent: time to ask the segment (ARP to
+    /// known neighbours, echo to a reference host) so that evidence arrives
+    /// while the probes are still being missed. Rate-limited.
+    bool segment_probe_due(MonoNs now) const;
+    void segment_probe_sent(MonoNs now) {
+        last_segment_probe_ = now;
+        ++segment_probes_;
+    }
+    std::uint64_t segment_probes() const { return segment_probes_; }
+    /// The veto to log, if a new one happened since the last call.
+    std::optional<VetoNotice> take_veto_notice();
+    std::uint64_t vetoes(Veto v) const { return vetoes_by_reason_[static_cast<std::size_t>(v)]; }
+
     /// When the next probe or timeout needs attention.
     MonoNs next_deadline() const;
 
@@ -71,8 +115,8 @@ public:
     std::uint64_t late_replies() const { return late_; }
     /// Second copies of replies already counted (mirror ports deliver two).
     std::uint64_t duplicate_replies() const { return duplicates_; }
-    /// Times the passive signal overruled the echo count.
-    std::uint64_t vetoes() const { return vetoed_; }
+    /// Silences whose Down verdict was withheld, all reasons.
+    std::uint64_t vetoes() const;
     /// Round-trip times of the most recent replies, newest last.
     const std::deque<MonoNs>& recent_rtts() const { return rtts_; }
     const MonitorConfig& config() const { return config_; }
@@ -83,7 +127,18 @@ private:
         MonoNs sent_at;
         std::array<std::byte, kNonceBytes> nonce;
         bool timed_out;
+        std::uint64_t segment_frames;  // counters as they stood when it was sent
+        std::uint64_t carrier_downs;
+        bool carrier_up;               // ... and the carrier (a probe into a dead link proves nothing)
     };
+    struct Miss {
+        MonoNs sent_at;
+        std::uint64_t segment_frames;
+        std::uint64_t carrier_downs;
+        bool carrier_up;
+    };
+    std::optional<Veto> veto_for(const PassiveSignal& passive) const;
+    void note_veto(Veto v, MonoNs now, const PassiveSignal& passive);
 
     MonitorConfig config_;
     std::uint16_t id_;
@@ -94,10 +149,19 @@ private:
     Health health_ = Health::Unknown;
     int misses_ = 0;
     std::optional<MonoNs> first_miss_sent_at_;
-    std::deque<MonoNs> recent_misses_;  // send times of the last `misses` missed probes
+    std::deque<Miss> recent_misses_;  // the last `misses` missed probes, oldest first
     std::deque<std::uint16_t> answered_;  // sequences recently answered
     std::uint64_t duplicates_ = 0;
-    std::uint64_t sent_ = 0, replies_ = 0, rejected_ = 0, late_ = 0, vetoed_ = 0;
+    std::uint64_t sent_ = 0, replies_ = 0, rejected_ = 0, late_ = 0;
+    std::array<std::uint64_t, kVetoCount> vetoes_by_reason_{};
+    std::optional<Veto> current_veto_;  // this silence's, reset by a reply
+    std::optional<VetoNotice> notice_;
+    std::uint64_t segment_frames_ = 0;
+    bool carrier_known_ = false;
+    bool carrier_up_ = true;
+    std::uint64_t carrier_downs_ = 0;
+    MonoNs last_segment_probe_ = std::numeric_limits<MonoNs>::min() / 2;  // never
+    std::uint64_t segment_probes_ = 0;
     std::deque<MonoNs> rtts_;
     bool alive_since_last_tick_ = false;
 };

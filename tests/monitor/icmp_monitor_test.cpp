@@ -22,6 +22,18 @@ namespace {
 constexpr std::uint16_t kEchoId = 0x4d57;
 constexpr MonoNs kMs = kMillisecond;
 
+/// The cadence most tests below were written for (20 ms / 60 ms / 4 misses),
+/// judged on echo alone. The segment-evidence rule has its own tests at the
+/// end; `MonitorConfig{}` (the daemon's defaults) is used there.
+MonitorConfig legacy() {
+    MonitorConfig c;
+    c.interval = 20 * kMs;
+    c.timeout = 60 * kMs;
+    c.misses = 4;
+    c.require_segment_evidence = false;
+    return c;
+}
+
 std::span<const std::byte> payload_of(const Probe& p) { return p.payload; }
 
 /// Drives one monitor the way the daemon's loop does: wake at
@@ -29,7 +41,7 @@ std::span<const std::byte> payload_of(const Probe& p) { return p.payload; }
 /// deliver replies, tick.
 class Harness {
 public:
-    explicit Harness(MonitorConfig config = {}, std::uint64_t seed = 7)
+    explicit Harness(MonitorConfig config = legacy(), std::uint64_t seed = 7)
         : monitor(config, kEchoId, seed) {}
 
     IcmpMonitor monitor;
@@ -41,10 +53,13 @@ public:
     MonoNs rtt = 1 * kMs;       // how long a reply takes
     PassiveSignal passive;      // what the tracker would report
     std::optional<MonoNs> last_reply_at;
+    bool segment_talks = false;  // other hosts send a frame every loop turn
+    std::uint64_t segment_frames = 0;
 
     /// One loop turn at `now`.
     void turn(MonoNs now) {
         clock.set(now);
+        if (segment_talks) monitor.on_segment_frames(++segment_frames);
         while (auto p = monitor.due(now)) {
             sent.push_back(*p);
             if (alive) pending_.push_back({now + rtt, *p});
@@ -93,7 +108,7 @@ private:
 // ---------------------------------------------------------------- cadence
 
 TEST(IcmpMonitorTest, ProbesAreDueOncePerIntervalWithIncreasingSequence) {
-    IcmpMonitor m({}, kEchoId, 1);
+    IcmpMonitor m(legacy(), kEchoId, 1);
     auto p1 = m.due(0);
     ASSERT_TRUE(p1);
     EXPECT_EQ(p1->id, kEchoId);
@@ -115,7 +130,7 @@ TEST(IcmpMonitorTest, ProbesAreDueOncePerIntervalWithIncreasingSequence) {
 }
 
 TEST(IcmpMonitorTest, NoBurstOfCatchUpProbesAfterAStall) {
-    IcmpMonitor m({}, kEchoId, 1);
+    IcmpMonitor m(legacy(), kEchoId, 1);
     ASSERT_TRUE(m.due(0));
     // The loop stalls for 500 ms (25 intervals): exactly one probe, and the
     // cadence restarts from the moment of the stall's end.
@@ -138,7 +153,7 @@ TEST(IcmpMonitorTest, ProbeCountOverOneSecondMatchesTheInterval) {
 // ---------------------------------------------------------------- replies
 
 TEST(IcmpMonitorTest, CorrectReplySetsUpOnceNotEveryTick) {
-    IcmpMonitor m({}, kEchoId, 3);
+    IcmpMonitor m(legacy(), kEchoId, 3);
     auto p = m.due(0);
     ASSERT_TRUE(p);
     EXPECT_EQ(m.health(), Health::Unknown);
@@ -166,7 +181,7 @@ TEST(IcmpMonitorTest, CorrectReplySetsUpOnceNotEveryTick) {
 }
 
 TEST(IcmpMonitorTest, ReplyTwiceCountsOnce) {
-    IcmpMonitor m({}, kEchoId, 3);
+    IcmpMonitor m(legacy(), kEchoId, 3);
     auto p = m.due(0);
     ASSERT_TRUE(p);
     EXPECT_TRUE(m.on_reply(p->id, p->sequence, p->payload, kMs));
@@ -186,7 +201,7 @@ struct BadReply {
 class IcmpMonitorBadReplyTest : public ::testing::TestWithParam<BadReply> {};
 
 TEST_P(IcmpMonitorBadReplyTest, IsRejectedCountedAndDoesNotKeepThePrimaryUp) {
-    IcmpMonitor m({}, kEchoId, 11);
+    IcmpMonitor m(legacy(), kEchoId, 11);
     // Healthy first.
     auto p0 = m.due(0);
     ASSERT_TRUE(p0);
@@ -244,7 +259,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(IcmpMonitorTest, ReplyWithTrailingBytesAfterTheNonceIsAccepted) {
     // Echo replies carry back whatever payload was sent; a longer payload
     // (padding) still proves the nonce.
-    IcmpMonitor m({}, kEchoId, 5);
+    IcmpMonitor m(legacy(), kEchoId, 5);
     auto p = m.due(0);
     ASSERT_TRUE(p);
     std::vector<std::byte> payload(p->payload.begin(), p->payload.end());
@@ -256,7 +271,7 @@ TEST(IcmpMonitorTest, ReplyWithTrailingBytesAfterTheNonceIsAccepted) {
 TEST(IcmpMonitorTest, BadReplyDoesNotConsumeTheProbe) {
     // A forged reply with the right sequence but the wrong nonce must not
     // prevent the genuine reply from counting.
-    IcmpMonitor m({}, kEchoId, 5);
+    IcmpMonitor m(legacy(), kEchoId, 5);
     auto p = m.due(0);
     ASSERT_TRUE(p);
     auto forged = p->payload;
@@ -270,7 +285,7 @@ TEST(IcmpMonitorTest, BadReplyDoesNotConsumeTheProbe) {
 // ---------------------------------------------------------------- misses
 
 TEST(IcmpMonitorTest, ConsecutiveMissesGiveOneDownVerdictNamingTheCount) {
-    IcmpMonitor m({}, kEchoId, 9);  // 20 ms / 60 ms / 4
+    IcmpMonitor m(legacy(), kEchoId, 9);  // 20 ms / 60 ms / 4
     auto p0 = m.due(0);
     ASSERT_TRUE(p0);
     ASSERT_TRUE(m.on_reply(p0->id, p0->sequence, p0->payload, kMs));
@@ -313,7 +328,7 @@ TEST(IcmpMonitorTest, ConsecutiveMissesGiveOneDownVerdictNamingTheCount) {
 }
 
 TEST(IcmpMonitorTest, MissesMustBeConsecutive) {
-    IcmpMonitor m({}, kEchoId, 9);  // 4 misses
+    IcmpMonitor m(legacy(), kEchoId, 9);  // 4 misses
     std::vector<Verdict> verdicts;
     int lost = 0;
     for (MonoNs now = 0; now <= 600 * kMs; now += kMs) {
@@ -334,7 +349,7 @@ TEST(IcmpMonitorTest, MissesMustBeConsecutive) {
 }
 
 TEST(IcmpMonitorTest, LateReplyResetsMissesAndCountsAsLate) {
-    IcmpMonitor m({}, kEchoId, 13);
+    IcmpMonitor m(legacy(), kEchoId, 13);
     auto p = m.due(0);
     ASSERT_TRUE(p);
     EXPECT_FALSE(m.tick(60 * kMs, {}));  // timed out: one miss
@@ -352,7 +367,7 @@ TEST(IcmpMonitorTest, LateReplyResetsMissesAndCountsAsLate) {
 }
 
 TEST(IcmpMonitorTest, LateReplyAfterThreeMissesRestartsTheStreak) {
-    IcmpMonitor m({}, kEchoId, 13);
+    IcmpMonitor m(legacy(), kEchoId, 13);
     std::vector<Probe> probes;
     std::vector<std::pair<MonoNs, Verdict>> verdicts;
     for (MonoNs now = 0; now <= 118 * kMs; now += kMs) {
@@ -394,7 +409,7 @@ std::vector<Verdict> four_misses(IcmpMonitor& m, const PassiveSignal& passive) {
 }
 
 TEST(IcmpMonitorTest, PassiveSignalVetoesDownWhenThePrimarySentTcpAfterTheFirstMiss) {
-    IcmpMonitor m({}, kEchoId, 17);
+    IcmpMonitor m(legacy(), kEchoId, 17);
     const PassiveSignal alive{50 * kMs, 0};  // after the first missed probe (sent at 0)
     const auto verdicts = four_misses(m, alive);
     EXPECT_TRUE(verdicts.empty());
@@ -405,7 +420,7 @@ TEST(IcmpMonitorTest, PassiveSignalVetoesDownWhenThePrimarySentTcpAfterTheFirstM
 
 TEST(IcmpMonitorTest, PassiveSignalDoesNotVetoWhenThePrimaryWasSilentSinceTheFirstMiss) {
     {
-        IcmpMonitor m({}, kEchoId, 17);
+        IcmpMonitor m(legacy(), kEchoId, 17);
         // No TCP from the primary seen at all.
         const PassiveSignal silent{std::nullopt, 0};
         const auto verdicts = four_misses(m, silent);
@@ -415,7 +430,7 @@ TEST(IcmpMonitorTest, PassiveSignalDoesNotVetoWhenThePrimaryWasSilentSinceTheFir
     }
     {
         // Probes start at 100 ms; the primary's last TCP was at 90 ms.
-        IcmpMonitor m({}, kEchoId, 17);
+        IcmpMonitor m(legacy(), kEchoId, 17);
         const PassiveSignal silent{90 * kMs, 12};
         std::vector<Verdict> verdicts;
         for (MonoNs now = 100 * kMs; now <= 220 * kMs; now += kMs) {
@@ -434,7 +449,7 @@ TEST(IcmpMonitorTest, PassiveSignalDoesNotVetoWhenThePrimaryWasSilentSinceTheFir
 
 TEST(IcmpMonitorTest, TcpExactlyAtTheFirstMissedProbeDoesNotVeto) {
     // Only TCP *after* the first unanswered probe proves life.
-    IcmpMonitor m({}, kEchoId, 17);
+    IcmpMonitor m(legacy(), kEchoId, 17);
     const auto verdicts = four_misses(m, PassiveSignal{0, 3});
     ASSERT_EQ(verdicts.size(), 1u);
     EXPECT_EQ(verdicts[0].health, Health::Down);
@@ -501,7 +516,7 @@ TEST(IcmpMonitorTest, DetectionWithDefaultsIsUnder200msAfterTheLastReply) {
 }
 
 TEST(IcmpMonitorTest, NextDeadlineIsTheEarlierOfNextProbeAndNextTimeout) {
-    MonitorConfig cfg;
+    MonitorConfig cfg = legacy();
     cfg.interval = 20 * kMs;
     cfg.timeout = 15 * kMs;
     IcmpMonitor m(cfg, kEchoId, 21);
@@ -516,7 +531,7 @@ TEST(IcmpMonitorTest, NextDeadlineIsTheEarlierOfNextProbeAndNextTimeout) {
     EXPECT_EQ(m.next_deadline(), 35 * kMs);
 
     // Timeout longer than the interval: the next probe comes first.
-    IcmpMonitor d({}, kEchoId, 21);  // 20 / 60
+    IcmpMonitor d(legacy(), kEchoId, 21);  // 20 / 60
     ASSERT_TRUE(d.due(0));
     EXPECT_EQ(d.next_deadline(), 20 * kMs);
     ASSERT_TRUE(d.due(20 * kMs));
@@ -555,6 +570,171 @@ TEST(IcmpMonitorTest, ConfigIsSanitised) {
     EXPECT_EQ(m.config().interval, kMillisecond);
     EXPECT_EQ(m.config().timeout, kMillisecond);
     EXPECT_EQ(m.config().misses, 1);
+}
+
+// ---------------------------------------------------------------- segment evidence (issue 10)
+
+TEST(IcmpMonitorTest, DefaultsDeclareADeadPrimaryWellUnder100msOnALiveSegment) {
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;  // clients keep sending
+    h.monitor.on_carrier(true, 0);
+    h.run_until(1000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 1u);  // Up
+    const MonoNs last_reply = *h.last_reply_at;
+    h.kill();
+    h.run_until(2000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
+    const MonoNs detection = h.verdict_times[1] - last_reply;
+    // (misses - 1) intervals + the timeout after the first unanswered probe,
+    // which leaves at most one interval after the last reply.
+    EXPECT_GE(detection, 3 * 10 * kMs + 40 * kMs - kMs) << detection / 1000 << " us";
+    EXPECT_LE(detection, 4 * 10 * kMs + 40 * kMs) << detection / 1000 << " us";
+    EXPECT_NE(h.verdicts[1].reason.find("frames from other hosts during the silence, carrier up "
+                                        "throughout"),
+              std::string::npos)
+        << h.verdicts[1].reason;
+    EXPECT_EQ(h.monitor.vetoes(), 0u);
+}
+
+TEST(IcmpMonitorTest, SilenceWithNobodyElseHeardIsVetoedOnceAndWaitsForEvidence) {
+    // Our own link died without a carrier change (a dead switch behind a
+    // media converter): the primary and everybody else go quiet at once.
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.run_until(500 * kMs);
+    h.segment_talks = false;
+    h.kill();
+    h.run_until(3000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 1u) << "no Down without evidence";
+    EXPECT_EQ(h.monitor.vetoes(Veto::NoSegmentEvidence), 1u) << "once per silence, not per tick";
+    auto notice = h.monitor.take_veto_notice();
+    ASSERT_TRUE(notice);
+    EXPECT_EQ(notice->reason, Veto::NoSegmentEvidence);
+    EXPECT_NE(notice->detail.find("no frame from any other host"), std::string::npos) << notice->detail;
+    EXPECT_FALSE(h.monitor.take_veto_notice());
+    // A client frame arrives (a retransmission into the silence): the next
+    // missed probe after it settles it.
+    h.monitor.on_segment_frames(++h.segment_frames);
+    const MonoNs evidence_at = 3000 * kMs;
+    h.run_until(4000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
+    EXPECT_LE(h.verdict_times[1] - evidence_at, 10 * kMs + 40 * kMs + kMs);
+}
+
+TEST(IcmpMonitorTest, CarrierLossVetoesAndAFlapNeverTurnsIntoDown) {
+    // The backup's own cable is pulled for 1.5 s, the primary stays healthy.
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.monitor.on_carrier(true, 0);
+    h.run_until(500 * kMs);
+    h.monitor.on_carrier(false, 500 * kMs);
+    h.segment_talks = false;
+    h.kill();  // replies lost on our dead link
+    h.run_until(2000 * kMs);
+    EXPECT_EQ(h.monitor.vetoes(Veto::Carrier), 1u);
+    EXPECT_EQ(h.monitor.vetoes(Veto::NoSegmentEvidence), 0u);
+    // Cable back: the first frames arrive before the next probe's answer.
+    h.monitor.on_carrier(true, 2000 * kMs);
+    h.monitor.on_segment_frames(h.segment_frames += 50);
+    EXPECT_FALSE(h.monitor.tick(2000 * kMs, h.passive)) << "frames after the link came back prove nothing";
+    h.alive = true;
+    h.segment_talks = true;
+    h.run_until(4000 * kMs);
+    for (const auto& v : h.verdicts) EXPECT_NE(v.health, Health::Down) << v.reason;
+    EXPECT_EQ(h.monitor.carrier_losses(), 1u);
+}
+
+TEST(IcmpMonitorTest, ALinkThatComesBackWithoutCarrierChangeIsSettledByTheNextProbe) {
+    // No carrier information (tc drop on our port): our link is dead for 1 s,
+    // then a burst of other hosts' frames arrives before any new probe left.
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.run_until(500 * kMs);
+    h.segment_talks = false;
+    h.kill();
+    h.run_until(1500 * kMs);
+    h.monitor.on_segment_frames(h.segment_frames += 200);
+    EXPECT_FALSE(h.monitor.tick(1500 * kMs, h.passive));
+    h.alive = true;  // the primary answers the next probe
+    h.segment_talks = true;
+    h.run_until(3000 * kMs);
+    for (const auto& v : h.verdicts) EXPECT_NE(v.health, Health::Down) << v.reason;
+}
+
+TEST(IcmpMonitorTest, ARealFailureAfterACarrierFlapIsDeclaredOnceFreshProbesMiss) {
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.monitor.on_carrier(true, 0);
+    h.run_until(500 * kMs);
+    h.monitor.on_carrier(false, 500 * kMs);
+    h.segment_talks = false;
+    h.kill();
+    h.run_until(1000 * kMs);
+    // The cable comes back at 1000 ms, but the primary died meanwhile.
+    h.monitor.on_carrier(true, 1000 * kMs);
+    h.segment_talks = true;
+    h.run_until(2000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
+    // Four probes sent after the carrier returned, the last timing out.
+    EXPECT_GE(h.verdict_times[1], 1000 * kMs + 3 * 10 * kMs + 40 * kMs);
+    EXPECT_LE(h.verdict_times[1], 1000 * kMs + 4 * 10 * kMs + 40 * kMs);
+}
+
+TEST(IcmpMonitorTest, PrimaryTcpVetoIsCountedOncePerSilenceAndByReason) {
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.alive = false;
+    for (MonoNs t = 0; t <= 1000 * kMs; t += 5 * kMs) {
+        h.passive = PassiveSignal{t, 0};
+        h.run_until(t);
+    }
+    EXPECT_TRUE(h.verdicts.empty());
+    EXPECT_EQ(h.monitor.vetoes(Veto::PrimaryTcp), 1u);
+    EXPECT_EQ(h.monitor.vetoes(), 1u);
+    auto notice = h.monitor.take_veto_notice();
+    ASSERT_TRUE(notice);
+    EXPECT_EQ(notice->reason, Veto::PrimaryTcp);
+}
+
+TEST(IcmpMonitorTest, SegmentProbeIsDueWhenAProbeIsOverdueAndNobodyWasHeard) {
+    IcmpMonitor m(MonitorConfig{}, kEchoId, 3);
+    m.on_segment_frames(10);
+    auto p = m.due(0);
+    ASSERT_TRUE(p);
+    EXPECT_FALSE(m.segment_probe_due(5 * kMs)) << "not overdue yet";
+    EXPECT_TRUE(m.segment_probe_due(10 * kMs));
+    m.segment_probe_sent(10 * kMs);
+    EXPECT_FALSE(m.segment_probe_due(20 * kMs)) << "rate-limited";
+    EXPECT_TRUE(m.segment_probe_due(35 * kMs));
+    // Somebody talked since the probe left: no need to ask.
+    m.on_segment_frames(11);
+    EXPECT_FALSE(m.segment_probe_due(40 * kMs));
+    EXPECT_EQ(m.segment_probes(), 1u);
+    // A reply clears the question.
+    IcmpMonitor r(MonitorConfig{}, kEchoId, 3);
+    auto q = r.due(0);
+    ASSERT_TRUE(r.on_reply(q->id, q->sequence, q->payload, kMs));
+    EXPECT_FALSE(r.segment_probe_due(30 * kMs));
+    // Evidence off: never.
+    MonitorConfig off;
+    off.require_segment_evidence = false;
+    IcmpMonitor o(off, kEchoId, 3);
+    ASSERT_TRUE(o.due(0));
+    EXPECT_FALSE(o.segment_probe_due(30 * kMs));
+}
+
+TEST(IcmpMonitorTest, EvidenceOffDeclaresDownOnEchoSilenceAlone) {
+    MonitorConfig off;
+    off.require_segment_evidence = false;
+    Harness h(off);
+    h.run_until(300 * kMs);
+    h.kill();
+    h.run_until(1000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
 }
 
 }  // namespace
