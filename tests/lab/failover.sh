@@ -12,6 +12,13 @@
 #   churn:  tests/lab/failover.sh --mode churn --connections W [--requests K] [--gap S]
 #           [--lenient-close] [--replay-unanswered] [...]   W workers open, use (K request/reply pairs) and close
 #           short connections in a loop for --duration; the verdict counts connection attempts
+#   faults (issue 10): [--fault AT:KIND:DUR]...  AT s after the traffic starts, for DUR s; KIND =
+#           backup-flap (p-backup down), pause (SIGSTOP migware), partition (every frame of
+#           p-primary dropped by tc, carrier up), pull (p-primary down for good; once, last).
+#           Any --fault replaces the default pull, turns on --hub-capture and runs
+#           tests/lab/invariants.py on it.  [--hub-capture]  tcpdump on the hub's br0.
+#           [--expect-veto-or-rollback] [--expect-rollback] [--expect-no-transition]  checks of
+#           migware's log (event=monitor_veto|takeover_rolled_back; no event=transition at all)
 #
 # Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
 # if every connection passed.  Needs root; fails loudly (never skips) without it.
@@ -25,6 +32,7 @@ MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHO
 PLUG_AFTER="" STOP_PRIMARY_APP="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
 CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 REPLAY_UNANSWERED=0
+FAULTS=() HUB_CAP=0 EXPECT_VETO_OR_RB=0 EXPECT_RB=0 EXPECT_NO_TRANSITION=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
 CHURN_CONNECT_TIMEOUT=8 CHURN_REPLY_TIMEOUT=4 CHURN_CLOSE_TIMEOUT=4
 BIN="$ROOT/build/bin/migware"
@@ -32,8 +40,9 @@ PORT=7000
 CONNECT_TIMEOUT=20
 CLOSE_TIMEOUT=6
 REPLY_TIMEOUT=4
+PARTITION_PREF=1          # tc pref of the partition's drop filters: before the mirror's (49152)
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
@@ -61,6 +70,11 @@ while [[ $# -gt 0 ]]; do
         --replay-unanswered) REPLAY_UNANSWERED=1; MIG_EXTRA+=(--recovery.replay-unanswered true); shift;;
         --topology) LAB_TOPOLOGY=${2:-}; shift 2;;
         --vlan) export LAB_VLAN=${2:-}; shift 2;;
+        --fault) FAULTS+=("${2:-}"); shift 2;;
+        --hub-capture) HUB_CAP=1; shift;;
+        --expect-veto-or-rollback) EXPECT_VETO_OR_RB=1; shift;;
+        --expect-rollback) EXPECT_RB=1; shift;;
+        --expect-no-transition) EXPECT_NO_TRANSITION=1; shift;;
         -h|--help) usage;;
         *) echo "failover: unknown argument '$1'" >&2; usage;;
     esac
@@ -92,6 +106,39 @@ if [[ -n $PULL_AT_FIXED ]]; then
     [[ $PULL_AT_FIXED =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($PULL_AT_FIXED < $DURATION)}" \
         || { echo "failover: --pull-at must be a number of seconds below --duration" >&2; exit 2; }
 fi
+# --fault AT:KIND:DUR: checked here, scheduled by the fault runner once the traffic starts
+FAULT_PULL=0 FAULT_END=0
+if [[ ${#FAULTS[@]} -gt 0 ]]; then
+    [[ ${#FAULTS[@]} -le 100 ]] || { echo "failover: at most 100 --fault" >&2; exit 2; }
+    [[ -z $PULL_AT_FIXED && -z $PLUG_AFTER && -z $STOP_PRIMARY_APP ]] \
+        || { echo "failover: --fault replaces the default pull: no --pull-at/--plug-after/--stop-primary-app with it" >&2; exit 2; }
+    PULL_FAULT_AT=""
+    for f in "${FAULTS[@]}"; do
+        [[ $f =~ ^([0-9]+(\.[0-9]+)?):(backup-flap|pause|partition|pull):([0-9]+(\.[0-9]+)?)$ ]] \
+            || { echo "failover: --fault '$f': AT:KIND:DUR, KIND backup-flap|pause|partition|pull" >&2; exit 2; }
+        f_at=${BASH_REMATCH[1]} f_kind=${BASH_REMATCH[3]} f_dur=${BASH_REMATCH[4]}
+        awk "BEGIN{exit !($f_at < $DURATION && $f_dur <= 10 && $f_at + $f_dur <= $DURATION + 5)}" \
+            || { echo "failover: --fault '$f': AT below --duration, DUR at most 10 s, ending by --duration + 5 s" >&2; exit 2; }
+        if [[ $f_kind == pull ]]; then
+            [[ -z $PULL_FAULT_AT ]] || { echo "failover: at most one pull fault" >&2; exit 2; }
+            [[ $NOPULL -eq 0 ]] || { echo "failover: --no-pull contradicts a pull fault" >&2; exit 2; }
+            PULL_FAULT_AT=$f_at; FAULT_PULL=1
+        else
+            awk "BEGIN{exit !($f_dur > 0)}" || { echo "failover: --fault '$f': DUR must be > 0" >&2; exit 2; }
+            [[ $f_kind == pause && $NOMIG -eq 1 ]] && { echo "failover: a pause fault needs migware" >&2; exit 2; }
+        fi
+        FAULT_END=$(awk "BEGIN{e = $f_at + $f_dur; print (e > $FAULT_END) ? e : $FAULT_END}")
+    done
+    if [[ -n $PULL_FAULT_AT ]]; then
+        for f in "${FAULTS[@]}"; do
+            IFS=: read -r f_at f_kind f_dur <<<"$f"
+            [[ $f_kind == pull ]] && continue
+            awk "BEGIN{exit !($f_at + $f_dur <= $PULL_FAULT_AT)}" \
+                || { echo "failover: the pull must be the last fault ('$f' ends after it)" >&2; exit 2; }
+        done
+    fi
+    NOPULL=1 HUB_CAP=1     # the default pull is replaced by the faults
+fi
 if [[ -n $WORKDIR ]]; then
     [[ ! -e $WORKDIR || -z $(ls -A "$WORKDIR" 2>/dev/null) ]] \
         || { echo "failover: --work $WORKDIR exists and is not empty" >&2; exit 2; }
@@ -100,6 +147,7 @@ fi
 # The whole run is bounded: re-exec under timeout (TERM -> our trap cleans up).
 CLIENT_BOUND=$(( CONNECT_TIMEOUT + DUR_INT + CLOSE_TIMEOUT + 15 ))
 RUN_BOUND=$(( CLIENT_BOUND + 60 ))
+[[ ${#FAULTS[@]} -gt 0 ]] && RUN_BOUND=$(( RUN_BOUND + 30 ))     # fault tails, invariants.py
 if [[ -z ${MWL_BOUNDED:-} ]]; then
     export MWL_BOUNDED=$RUN_BOUND
     exec timeout --foreground -k 10 "$RUN_BOUND" "$0" "${ORIG_ARGS[@]}"
@@ -118,6 +166,7 @@ WORK=""
 OWN_PIDS=()
 MIG_PID="" CLIENT_PID="" TCPDUMP_PID="" SRV_P_PID="" SRV_B_PID=""
 DIRECT_PID="" BCAP_ETH_PID="" BCAP_TUN_PID=""
+HUBCAP_PID="" FAULT_PID="" MIG_REAL_PID=""
 FINAL_PRINTED=0
 
 final_fail() { # reason : every connection fails, print the verdict line
@@ -147,10 +196,28 @@ stop_pid() {
 }
 forget_pid() { local keep=() p; for p in "${OWN_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done; OWN_PIDS=("${keep[@]}"); }
 
+# undo_faults : whatever a fault may have left behind, undone (idempotent): the backup's cable
+# in, the primary's tc drop filters out, migware continued.  A pulled primary stays pulled.
+undo_faults() {
+    [[ ${#FAULTS[@]} -gt 0 && -n ${LAB_NS_HUB:-} ]] || return 0
+    [[ -n $FAULT_PID ]] && stop_pid "$FAULT_PID" 5      # the runner undoes its active fault itself
+    FAULT_PID=""
+    ip -n "$LAB_NS_HUB" link set p-backup up 2>/dev/null
+    local dir
+    for dir in ingress egress; do
+        nsx "$LAB_NS_HUB" tc filter del dev p-primary "$dir" pref "$PARTITION_PREF" 2>/dev/null
+    done
+    if [[ -n $MIG_REAL_PID && -n $MIG_PID ]] && running "$MIG_PID"; then
+        kill -CONT "$MIG_REAL_PID" 2>/dev/null
+    fi
+    return 0
+}
+
 cleanup() {
     local rc=$? pid
     set +e
     trap - EXIT INT TERM
+    undo_faults
     for pid in "${OWN_PIDS[@]}"; do running "$pid" && kill -TERM "$pid" 2>/dev/null; done
     for pid in "${OWN_PIDS[@]}"; do stop_pid "$pid" 3; done
     if [[ -n ${LAB_PREFIX:-} ]]; then
@@ -214,9 +281,22 @@ log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=
 [[ $MODE == churn ]] && log "churn: $CONNS workers, $CHURN_REQUESTS requests per connection, gap ${CHURN_GAP}s, timeouts connect ${CHURN_CONNECT_TIMEOUT}s reply ${CHURN_REPLY_TIMEOUT}s server-FIN ${CHURN_CLOSE_TIMEOUT}s, close $([[ $CHURN_LENIENT -eq 1 ]] && echo lenient || echo strict)"
 [[ ${#MIG_EXTRA[@]} -gt 0 ]] && log "extra migware arguments: ${MIG_EXTRA[*]}"
 [[ $DIRECT -gt 0 ]] && log "direct reference: $DIRECT connections to $LAB_IP_BACKUP:$PORT at ${DIRECT_RATE}/s"
+[[ ${#FAULTS[@]} -gt 0 ]] && log "faults (s after the traffic starts): ${FAULTS[*]}"
 
 log "topology=$LAB_TOPOLOGY"
 lab_up || final_fail "lab_up failed"
+MAC_CLIENT=$(lab_mac "$LAB_NS_CLIENT") MAC_PRIMARY=$(lab_mac "$LAB_NS_PRIMARY") MAC_BACKUP=$(lab_mac "$LAB_NS_BACKUP")
+[[ -n $MAC_CLIENT && -n $MAC_PRIMARY && -n $MAC_BACKUP ]] || final_fail "cannot read the hosts' MACs"
+if [[ $HUB_CAP -eq 1 ]]; then
+    # br0 in promiscuous mode gets every frame that enters the bridge from any port (the
+    # bridge's local_rcv), learnt unicast included, once: what the segment carried.  Frames a
+    # partition drops at p-primary never enter it; the mirror's copies bypass it.
+    spawn "$LAB_NS_HUB" "$RUN_BOUND" /dev/null "$WORK/tcpdump-hub.log" \
+        tcpdump -i br0 -nn -s 128 --immediate-mode -U -B 65536 -Z root -w "$WORK/hub.pcap"
+    HUBCAP_PID=$LAST_PID
+    wait_for 5 "$HUBCAP_PID" "hub tcpdump" grep -qs 'listening on' "$WORK/tcpdump-hub.log" \
+        || final_fail "tcpdump on the hub's br0 did not start: $(cat "$WORK/tcpdump-hub.log")"
+fi
 [[ $NOOPTS -eq 1 ]] && { lab_client_no_options || final_fail "client sysctls"; }
 
 mkdir -p "$WORK/primary" "$WORK/backup"
@@ -311,6 +391,153 @@ if [[ -n $DIRECT_PID ]]; then
     log "direct client traffic started after $(elapsed)s: $(head -n 1 "$WORK/direct.err")"
 fi
 
+# real_migware PID : the migware process under PID's wrappers (ip netns exec -> timeout ->
+# migware, perhaps a wrapper script): the first descendant whose executable is BIN's, or is
+# called migware.  Prints its PID; fails if there is none.
+real_migware() {
+    local want queue=("$1") p c exe i
+    want=$(readlink -f "$BIN")
+    for (( i = 0; i < ${#queue[@]} && i < 64; i++ )); do
+        p=${queue[i]}
+        exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
+        if [[ $exe == "$want" || ${exe##*/} == migware ]]; then echo "$p"; return 0; fi
+        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
+    done
+    return 1
+}
+
+if [[ ${#FAULTS[@]} -gt 0 ]]; then
+    if [[ -n $MIG_PID ]]; then
+        MIG_REAL_PID=$(real_migware "$MIG_PID") || final_fail "cannot find the migware process under PID $MIG_PID"
+        log "migware's own process: PID $MIG_REAL_PID ($(readlink -f "/proc/$MIG_REAL_PID/exe"))"
+    fi
+    # The fault runner: one bounded process, each fault applied and undone on its own schedule
+    # (CLOCK_MONOTONIC, from the client's start), every step logged with CLOCK_MONOTONIC and
+    # wall clock into faults.txt; on SIGTERM it undoes the fault in progress.
+    cat >"$WORK/faults.py" <<'PYEOF'
+import os, signal, subprocess, sys, time
+hub, topology, mig_pid, start_file, out, pull_out, pref = sys.argv[1:8]
+mig_pid, pref = int(mig_pid), int(pref)
+faults = []
+for n, spec in enumerate(sys.argv[8:]):
+    at, kind, dur = spec.split(":")
+    faults.append((float(at), kind, float(dur), n))
+faults.sort()
+t0 = int(open(start_file).read().split()[1])        # the client's monotonic_ns at its start
+log = open(out, "a", buffering=1)
+
+class Stop(Exception):
+    pass
+
+def on_term(signum, frame):
+    raise Stop()
+
+signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGINT, on_term)
+
+def note(n, kind, phase, **kw):
+    m, w = time.monotonic_ns(), time.time()
+    log.write("mono_ns=%d wall=%.6f t=%.3f n=%d fault=%s phase=%s%s\n" % (
+        m, w, (m - t0) / 1e9, n, kind, phase, "".join(" %s=%s" % x for x in kw.items())))
+
+def run(*cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return r.stdout
+
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+def wait_state(pid, want_stopped):
+    for _ in range(100):                     # at most 1 s
+        if (state(pid) == "T") == want_stopped:
+            return
+        time.sleep(0.01)
+    raise RuntimeError("PID %d state %s, wanted %s" % (pid, state(pid), "stopped" if want_stopped else "running"))
+
+def tc(*args):
+    return run("ip", "netns", "exec", hub, "tc", *args)
+
+def partition_on():
+    # act_gact (`action drop`) is not in this kernel: mirred redirects every frame to a veth
+    # that is down, which drops it.  Carrier stays up on every port.
+    if "mwdrop" not in run("ip", "-n", hub, "-o", "link", "show"):
+        run("ip", "-n", hub, "link", "add", "mwdrop", "type", "veth", "peer", "name", "mwdrop-peer")
+    if "clsact" not in tc("qdisc", "show", "dev", "p-primary"):
+        tc("qdisc", "add", "dev", "p-primary", "clsact")
+    for d in ("ingress", "egress"):
+        tc("filter", "add", "dev", "p-primary", d, "pref", str(pref), "protocol", "all", "u32",
+           "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", "mwdrop")
+    for d in ("ingress", "egress"):
+        if "mwdrop" not in tc("filter", "show", "dev", "p-primary", d, "pref", str(pref)):
+            raise RuntimeError("partition filter missing on p-primary " + d)
+
+def partition_off():
+    for d in ("ingress", "egress"):
+        tc("filter", "del", "dev", "p-primary", d, "pref", str(pref))
+    if topology == "mirror":                 # the mirror's own filters must still be there
+        for d in ("ingress", "egress"):
+            if "Egress Mirror to device p-backup" not in tc("filter", "show", "dev", "p-primary", d):
+                raise RuntimeError("the mirror filter on p-primary %s is gone" % d)
+
+apply = {
+    "backup-flap": (lambda: run("ip", "-n", hub, "link", "set", "p-backup", "down"),
+                    lambda: run("ip", "-n", hub, "link", "set", "p-backup", "up")),
+    "pause": (lambda: (os.kill(mig_pid, signal.SIGSTOP), wait_state(mig_pid, True)),
+              lambda: (os.kill(mig_pid, signal.SIGCONT), wait_state(mig_pid, False))),
+    "partition": (partition_on, partition_off),
+}
+active = None
+rc = 0
+try:
+    for at, kind, dur, n in faults:
+        delay = (t0 + int(at * 1e9) - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            time.sleep(delay)
+        if kind == "pull":
+            m0 = time.monotonic_ns()
+            run("ip", "-n", hub, "link", "set", "p-primary", "down")
+            m1, w1 = time.monotonic_ns(), time.time()
+            with open(pull_out, "w") as f:
+                f.write("%d %d %r\n" % (m0, m1, w1))
+            note(n, kind, "pull", mono_ns_before=m0, at=at)
+            continue
+        on, off = apply[kind]
+        active = (n, kind, off)
+        on()
+        note(n, kind, "start", at=at, dur=dur)
+        time.sleep(dur)
+        active = None
+        off()
+        note(n, kind, "end")
+except Stop:
+    note(-1, "runner", "stopped")
+except Exception as e:                          # noqa: BLE001: logged, the run fails
+    note(-1, "runner", "error", error='"%s"' % str(e).replace('"', "'"))
+    print("faults: ERROR: %s" % e, file=sys.stderr)
+    rc = 1
+finally:
+    if active is not None:
+        n, kind, off = active
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            off()
+            note(n, kind, "end", undone="early")
+        except Exception as e:                  # noqa: BLE001
+            print("faults: ERROR undoing %s: %s" % (kind, e), file=sys.stderr)
+            rc = 1
+sys.exit(rc)
+PYEOF
+    FAULT_BOUND=$(awk "BEGIN{printf \"%d\", $FAULT_END + 20}")
+    spawn "$LAB_NS_HUB" "$FAULT_BOUND" "$WORK/faults.out" "$WORK/faults.err" \
+        "$PY" "$WORK/faults.py" "$LAB_NS_HUB" "$LAB_TOPOLOGY" "${MIG_REAL_PID:-0}" "$WORK/client.start" \
+        "$WORK/faults.txt" "$WORK/pull.txt" "$PARTITION_PREF" "${FAULTS[@]}"
+    FAULT_PID=$LAST_PID
+    log "fault runner started (PID $FAULT_PID, bounded to ${FAULT_BOUND}s)"
+fi
+
 PULL_ARGS=()
 if [[ $NOPULL -eq 0 ]]; then
     sleep "$PULL_AT"
@@ -352,6 +579,21 @@ wait "$CLIENT_PID" 2>/dev/null; client_rc=$?
 forget_pid "$CLIENT_PID"
 [[ $client_rc -eq 124 || $client_rc -eq 137 ]] && log "the client overran its ${CLIENT_BOUND}s bound and was stopped"
 log "client finished after $(elapsed)s (exit $client_rc); $(tail -n 1 "$WORK/client.err")"
+if [[ -n $FAULT_PID ]]; then
+    # the schedule may reach past the traffic; the runner is bounded (FAULT_BOUND)
+    for (( i = 0; i < 40 * 20; i++ )); do running "$FAULT_PID" || break; sleep 0.05; done
+    wait "$FAULT_PID" 2>/dev/null; fault_rc=$?
+    forget_pid "$FAULT_PID"; FAULT_PID=""
+    undo_faults
+    log "fault runner exited $fault_rc; faults applied:"
+    sed 's/^/  /' "$WORK/faults.txt" >&2 2>/dev/null
+    [[ $fault_rc -eq 0 ]] || final_fail "the fault runner failed (exit $fault_rc): $(tail -n 3 "$WORK/faults.err")"
+    if [[ $FAULT_PULL -eq 1 ]]; then
+        read -r MONO0 MONO1 WALL1 <"$WORK/pull.txt" || final_fail "the pull fault left no pull.txt"
+        PULL_ARGS=(--pull-wall "$WALL1" --pull-mono-ns "$MONO1" --pull-mono-ns-before "$MONO0")
+        log "cable pulled by the fault runner (mono_ns=$MONO1 wall=$WALL1)"
+    fi
+fi
 if [[ -n $DIRECT_PID ]]; then
     wait "$DIRECT_PID" 2>/dev/null; direct_rc=$?
     forget_pid "$DIRECT_PID"
@@ -386,7 +628,12 @@ for role in primary backup; do
     [[ $STOP_RC -eq 0 ]] || log "WARNING: the $role server exited $STOP_RC on SIGTERM: $(tail -n 3 "$WORK/server-$role.err")"
 done
 stop_pid "$TCPDUMP_PID" 5
-for pid in "$BCAP_ETH_PID" "$BCAP_TUN_PID"; do stop_pid "$pid" 5; done
+for pid in "$BCAP_ETH_PID" "$BCAP_TUN_PID" "$HUBCAP_PID"; do stop_pid "$pid" 5; done
+if [[ -n $HUBCAP_PID ]]; then
+    log "hub capture: $(grep -E 'captured|dropped' "$WORK/tcpdump-hub.log" | tr '\n' ' ')"
+    grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$WORK/tcpdump-hub.log" \
+        && log "WARNING: the hub capture dropped packets; invariants.py may miss frames"
+fi
 for f in "$WORK"/tcpdump-backup-*.log; do
     [[ -e $f ]] || continue
     log "backup capture ${f##*/tcpdump-backup-}: $(grep -E 'captured|dropped' "$f" | tr '\n' ' ')"
@@ -405,6 +652,36 @@ CLIENT_MAC=$(ip -n "$LAB_NS_CLIENT" -o link show eth0 | grep -o 'link/ether [0-9
 timeout 60 tcpdump -nn -S -tt -r "$WORK/client.pcap" "ether host $CLIENT_MAC or ether broadcast" \
     >"$WORK/capture.txt" 2>"$WORK/tcpdump-read.log" \
     || final_fail "cannot read the capture: $(cat "$WORK/tcpdump-read.log")"
+
+# Issue 10: the safety invariants on the hub capture, and what the run must be judged as: a
+# takeover that answered a partition is a failover from the partition's start (and the primary,
+# back when the partition heals, is fenced); a rolled-back takeover leaves twins on the backup.
+INV_RC=0 REF_KIND=none PRIMARY_FENCED=0 ROLLED_BACK_BEFORE=""
+if [[ ${#FAULTS[@]} -gt 0 ]]; then
+    INV_ARGS=(--pcap "$WORK/hub.pcap" --primary-ip "$LAB_IP_PRIMARY" --client-mac "$MAC_CLIENT"
+        --primary-mac "$MAC_PRIMARY" --backup-mac "$MAC_BACKUP" --faults "$WORK/faults.txt"
+        --reference-out "$WORK/reference.txt")
+    [[ -n $MIG_PID ]] && INV_ARGS+=(--migware-log "$WORK/migware.log")
+    timeout 120 "$PY" "$HERE/invariants.py" "${INV_ARGS[@]}" >"$WORK/invariants.out" 2>&1
+    INV_RC=$?
+    cat "$WORK/invariants.out"
+    read -r REF_KIND REF_WALL REF_MONO <"$WORK/reference.txt" 2>/dev/null || REF_KIND=error
+    HAS_PARTITION=0; [[ " ${FAULTS[*]}" == *:partition:* ]] && HAS_PARTITION=1
+    case $REF_KIND in
+        partition)
+            PULL_ARGS=(--pull-wall "$REF_WALL" --pull-mono-ns "$REF_MONO")
+            PRIMARY_FENCED=1
+            log "partition case: migware took over during the partition that began at wall=$REF_WALL: every connection verified as a failover from the partition's start, the primary fenced when it healed";;
+        pull)
+            log "failover case: migware took over after the pull";;
+        rolled-back)
+            if [[ $FAULT_PULL -eq 1 ]]; then ROLLED_BACK_BEFORE=$WALL1; else ROLLED_BACK_BEFORE=inf; fi
+            log "rollback case: migware took over and rolled back; its twins on the backup are reported, not judged";;
+        none)
+            [[ $HAS_PARTITION -eq 1 ]] && log "partition case: no takeover: every connection verified whole on the primary";;
+        *) log "ERROR: invariants.py gave no reference"; INV_RC=1;;
+    esac
+fi
 
 VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json"
     --capture-txt "$WORK/capture.txt" --primary-dir "$WORK/primary" --backup-dir "$WORK/backup"
@@ -427,6 +704,10 @@ for ((i = 0; i < ${#MIG_EXTRA[@]}; i++)); do
 done
 [[ $MODE == churn && $CHURN_LENIENT -eq 1 ]] && VERIFY_ARGS+=(--lenient-close)
 [[ $MODE == churn && $REPLAY_UNANSWERED -eq 1 ]] && VERIFY_ARGS+=(--replay-unanswered)
+if [[ $PRIMARY_FENCED -eq 1 && $NOMIG -eq 0 ]]; then
+    FENCE_EXPECTED=1; VERIFY_ARGS+=(--primary-fenced)
+fi
+[[ -n $ROLLED_BACK_BEFORE ]] && VERIFY_ARGS+=(--rolled-back-before "$ROLLED_BACK_BEFORE")
 timeout 120 "$PY" "$HERE/verify.py" "${VERIFY_ARGS[@]}" >"$WORK/verify.out" 2>&1
 vrc=$?
 grep -v '^failover: ' "$WORK/verify.out"
@@ -459,6 +740,23 @@ if [[ $FENCE_EXPECTED -eq 1 ]]; then
         log "FAIL: stale sockets on the primary were not all confirmed gone"; vrc=1
     fi
     grep -E 'event=(arp_reasserted|primary_reset_client)' "$WORK/migware.log" | head -n 5 >&2
+fi
+if [[ ${#FAULTS[@]} -gt 0 && $INV_RC -ne 0 ]]; then
+    log "FAIL: safety invariants violated: $(grep -m1 'VIOLATION' "$WORK/invariants.out" || tail -n 1 "$WORK/invariants.out")"
+    vrc=1
+fi
+if [[ -n $MIG_PID ]]; then
+    if [[ $EXPECT_VETO_OR_RB -eq 1 ]] && ! grep -Eq 'event=(monitor_veto|takeover_rolled_back)( |$)' "$WORK/migware.log"; then
+        log "FAIL: expected event=monitor_veto or event=takeover_rolled_back in migware's log, found neither"; vrc=1
+    fi
+    if [[ $EXPECT_RB -eq 1 ]] && ! grep -Eq 'event=takeover_rolled_back( |$)' "$WORK/migware.log"; then
+        log "FAIL: expected event=takeover_rolled_back in migware's log, found none"; vrc=1
+    fi
+    if [[ $EXPECT_NO_TRANSITION -eq 1 ]] && grep -q 'event=transition' "$WORK/migware.log"; then
+        log "FAIL: expected no state transition, migware logged: $(grep -m1 'event=transition' "$WORK/migware.log")"; vrc=1
+    fi
+elif [[ $EXPECT_VETO_OR_RB -eq 1 || $EXPECT_RB -eq 1 || $EXPECT_NO_TRANSITION -eq 1 ]]; then
+    log "FAIL: --expect-* checks migware's log, and there is no migware"; vrc=1
 fi
 echo "$VERDICT"; FINAL_PRINTED=1
 [[ $vrc -eq 0 ]] || exit 1

@@ -11,7 +11,10 @@ Per connection k (client port p):
       - (client ISN + 1), mod 2^32.  The backup's log for port p must be exactly
       stream(k)[acked:sent]; the primary's log must be stream(k)[0:len] with len >= acked
       (len - acked = bytes the primary got but never acknowledged: reported, not an error).
-      Without a pull: the primary holds exactly stream(k)[0:sent], the backup nothing.
+      Without a pull: the primary holds exactly stream(k)[0:sent], the backup nothing, and the
+      client's capture holds no RST from the server's address that the client could accept.
+      With --rolled-back-before WALL (migware took over and rolled back, issue 10), the backup's
+      connections opened before WALL are that takeover's twins: counted, not judged.
   (c) reqresp: every request got its correct reply (the client checked each one).
 Churn mode (--mode churn): every connection attempt of `traffic.py churn` is one verdict:
 no client error, all replies verified, the server's FIN seen (unless --lenient-close), the
@@ -613,6 +616,9 @@ def main():
                     help="migware replays requests the primary acked but never answered")
     ap.add_argument("--lenient-close", action="store_true",
                     help="churn: all replies verified but no server FIN is a pass (counted)")
+    ap.add_argument("--rolled-back-before", type=float, metavar="WALL",
+                    help="backup connections opened before WALL (inf: all) are twins of a "
+                         "takeover migware rolled back: reported, not judged")
     a = ap.parse_args()
     if a.mode == "churn":
         return main_churn(a)
@@ -630,6 +636,20 @@ def main():
                                a.pull_wall if pulled else None)
     plogs = read_logs(a.primary_dir)
     blogs = read_logs(a.backup_dir)
+    rolled_back = [0, 0]   # twins of a rolled-back takeover: connections, bytes
+    if a.rolled_back_before is not None:
+        for port in list(blogs):
+            keep = []
+            for name, data, side in blogs[port]:
+                if side and side.get("t_open") is not None and side["t_open"] < a.rolled_back_before:
+                    rolled_back[0] += 1
+                    rolled_back[1] += len(data)
+                else:
+                    keep.append((name, data, side))
+            if keep:
+                blogs[port] = keep
+            else:
+                del blogs[port]
 
     failures = []          # (k, port, [reasons])
     passed = 0
@@ -682,8 +702,12 @@ def main():
             r = describe_slice("primary", k, pdata, 0, sent)
             if r:
                 reasons.append(r)
-            if bdata:
-                reasons.append("backup received %d bytes without a pull" % len(bdata))
+            if bl:
+                reasons.append("backup received a connection (%d bytes) without a pull" % len(bdata))
+            cc = cap.get(port)
+            if cc and cc["rst_from_server"]:
+                reasons.append("client capture: %d RST from %s:%d without a pull"
+                               % (cc["rst_from_server"], a.server_ip, a.port))
         else:
             cc = cap.get(port)
             if cc is None or cc["isn"] is None:
@@ -746,6 +770,9 @@ def main():
             if lat:
                 print("verify: worst reply latency per connection: median %.1f ms, max %.1f ms"
                       % (statistics.median(lat), max(lat)))
+    if a.rolled_back_before is not None:
+        print("verify: twins of a takeover migware rolled back, on the backup (info, not judged): "
+              "%d connections, %d bytes" % tuple(rolled_back))
     if pulled:
         print("verify: primary's unacknowledged bytes that also went to the backup "
               "(info): %d bytes on %d connections" % (overlap_total, overlap_conns))
