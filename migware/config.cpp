@@ -24,7 +24,8 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     DaemonConfig cfg;
     std::string primary, backup, config_file;
     std::vector<int> ports;
-    int interval_ms = 20, timeout_ms = 60, misses = 4;
+    int interval_ms = 10, timeout_ms = 40, misses = 4;
+    std::string reference;
     int syn_rto_ms = 100, linger_ms = 5000;
     int probe_interval_ms = 200;
     std::string new_conn_policy = "backup";
@@ -50,6 +51,17 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "a probe unanswered this long is a miss")
         ("monitor.misses", po::value<int>(&misses)->default_value(misses),
          "consecutive misses before the primary is declared down")
+        ("monitor.segment-evidence",
+         po::value<bool>(&cfg.monitor.require_segment_evidence)->default_value(true),
+         "declare the primary down only with proof that this host still hears the segment: "
+         "carrier up throughout the silence and a frame from another host during it "
+         "(false: echo silence alone, which takes a dead link of our own for a dead primary)")
+        ("monitor.reference", po::value<std::string>(&reference),
+         "an address on the segment that answers echo (a gateway, a witness): its replies during "
+         "the primary's silence count as evidence; useful where clients are off-link or idle")
+        ("monitor.neighbour-probe", po::value<bool>(&cfg.neighbour_probe)->default_value(true),
+         "when evidence is wanted, ask the most recently heard hosts with unicast ARP requests "
+         "from this host's own address")
         ("monitor.service-probe", po::value<bool>(&cfg.service_probe)->default_value(false),
          "also connect() to the primary's service port: tells 'host up, service down' apart "
          "(the service sees these connections, closed at once with RST)")
@@ -127,6 +139,14 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     }
     if (interval_ms < 1 || timeout_ms < 1 || misses < 1)
         throw ConfigError("monitor.interval-ms, monitor.timeout-ms and monitor.misses must be at least 1");
+    if (cfg.monitor.require_segment_evidence && misses < 2)
+        throw ConfigError("monitor.misses must be at least 2 with monitor.segment-evidence (evidence "
+                          "is a frame heard between two missed probes)");
+    if (!reference.empty()) {
+        cfg.reference = parse_ip("--monitor.reference", reference);
+        if (*cfg.reference == cfg.primary || *cfg.reference == cfg.backup)
+            throw ConfigError("--monitor.reference must be a third host, not the primary or this backup");
+    }
     if (syn_rto_ms < 1 || cfg.failover.syn_tries < 1 || cfg.failover.max_concurrent_syns < 1)
         throw ConfigError("recovery.syn-rto-ms, recovery.syn-tries and recovery.concurrency must be at least 1");
     if (cfg.failover.max_syn_rate < 0) throw ConfigError("recovery.max-syn-rate must not be negative");
@@ -156,7 +176,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     cfg.summary = "interface=" + cfg.interface + " primary=" + primary + " backup=" + backup +
                   " ports=" + port_list + " tun=" + cfg.tun_name +
                   " monitor=" + std::to_string(interval_ms) + "ms/" + std::to_string(timeout_ms) +
-                  "ms/" + std::to_string(misses) + " max_connections=" +
+                  "ms/" + std::to_string(misses) + " segment_evidence=" +
+                  (cfg.monitor.require_segment_evidence ? "on" : "off") +
+                  (cfg.reference ? " reference=" + cfg.reference->to_string() : std::string()) +
+                  " max_connections=" +
                   std::to_string(cfg.failover.table.max_connections);
     return cfg;
 }

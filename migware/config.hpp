@@ -25,6 +25,10 @@ struct DaemonConfig {
     std::vector<std::uint16_t> ports;
     std::string tun_name = "mw0";
     monitor::MonitorConfig monitor;
+    // Segment evidence (issue 10): a host on the segment that answers echo
+    // (a gateway, a witness). Optional: its replies count as evidence.
+    std::optional<Ipv4Addr> reference;
+    bool neighbour_probe = true;  // ARP to recently heard hosts when evidence is wanted
     bool service_probe = false;  // TCP probe of the first --port beside ICMP
     monitor::ServiceProbeConfig probe;
     FailoverConfig failover;      // primary/backup/ports copied in by parse

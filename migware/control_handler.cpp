@@ -138,6 +138,19 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("probe_late", p.monitor.late_replies());
     add("probe_duplicates", p.monitor.duplicate_replies());
     add("monitor_vetoes", p.monitor.vetoes());
+    for (std::size_t v = 0; v < monitor::kVetoCount; ++v) {
+        const auto veto = static_cast<monitor::Veto>(v);
+        add("monitor_vetoes_" + std::string(monitor::name_of(veto)), p.monitor.vetoes(veto));
+    }
+    add("carrier_up", p.monitor.carrier_up() ? 1 : 0);
+    add("carrier_losses", p.monitor.carrier_losses());
+    add("segment_frames", fc.segment_frames);
+    add("segment_probes", p.monitor.segment_probes());
+    add("segment_arp_probes", fc.segment_arp_probes);
+    add("echo_answered", fc.echo_answered);
+    add("rollbacks", fc.rollbacks);
+    add("rollback_twins_reset", fc.rollback_twins_reset);
+    add("progress_after_fence", fc.progress_after_fence);
     const auto cc = p.control_counters();
     add("control_accepted", cc.accepted);
     add("control_refused", cc.refused_peer);
@@ -297,13 +310,17 @@ std::string DaemonControl::metrics() const {
     for (auto& [k, v] : counter_list(parts_)) {
         if (k.rfind("malformed_", 0) == 0) {
             labelled["malformed_packets_total"].emplace_back("reason=\"" + k.substr(10) + "\"", v);
+        } else if (k.rfind("monitor_vetoes_", 0) == 0) {
+            labelled["monitor_vetoes_by_reason_total"].emplace_back("reason=\"" + k.substr(15) + "\"", v);
         } else if (k.rfind("unrecovered_", 0) == 0) {
             labelled["unrecovered_connections_total"].emplace_back("reason=\"" + k.substr(12) + "\"", v);
         } else if (k == "connections" || k == "malformed") {
             continue;  // carried by the labelled families above and below
-        } else if (k == "buffered_bytes" || k == "control_clients" || k == "stale_unfenced") {
+        } else if (k == "buffered_bytes" || k == "control_clients" || k == "stale_unfenced" ||
+                   k == "carrier_up") {
             family(k, "gauge", k == "buffered_bytes"    ? "unacknowledged client bytes held"
                                : k == "stale_unfenced" ? "stale sockets on the primary not yet confirmed gone"
+                               : k == "carrier_up"     ? "1 while the capture interface has carrier"
                                                        : "connected control clients");
             sample(k, "", v);
         } else {
@@ -313,6 +330,9 @@ std::string DaemonControl::metrics() const {
     }
     family("malformed_packets_total", "counter", "captured frames dropped as malformed, by reason");
     for (auto& [l, v] : labelled["malformed_packets_total"]) sample("malformed_packets_total", l, v);
+    family("monitor_vetoes_by_reason_total", "counter",
+           "silences whose Down verdict was withheld, by reason (issue 10)");
+    for (auto& [l, v] : labelled["monitor_vetoes_by_reason_total"]) sample("monitor_vetoes_by_reason_total", l, v);
     family("unrecovered_connections_total", "counter", "connections not carried over, by reason");
     for (auto& [l, v] : labelled["unrecovered_connections_total"])
         sample("unrecovered_connections_total", l, v);

@@ -138,6 +138,14 @@ std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& 
     kv("probes_sent", m.sent());
     kv("probe_replies", m.replies());
     kv("probe_rejected", m.rejected_replies());
+    kv("vetoes_primary_tcp", m.vetoes(monitor::Veto::PrimaryTcp));
+    kv("vetoes_carrier", m.vetoes(monitor::Veto::Carrier));
+    kv("vetoes_no_segment_evidence", m.vetoes(monitor::Veto::NoSegmentEvidence));
+    kv("carrier_losses", m.carrier_losses());
+    kv("segment_frames", c.segment_frames);
+    kv("segment_probes", m.segment_probes());
+    kv("rollbacks", c.rollbacks);
+    kv("echo_answered", c.echo_answered);
     kv("service_probes", service.sent());
     kv("service_probes_refused", service.refused());
     s.pop_back();
@@ -161,12 +169,23 @@ int run_daemon(const DaemonConfig& cfg) {
     TunDevice tun(cfg.tun_name);
     LinkInjector injector(cfg.interface);
     IcmpSocket icmp(cfg.interface);
+    LinkWatch link_watch(cfg.interface);
     FailoverConfig failover_cfg = cfg.failover;
     failover_cfg.backup_mac = interface_mac(cfg.interface);
     FailoverEngine engine(failover_cfg, tun, injector, log);
     std::random_device rd;
-    monitor::IcmpMonitor mon(cfg.monitor, static_cast<std::uint16_t>(::getpid() ^ rd()),
-                             (std::uint64_t{rd()} << 32) | rd());
+    const auto echo_id = static_cast<std::uint16_t>(::getpid() ^ rd());
+    monitor::IcmpMonitor mon(cfg.monitor, echo_id, (std::uint64_t{rd()} << 32) | rd());
+    // The reference host's echo replies are segment evidence, nothing more:
+    // its own health is never judged, so only due() and on_reply() are used.
+    std::optional<monitor::IcmpMonitor> ref_mon;
+    if (cfg.reference)
+        ref_mon.emplace(monitor::MonitorConfig{25 * monitor::kMillisecond, 1000 * monitor::kMillisecond,
+                                               1 << 20, false},
+                        static_cast<std::uint16_t>(echo_id ^ 0x5a5a), (std::uint64_t{rd()} << 32) | rd());
+    std::uint64_t reference_replies = 0;
+    bool carrier = link_watch.carrier_up();
+    mon.on_carrier(carrier, clock.now());
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -182,6 +201,7 @@ int run_daemon(const DaemonConfig& cfg) {
     add_fd(ep.get(), arp_capture.fd());
     add_fd(ep.get(), tun.fd());
     add_fd(ep.get(), icmp.fd());
+    add_fd(ep.get(), link_watch.fd());
     add_fd(ep.get(), sigfd.get());
     add_fd(ep.get(), timer.get());
 
@@ -232,6 +252,7 @@ int run_daemon(const DaemonConfig& cfg) {
     bool running = true;
     while (running) {
         const MonoNs now0 = clock.now();
+        const State state_before = engine.state();
         const MonoNs deadline = std::min({mon.next_deadline(), engine.next_deadline(), next_stats,
                                           cfg.state_file.empty() ? next_stats : next_snapshot,
                                           cfg.service_probe ? service.next_deadline() : next_stats});
@@ -261,6 +282,12 @@ int run_daemon(const DaemonConfig& cfg) {
                 // verdict a few probes later: fencing must beat the primary's
                 // stale sockets to the clients.
                 if (engine.state() != State::Normal) engine.primary_heard(clock.now(), "echo reply");
+            } else if (ref_mon && p.kind == sniffer::PacketKind::IcmpEcho && p.icmp.type == 0 &&
+                       p.ip.src == *cfg.reference &&
+                       ref_mon->on_reply(p.icmp.id, p.icmp.sequence,
+                                         std::span(buf.data() + p.layout.payload, p.payload_captured),
+                                         clock.now())) {
+                ++reference_replies;
             }
         }
         for (int i = 0; i < n; ++i) {
@@ -289,6 +316,17 @@ int run_daemon(const DaemonConfig& cfg) {
                     engine.on_backup_packet(std::span(buf.data(), len), t0);
                     if (engine.counters().to_client != before) to_client_latency.record(clock.now() - t0);
                 }
+            } else if (fd == link_watch.fd()) {
+                if (link_watch.drain()) {
+                    const bool up = link_watch.carrier_up();
+                    if (up != carrier) {
+                        carrier = up;
+                        log.emit(clock.now(), "carrier",
+                                 "interface=" + cfg.interface + " state=" + (up ? "up" : "down") +
+                                     " state_now=" + std::string(name_of(engine.state())));
+                    }
+                    mon.on_carrier(up, clock.now());
+                }
             } else if (control && fd == control->fd()) {
                 control->poll();
             } else if (fd == sigfd.get()) {
@@ -305,7 +343,23 @@ int run_daemon(const DaemonConfig& cfg) {
             }
         }
         const MonoNs now = clock.now();
+        if (state_before != State::Normal && engine.state() == State::Normal) {
+            // A rolled-back takeover (the primary never died): the backup's
+            // packets for the primary's IP go to the wire again, and a later
+            // real failure must be declared afresh.
+            tun.unroute_host(cfg.primary);
+            mon.rearm();
+        }
+        // Everything captured so far is in; probes sent from here on are
+        // judged against it.
+        mon.on_segment_frames(engine.counters().segment_frames + reference_replies);
         while (auto probe = mon.due(now)) icmp.send_probe(cfg.primary, *probe);
+        if (mon.segment_probe_due(now)) {
+            if (cfg.neighbour_probe) engine.probe_segment(now);
+            if (ref_mon)
+                if (auto rp = ref_mon->due(now)) icmp.send_probe(*cfg.reference, *rp);
+            mon.segment_probe_sent(now);
+        }
         if (cfg.service_probe) {
             std::optional<monitor::ServiceVerdict> sv;
             if (tcp_probe) {
@@ -347,7 +401,13 @@ int run_daemon(const DaemonConfig& cfg) {
                 }
             }
         }
-        if (auto verdict = mon.tick(now, engine.passive_signal())) {
+        auto verdict = mon.tick(now, engine.passive_signal());
+        if (auto veto = mon.take_veto_notice()) {
+            log.emit(now, "monitor_veto",
+                     "reason=" + std::string(monitor::name_of(veto->reason)) + " detail=" +
+                         logfmt_value(veto->detail) + " state=" + std::string(name_of(engine.state())));
+        }
+        if (verdict) {
             log.emit(now, "monitor", "health=" + std::string(monitor::name_of(verdict->health)) +
                                          " reason=" + logfmt_value(verdict->reason));
             if (verdict->health == monitor::Health::Down) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "rewrite/bytes.hpp"
+#include "rewrite/checksum.hpp"
 #include "rewrite/handshake.hpp"
 
 namespace migware {
@@ -32,6 +33,11 @@ constexpr MonoNs kFenceHold = 50 * monitor::kMillisecond;
 // After a RST, the probe that checks the socket is gone. A primary with no
 // socket answers at once and without rate limit.
 constexpr MonoNs kFenceVerify = 20 * monitor::kMillisecond;
+// No RST to any stale socket until this long after the primary is first heard
+// (issue 10): a primary that never died shows it within milliseconds (its
+// ACKs run past what migware saw the clients send), and one such ACK must
+// stop the fence before it resets anything of a healthy service.
+constexpr MonoNs kFenceClassify = 150 * monitor::kMillisecond;
 constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
 constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
 constexpr std::size_t kEthernet = 14;
@@ -75,6 +81,7 @@ std::string_view name_of(Event e) {
         case Event::PrimaryDown: return "primary_down";
         case Event::TwinsResolved: return "twins_resolved";
         case Event::PrimaryAnswering: return "primary_answering";
+        case Event::TakeoverRolledBack: return "takeover_rolled_back";
     }
     return "unknown";
 }
@@ -180,6 +187,24 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         primary_mac_ = p->eth.src;
         primary_mac_known_ = true;
     }
+    const bool from_primary = p->kind == PacketKind::Arp ? p->arp.sender_ip == config_.primary
+                                                         : p->ip.src == config_.primary;
+    if (!from_primary && !(primary_mac_known_ && p->has_ethernet && p->eth.src == primary_mac_)) {
+        // Another host on the segment: proof that this host still hears it,
+        // whatever the primary does (DESIGN.md §6a).
+        ++counters_.segment_frames;
+        if (p->has_ethernet) {
+            if (p->kind == PacketKind::Arp && p->arp.sender_ip != config_.backup &&
+                p->arp.sender_ip.value != 0)
+                note_peer({p->arp.sender_ip, p->arp.sender_mac, p->eth.vlan});
+            else if (p->kind == PacketKind::Tcp)
+                note_peer({p->ip.src, p->eth.src, p->eth.vlan});
+        }
+    }
+    if (p->kind == PacketKind::IcmpEcho) {
+        if (state_ == State::Proxy && config_.answer_echo) answer_echo(frame, *p);
+        return;
+    }
     if (state_ == State::Normal) {
         const auto obs = pipeline_.track(frame);
         if (obs.connection) {
@@ -257,6 +282,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         if (is_service({p->ip.dst, p->tcp.dst_port}) && !new_syn) ++counters_.client_unrecovered;
         return;
     }
+    if (!t->direct) note_client_seen(*t, *p);
     switch (t->phase) {
         case TwinPhase::Waiting:
         case TwinPhase::SynSent:
@@ -363,6 +389,11 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
     if (t.client_fin && t.backup_fin && p.tcp.has(tf::kAck) &&
         !SeqNum{rewrite::load_be32(buf, p.layout.l4 + 8)}.before(t.backup_fin_seq + 1u))
         t.final_ack_passed = true;  // the client acknowledged the backup's FIN
+    {
+        const SeqNum twin_seq{rewrite::load_be32(buf, p.layout.l4 + 4)};
+        const SeqNum end = twin_seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
+        if (end.after(t.to_backup_end)) t.to_backup_end = end;
+    }
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;
         counters_.to_backup_bytes += p.payload_length;
@@ -389,6 +420,7 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
         return;
     }
     Twin& t = twins_[static_cast<std::size_t>(idx)];
+    if (p.tcp.has(tf::kAck) && (!t.backup_ack || p.tcp.ack.after(*t.backup_ack))) t.backup_ack = p.tcp.ack;
     switch (t.phase) {
         case TwinPhase::SynSent:
             if (p.tcp.has(tf::kSyn) && p.tcp.has(tf::kAck) && p.tcp.ack == t.syn_seq + 1u) {
@@ -575,6 +607,8 @@ void FailoverEngine::start_recovery(MonoNs now) {
         t.map.to_client = {c.key.server, c.key.client,
                            rewrite::MacRewrite{has_own_mac_ ? config_.backup_mac : c.server_mac,
                                                c.client_mac}};
+        // Where the clients' stream stood at the takeover, as migware saw it.
+        t.client_contig = c.client_seq_next.value_or(*c.server_ack_high);
         // What fencing needs of the primary's stale socket, should it return.
         t.primary_rcv = *c.server_ack_high;
         t.primary_una = *c.client_ack_high;
@@ -669,6 +703,7 @@ void FailoverEngine::send_syn(Twin& t, MonoNs now) {
     std::array<std::byte, rewrite::kMaxHandshakePacket> buf{};
     const std::size_t n = rewrite::build_twin_syn(buf, spec);
     t.syn_seq = spec.seq;
+    t.to_backup_end = spec.seq + 1u;
     if (t.syn_tries > 0) ++counters_.syn_retransmitted;
     ++counters_.syn_sent;
     t.deadline = now + (config_.syn_rto << std::min(t.syn_tries, 20));
@@ -711,6 +746,7 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
         seq = seq + static_cast<std::uint32_t>(n);
         off += n;
     }
+    t.to_backup_end = seq + t.offsets.d1;
     std::vector<std::byte>().swap(t.unacked);
     if (t.closing_fin && seq == *t.closing_fin) {
         rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.offsets.d1, t.isn_b + 1u,
@@ -720,6 +756,7 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
             spec.timestamps = rewrite::TimestampPair{t.observed.client_tsval_latest, t.backup_tsval};
         const std::size_t len = rewrite::build_twin_data(scratch_, spec, {});
         if (len > 0) send_backup(std::span(scratch_.data(), len));
+        t.to_backup_end = t.to_backup_end + 1u;
         ++counters_.replayed_fins;
     }
     // The client has closed; the backup's FIN will complete the close.
@@ -896,6 +933,24 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
     }
     if (auto it = stale_.find(key); it != stale_.end()) {
         Twin& t = twins_[it->second];
+        if (p.tcp.has(tf::kAck) && !p.tcp.has(tf::kRst) && p.tcp.ack.after(t.client_contig)) {
+            // The primary acknowledges client bytes migware never saw: the
+            // client kept talking to it all along (our link was dead, say),
+            // so it never died. Nothing of it may be reset (DESIGN.md §6a).
+            const std::string evidence =
+                "client=" + ep(key.client) + " primary_ack=" + std::to_string(p.tcp.ack.raw()) +
+                " seen_up_to=" + std::to_string(t.client_contig.raw()) + " ahead_by=" +
+                std::to_string((p.tcp.ack - t.client_contig).as_signed());
+            if (counters_.fence_resets == 0) {
+                roll_back(now, evidence);
+                return;
+            }
+            // Too late: the fence already reset some of its sockets.
+            if (counters_.progress_after_fence++ == 0)
+                log_.emit(now, "primary_progress_after_fence",
+                          "evidence=" + logfmt_value(evidence) +
+                              " action=\"none: the fence had already reset some of its sockets\"");
+        }
         if (t.fence == Twin::Fence::Done) return;
         ++counters_.stale_segments;
         if (p.tcp.has(tf::kRst)) {
@@ -906,10 +961,11 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
             return;
         }
         if (!config_.fence_returning_primary || !primary_mac_known_ || !p.tcp.has(tf::kAck)) return;
-        if (now < fence_hold_until_) {
+        if (now < std::max(fence_hold_until_, fence_reset_from_)) {
             // Reset once the hold is over, at this receive point: the socket
             // may not answer another probe for a while (see fence_interval).
             t.learnt_rcv = p.tcp.ack;
+            schedule_fence(it->second, std::max(fence_hold_until_, fence_reset_from_));
             return;
         }
         // A live stale socket: its ACK field is its receive point, exactly
@@ -917,7 +973,7 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
         send_fence_reset(t, p.tcp.ack);
         set_fence(t, Twin::Fence::Reset);
         t.fence_tries = static_cast<std::uint8_t>(std::min<int>(t.fence_tries, config_.fence_tries - 1));
-        fence_queue_.emplace(now + kFenceVerify, it->second);
+        schedule_fence(it->second, now + kFenceVerify);
         if (!fence_round_open_) {
             fence_round_open_ = true;
             fence_round_started_ = now;
@@ -949,7 +1005,7 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
         if (t.direct || t.fence == Twin::Fence::Done || !stale_.contains(t.key)) continue;
         t.fence_tries = 0;
         if (t.fence != Twin::Fence::Reset) set_fence(t, Twin::Fence::Probing);
-        fence_queue_.emplace(now, i);
+        schedule_fence(i, now);
         ++n;
     }
     if (n == 0) return;
@@ -958,6 +1014,7 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
     // would point the clients back at it until our next announcement.
     feed_primary(now, std::nullopt);
     fence_hold_until_ = std::max(fence_hold_until_, now + kFenceHold);
+    fence_reset_from_ = now + kFenceClassify;
     fence_round_open_ = true;
     fence_round_started_ = now;
     ++counters_.fence_rounds;
@@ -969,16 +1026,21 @@ void FailoverEngine::fence_timer(MonoNs now) {
     if (now < fence_hold_until_) return;
     std::size_t budget = config_.fence_burst;
     while (!fence_queue_.empty() && fence_queue_.top().first <= now && budget > 0) {
-        const std::uint32_t i = fence_queue_.top().second;
+        const auto [due, i] = fence_queue_.top();
         fence_queue_.pop();
         Twin& t = twins_[i];
+        if (due != t.fence_due) continue;  // superseded by a later schedule_fence
         if (t.fence == Twin::Fence::Done || t.fence == Twin::Fence::GaveUp) continue;
         if (t.learnt_rcv) {
+            if (now < fence_reset_from_) {
+                schedule_fence(i, fence_reset_from_);  // probed: reset when classified
+                continue;
+            }
             send_fence_reset(t, *t.learnt_rcv);
             t.learnt_rcv.reset();
             set_fence(t, Twin::Fence::Reset);
             --budget;
-            fence_queue_.emplace(now + kFenceVerify, i);
+            schedule_fence(i, now + kFenceVerify);
             continue;
         }
         if (t.fence_tries >= config_.fence_tries) {
@@ -988,7 +1050,7 @@ void FailoverEngine::fence_timer(MonoNs now) {
         send_fence_probe(t);
         ++t.fence_tries;
         --budget;
-        fence_queue_.emplace(now + config_.fence_interval, i);
+        schedule_fence(i, now + config_.fence_interval);
     }
     if (fence_round_open_ && fence_pending_ == 0) {
         // Every stale socket gone or given up: what is still queued is moot.
@@ -1002,6 +1064,12 @@ void FailoverEngine::fence_timer(MonoNs now) {
                       std::to_string(stale_unfenced()) + " in_us=" +
                       std::to_string((now - fence_round_started_) / 1000));
     }
+}
+
+void FailoverEngine::schedule_fence(std::uint32_t i, MonoNs at) {
+    // One pending action per stale socket: the newest schedule wins.
+    twins_[i].fence_due = at;
+    fence_queue_.emplace(at, i);
 }
 
 void FailoverEngine::set_fence(Twin& t, Twin::Fence f) {
@@ -1099,6 +1167,161 @@ void FailoverEngine::expire_relays(MonoNs now) {
         const Relay& r = kv.second;
         return r.last + (r.closing ? config_.close_linger : kRelayIdle) <= now;
     });
+}
+
+// ---------------------------------------------------------------- a primary that never died (issue 10)
+
+void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
+    // Contiguous coverage only: a segment that starts beyond what migware has
+    // seen leaves a hole, and bytes in a hole may have reached the primary
+    // without us (our capture link was down).
+    const SeqNum end = p.tcp.seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
+    if (!p.tcp.seq.after(t.client_contig) && end.after(t.client_contig)) t.client_contig = end;
+}
+
+void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
+    if (state_ == State::Normal) return;
+    std::size_t reset = 0, carried = 0, direct = 0;
+    for (Twin& t : twins_) {
+        if (t.released || t.phase == TwinPhase::Waiting || t.phase == TwinPhase::Failed) continue;
+        if (t.stats.to_backup_bytes > 0 || t.stats.to_client_bytes > 0) ++carried;
+        if (t.direct) ++direct;
+        reset_twin_in_backup(t);
+        ++reset;
+    }
+    counters_.rollback_twins_reset += reset;
+    point_clients_at_primary();
+    ++counters_.rollbacks;
+    log_.emit(now, "takeover_rolled_back",
+              "evidence=" + logfmt_value(evidence) + " twins_closed=" + std::to_string(reset) +
+                  " twins_that_carried_traffic=" + std::to_string(carried) +
+                  " new_connections_lost=" + std::to_string(direct) +
+                  " primary_fed=" + std::to_string(counters_.primary_fed) +
+                  " action=\"no probe or RST to the primary; twins closed inside this host; "
+                  "clients pointed back at the primary's MAC; tracking resumes\"");
+    // Forget every twin; the tracker's table stays and catches up with the
+    // next segments (A and K only move forward, the held bytes heal).
+    twins_.clear();
+    twin_by_tuple_.clear();
+    std::fill(twin_by_port_.begin(), twin_by_port_.end(), -1);
+    next_waiting_ = 0;
+    syns_in_flight_ = 0;
+    stale_.clear();
+    fence_queue_ = {};
+    fence_round_open_ = false;
+    fence_pending_ = 0;
+    relayed_.clear();
+    lost_.clear();
+    lingering_.clear();
+    free_twins_.clear();
+    neighbours_.clear();
+    twins_failed_ = 0;
+    primary_back_ = false;
+    primary_talking_logged_ = false;
+    recovery_done_ = 0;
+    // It just spoke: the monitor's passive veto must see that.
+    last_primary_packet_ = now;
+    retransmissions_since_primary_ = 0;
+    transition(Event::TakeoverRolledBack, now, evidence);
+}
+
+void FailoverEngine::reset_twin_in_backup(Twin& t) {
+    // Inside this host only: the RST goes into the backup's stack through the
+    // TUN device, as the twin's peer. At the backup's last ACK (its rcv_nxt
+    // once it has acknowledged everything), and at the end of what we sent it
+    // if that differs: one of the two is exact (RFC 5961 §3.2).
+    std::array<std::byte, rewrite::kMaxHandshakePacket> buf{};
+    std::vector<SeqNum> points;
+    if (t.backup_ack) points.push_back(*t.backup_ack);
+    if (!t.backup_ack || *t.backup_ack != t.to_backup_end) points.push_back(t.to_backup_end);
+    for (const SeqNum seq : points) {
+        const std::size_t n = rewrite::build_reset(buf, {t.twin_src, t.backup, seq, next_ip_id()});
+        if (n > 0) send_backup(std::span(buf.data(), n));
+    }
+}
+
+void FailoverEngine::point_clients_at_primary() {
+    // The takeover's gratuitous ARP may have reached some clients: tell every
+    // host the primary's IP is at the primary's MAC again, broadcast (RFC 5227
+    // announcement) and, for the clients we know, a reply aimed at each. The
+    // Ethernet source stays ours (a switch must not learn the primary's MAC
+    // on our port).
+    if (primary_mac_known_ && has_own_mac_) {
+        std::vector<std::optional<std::uint16_t>> vlans;
+        for (const Neighbour& n : neighbours_)
+            if (std::find(vlans.begin(), vlans.end(), n.vlan) == vlans.end()) vlans.push_back(n.vlan);
+        if (vlans.empty()) vlans.push_back(std::nullopt);
+        const sniffer::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+        for (const auto& v : vlans)
+            send_arp_from(1, broadcast, primary_mac_, config_.primary, sniffer::MacAddr{},
+                          config_.primary, v);
+        for (const Neighbour& n : neighbours_) {
+            if (n.ip == config_.backup) continue;
+            send_arp_from(2, n.mac, primary_mac_, config_.primary, n.mac, n.ip, n.vlan);
+            if (counters_.primary_fed > 0) {
+                // Undo the fence's feeding: the primary's entry for this
+                // client points at the client's own MAC again.
+                send_arp_from(1, primary_mac_, n.mac, n.ip, sniffer::MacAddr{}, config_.primary,
+                              n.vlan);
+            }
+        }
+    }
+}
+
+void FailoverEngine::note_peer(const Neighbour& n) {
+    // Most recent first; four distinct hosts are enough to ask.
+    std::size_t i = 0;
+    while (i < recent_peers_n_ && recent_peers_[i] != n) ++i;
+    if (i == 0 && recent_peers_n_ > 0) return;  // the common case: the same host again
+    if (i == recent_peers_n_) {
+        if (recent_peers_n_ < kRecentPeers) ++recent_peers_n_;
+        i = recent_peers_n_ - 1;
+    }
+    for (; i > 0; --i) recent_peers_[i] = recent_peers_[i - 1];
+    recent_peers_[0] = n;
+}
+
+void FailoverEngine::probe_segment(MonoNs) {
+    // An ARP request for the neighbour's own IP, unicast to its MAC, from
+    // this host's real address: a live host on a live segment answers at
+    // once. Off-link clients (behind a router) do not; their retransmissions
+    // or a configured reference address serve instead.
+    if (!has_own_mac_) return;
+    for (std::size_t i = 0; i < recent_peers_n_; ++i) {
+        const Neighbour& n = recent_peers_[i];
+        send_arp_from(1, n.mac, config_.backup_mac, config_.backup, sniffer::MacAddr{}, n.ip, n.vlan);
+        ++counters_.segment_arp_probes;
+    }
+}
+
+void FailoverEngine::answer_echo(const sniffer::RawFrame& frame, const Packet& p) {
+    // Only while this host is the active node (Proxy), only for requests sent
+    // to our MAC (a client that still points at the primary's MAC gets the
+    // primary's own answer, should it be alive), never fragments.
+    if (p.icmp.type != 8 || p.ip.dst != config_.primary || !p.has_ethernet || !has_own_mac_ ||
+        p.eth.dst != config_.backup_mac || p.ip.is_fragment() ||
+        p.payload_captured < p.payload_length || frame.bytes.size() > scratch_.size())
+        return;
+    const std::size_t l3 = p.layout.l3, l4 = p.layout.l4;
+    const std::size_t end = l3 + p.ip.total_length;
+    if (end > frame.bytes.size() || l4 + 8 > end) return;
+    const std::span<std::byte> buf(scratch_.data(), end);
+    std::memcpy(buf.data(), frame.bytes.data(), end);
+    for (std::size_t i = 0; i < 6; ++i) {
+        buf[i] = std::byte{p.eth.src.bytes[i]};
+        buf[6 + i] = std::byte{config_.backup_mac.bytes[i]};
+    }
+    rewrite::store_be32(buf, l3 + 12, config_.primary.value);
+    rewrite::store_be32(buf, l3 + 16, p.ip.src.value);
+    rewrite::store_u8(buf, l3 + 8, 64);  // TTL
+    rewrite::store_be16(buf, l3 + 10, 0);
+    rewrite::store_be16(buf, l3 + 10,
+                        rewrite::ipv4_header_checksum(std::span<const std::byte>(buf).subspan(l3, l4 - l3)));
+    rewrite::store_u8(buf, l4, 0);  // echo reply (RFC 792)
+    rewrite::store_be16(buf, l4 + 2, 0);
+    rewrite::store_be16(buf, l4 + 2,
+                        rewrite::internet_checksum(std::span<const std::byte>(buf).subspan(l4, end - l4)));
+    if (send_client(buf)) ++counters_.echo_answered;
 }
 
 // ---------------------------------------------------------------- ARP, links

@@ -90,6 +90,9 @@ struct FailoverConfig {
     MonoNs fence_interval = 600 * monitor::kMillisecond;
     int fence_tries = 5;                                  // probes before giving up on one
     std::size_t fence_burst = 512;                        // probes per timer call at most
+    // While proxying, answer ICMP echo requests for the primary's IP (issue 10):
+    // a service address that stops answering ping is a visible difference.
+    bool answer_echo = true;
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -149,6 +152,13 @@ struct FailoverCounters {
     std::uint64_t relayed_to_primary = 0;   // client frames relayed to a returning primary (policy)
     std::uint64_t closed = 0;
     std::uint64_t closed_acks_dropped = 0;  // bare client ACKs after a complete close
+    // Issue 10: telling a dead primary from a living one.
+    std::uint64_t segment_frames = 0;       // frames from hosts other than the primary and us
+    std::uint64_t segment_arp_probes = 0;   // ARP requests to known neighbours (evidence wanted)
+    std::uint64_t echo_answered = 0;        // echo requests for the primary's IP answered in Proxy
+    std::uint64_t rollbacks = 0;            // takeovers of a primary that never died, undone
+    std::uint64_t rollback_twins_reset = 0; // twins closed inside the backup's stack by a rollback
+    std::uint64_t progress_after_fence = 0; // a primary's progress seen after fence RSTs: no rollback
 };
 
 /// What the control socket shows for one connection.
@@ -200,6 +210,11 @@ public:
     void primary_heard(MonoNs now, const std::string& what);
     /// Stale sockets on the primary not yet confirmed gone.
     std::size_t stale_unfenced() const;
+    /// The monitor wants evidence that the segment is alive: ask the most
+    /// recently heard neighbours with unicast ARP requests from this host's
+    /// own address (harmless: they learn nothing false). Their answers count
+    /// in segment_frames.
+    void probe_segment(MonoNs now);
 
     State state() const { return state_; }
     MonoNs state_since() const { return state_since_; }
@@ -250,6 +265,7 @@ private:
         enum class Fence : std::uint8_t { None, Probing, Reset, Done, GaveUp };
         Fence fence = Fence::None;
         std::uint8_t fence_tries = 0;
+        MonoNs fence_due = 0;            // its one pending fence action (fence_queue_)
         sniffer::SeqNum primary_rcv;     // the primary's last ACK: its receive point at the pull
         sniffer::SeqNum primary_una;     // the client's last ACK before the takeover
         std::uint32_t client_tsval = 0;  // the client's latest TSval (for the primary's PAWS)
@@ -259,9 +275,31 @@ private:
         bool final_ack_passed = false;  // the client's ACK of the backup's FIN went through
         sniffer::SeqNum client_fin_seq;
         sniffer::SeqNum backup_fin_seq;
+        // Telling a primary that never died (issue 10): every client byte
+        // migware has seen, contiguously, from the takeover on. A primary
+        // that acknowledges past it received client bytes migware never saw:
+        // the clients kept talking to it behind our back.
+        sniffer::SeqNum client_contig;
+        // What the backup's socket has received, to close it on a rollback.
+        sniffer::SeqNum to_backup_end;
+        std::optional<sniffer::SeqNum> backup_ack;
+    };
+
+    // A host on the segment: (IP, MAC, VLAN).
+    struct Neighbour {
+        Ipv4Addr ip;
+        sniffer::MacAddr mac;
+        std::optional<std::uint16_t> vlan;
+        bool operator==(const Neighbour&) const = default;
     };
 
     void transition(Event event, MonoNs now, const std::string& reason);
+    void roll_back(MonoNs now, const std::string& evidence);
+    void reset_twin_in_backup(Twin& t);
+    void point_clients_at_primary();
+    void note_peer(const Neighbour& n);
+    void answer_echo(const sniffer::RawFrame& frame, const sniffer::Packet& p);
+    void note_client_seen(Twin& t, const sniffer::Packet& p);
     void start_recovery(MonoNs now);
     void pump_syns(MonoNs now);
     void send_syn(Twin& t, MonoNs now);
@@ -293,6 +331,7 @@ private:
     void fence_timer(MonoNs now);
     void finish_fence(Twin& t, Twin::Fence how, MonoNs now);
     void set_fence(Twin& t, Twin::Fence f);
+    void schedule_fence(std::uint32_t twin, MonoNs at);
     /// The MAC migware sends from: this host's, or the primary's when this
     /// host's is unknown (pcap replays, some unit tests).
     const sniffer::MacAddr& our_mac() const { return has_own_mac_ ? config_.backup_mac : primary_mac_; }
@@ -343,17 +382,17 @@ private:
     MonoNs fence_round_started_ = 0;
     MonoNs next_fence_round_ = 0;      // another round no earlier than this
     MonoNs fence_hold_until_ = 0;      // no probe or RST before this (the primary's ARP settling)
+    MonoNs fence_reset_from_ = 0;      // no RST before this: time to see a primary that never died
     double reassert_tokens_ = 64;      // gratuitous ARPs against the primary's claims
     MonoNs reassert_at_ = 0;
     // The clients' (IP, MAC) as the primary knew them, fed back to it when it
     // returns so that it has no reason to ARP for them.
-    struct Neighbour {
-        Ipv4Addr ip;
-        sniffer::MacAddr mac;
-        std::optional<std::uint16_t> vlan;
-        bool operator==(const Neighbour&) const = default;
-    };
     std::vector<Neighbour> neighbours_;
+    // The hosts most recently heard on the segment (clients, ARP senders):
+    // whom to ask when the monitor wants evidence that the segment is alive.
+    static constexpr std::size_t kRecentPeers = 4;
+    std::array<Neighbour, kRecentPeers> recent_peers_{};
+    std::size_t recent_peers_n_ = 0;
     std::size_t resets_logged_ = 0;
     // New connections relayed to a returning primary (policy): last frame seen,
     // and whether the client has sent FIN or RST.

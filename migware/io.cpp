@@ -7,6 +7,8 @@
 #include <linux/if_tun.h>
 #include <linux/capability.h>
 #include <linux/icmp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -14,6 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -132,6 +136,14 @@ void TunDevice::route_host(Ipv4Addr ip) {
     routes_.push_back(ip);
 }
 
+void TunDevice::unroute_host(Ipv4Addr ip) {
+    auto it = std::find(routes_.begin(), routes_.end(), ip);
+    if (it == routes_.end()) return;
+    routes_.erase(it);
+    if (!host_route(SIOCDELRT, ip, name_) && errno != ESRCH)
+        throw IoError("delete route " + ip.to_string() + "/32 dev " + name_ + ": " + errno_text());
+}
+
 std::size_t TunDevice::read(std::span<std::byte> buf) {
     const ssize_t n = ::read(fd_, buf.data(), buf.size());
     return n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -171,6 +183,50 @@ bool LinkInjector::send_to_client(std::span<const std::byte> frame) {
 }
 
 // ---------------------------------------------------------------- ICMP
+
+// ---------------------------------------------------------------- carrier
+
+LinkWatch::LinkWatch(const std::string& interface) : interface_(interface) {
+    fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd_ < 0) throw IoError("netlink socket: " + errno_text());
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = RTMGRP_LINK;
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+        const std::string err = errno_text();
+        ::close(fd_);
+        throw IoError("netlink bind (link notifications): " + err);
+    }
+}
+
+LinkWatch::~LinkWatch() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool LinkWatch::drain() {
+    // The messages themselves are not parsed: any link notification (or an
+    // overrun, ENOBUFS) means "read the flags again", which is exact and
+    // cannot be fooled by a message for another interface.
+    std::array<std::byte, 8192> buf{};
+    bool any = false;
+    for (int i = 0; i < 64; ++i) {
+        const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+        if (n > 0 || (n < 0 && errno == ENOBUFS)) {
+            any = true;
+            continue;
+        }
+        break;
+    }
+    return any;
+}
+
+bool LinkWatch::carrier_up() const {
+    Socket s;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, interface_.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(s.fd(), SIOCGIFFLAGS, &ifr) != 0) return false;
+    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+}
 
 IcmpSocket::IcmpSocket(const std::string& interface) {
     fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);

@@ -39,6 +39,8 @@ public:
     int fd() const { return fd_; }
     const std::string& name() const { return name_; }
     void route_host(Ipv4Addr ip);
+    /// Removes a route route_host() added (a rolled-back takeover).
+    void unroute_host(Ipv4Addr ip);
     /// Reads one packet; returns its size, 0 when nothing is waiting.
     std::size_t read(std::span<std::byte> buf);
     bool send_to_backup(std::span<const std::byte> ip_packet) override;
@@ -81,6 +83,26 @@ public:
 
 private:
     int fd_ = -1;
+};
+
+/// The capture interface's carrier, from rtnetlink link notifications
+/// (RTMGRP_LINK): a backup whose own cable is out must not read the silence
+/// as a dead primary (issue 10). Readable when a notification is waiting.
+class LinkWatch {
+public:
+    explicit LinkWatch(const std::string& interface);
+    ~LinkWatch();
+    LinkWatch(const LinkWatch&) = delete;
+    LinkWatch& operator=(const LinkWatch&) = delete;
+    int fd() const { return fd_; }
+    /// Drains the notifications; true when the carrier state may have changed.
+    bool drain();
+    /// Up and running with carrier (IFF_UP and IFF_RUNNING, SIOCGIFFLAGS).
+    bool carrier_up() const;
+
+private:
+    int fd_ = -1;
+    std::string interface_;
 };
 
 /// One non-blocking TCP connect() to the primary's service, bound to the

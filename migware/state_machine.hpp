@@ -3,10 +3,13 @@
 //
 //   Normal --PrimaryDown--> Recovery --TwinsResolved--> Proxy
 //      ^                        |                          |
-//      +------- (none: fail-back is an operator's decision, issue 5) ------+
+//      +---- TakeoverRolledBack (the primary never died) --+
 //
 // PrimaryAnswering in Recovery or Proxy changes nothing: the twins keep
-// serving the clients; it is logged so the operator knows.
+// serving the clients; it is logged so the operator knows. A primary that
+// answers with numbers that moved past the twins' starting points never died
+// (issue 10): the takeover was wrong and is rolled back. Fail-back from a
+// primary that really returns stays an operator's decision.
 
 #include <cstdint>
 #include <string_view>
@@ -14,7 +17,7 @@
 namespace migware {
 
 enum class State : std::uint8_t { Normal, Recovery, Proxy };
-enum class Event : std::uint8_t { PrimaryDown, TwinsResolved, PrimaryAnswering };
+enum class Event : std::uint8_t { PrimaryDown, TwinsResolved, PrimaryAnswering, TakeoverRolledBack };
 
 std::string_view name_of(State s);
 std::string_view name_of(Event e);
@@ -32,8 +35,10 @@ constexpr Transition next_state(State from, Event event) {
             return {from, false};
         case State::Recovery:
             if (event == Event::TwinsResolved) return {State::Proxy, true};
+            if (event == Event::TakeoverRolledBack) return {State::Normal, true};
             return {from, false};
         case State::Proxy:
+            if (event == Event::TakeoverRolledBack) return {State::Normal, true};
             return {from, false};
     }
     return {from, false};

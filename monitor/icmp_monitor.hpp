@@ -108,6 +108,12 @@ public:
     MonoNs next_deadline() const;
 
     Health health() const { return health_; }
+    /// After a takeover was rolled back (the primary never died): forget the
+    /// Down verdict, so that a later real failure is declared afresh.
+    void rearm() {
+        health_ = Health::Unknown;
+        current_veto_.reset();
+    }
     int consecutive_misses() const { return misses_; }
     std::uint64_t sent() const { return sent_; }
     std::uint64_t replies() const { return replies_; }

@@ -48,8 +48,12 @@ std::string capture_filter(const std::string& primary_ip, const std::vector<std:
         port_expr += "port " + std::to_string(ports[i]);
     }
     const std::string tcp = "(tcp and host " + primary_ip + (ports.empty() ? "" : " and (" + port_expr + ")") + ")";
+    // Echo requests for the primary's IP: answered while migware is the
+    // active node (issue 10), and evidence that clients are out there.
+    const std::string echo = "(icmp and dst host " + primary_ip + " and icmp[icmptype] == icmp-echo)";
+    const std::string both = "(" + tcp + " or " + echo + ")";
     // "vlan" shifts the offsets of everything after it, so it goes last.
-    return tcp + " or (vlan and " + tcp + ")";
+    return both + " or (vlan and " + both + ")";
 }
 
 std::string arp_capture_filter() { return "arp or (vlan and arp)"; }

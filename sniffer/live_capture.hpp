@@ -55,8 +55,8 @@ private:
     LinkType link_ = LinkType::Ethernet;
 };
 
-/// The BPF filter for protected TCP ports on the primary, plus ARP, with and
-/// without one 802.1Q tag.
+/// The BPF filter for protected TCP ports on the primary and echo requests to
+/// it, with and without one 802.1Q tag.
 std::string capture_filter(const std::string& primary_ip, const std::vector<std::uint16_t>& ports);
 /// ARP, tagged or not. A second capture handle of its own, read before every
 /// batch of the TCP capture: under load an ARP claim must not wait behind

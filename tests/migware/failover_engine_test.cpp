@@ -1624,6 +1624,7 @@ TEST_F(FailoverEngineTest, ReturningPrimarysStaleSocketIsProbedResetAtItsExactRe
     client_.sent.clear();
     backup_.sent.clear();
 
+    const MonoNs round_start = now_;
     engine_->primary_heard(now_, "echo reply");
     const auto fs = events("fence_start");
     ASSERT_EQ(fs.size(), 1u);
@@ -1668,9 +1669,17 @@ TEST_F(FailoverEngineTest, ReturningPrimarysStaleSocketIsProbedResetAtItsExactRe
     EXPECT_EQ(engine_->counters().fence_probes, 1u);
 
     // The stale socket's duplicate ACK: its receive point is past A (it had
-    // taken 30 more bytes whose ACK never left before the cable went).
+    // taken 30 more bytes whose ACK never left before the cable went), but
+    // not past what migware saw the client send: a primary that died, not
+    // one that kept serving. Still no RST until 150 ms after the primary was
+    // first heard (issue 10: a primary that never died must be seen first).
     client_.sent.clear();
     capture(from_primary(p2c(kK, kA + 30, flag::kAck, kTsP + 900, kTsC + 30)));
+    EXPECT_TRUE(client_.sent.empty());
+    engine_->on_timer(round_start + 150 * kMs - 1);
+    EXPECT_TRUE(client_.sent.empty());
+    now_ = round_start + 150 * kMs;
+    engine_->on_timer(now_);
     ASSERT_EQ(client_.sent.size(), 1u);
     {
         const Decoded d = decode(client_.sent[0], true);
@@ -1741,12 +1750,13 @@ TEST_F(FailoverEngineTest, UnansweredFenceProbesGiveUpAfterFenceTries) {
     EXPECT_EQ(events("fence_start").size(), 2u);
 }
 
-TEST_F(FailoverEngineTest, StaleSocketTalkingIsResetAtOnceOnlyAfterTheHold) {
+TEST_F(FailoverEngineTest, StaleSocketTalkingIsResetOnlyAfterTheHoldAndTheClassificationWindow) {
     reach_proxy();
     // The stale socket retransmits old data before any probe: it starts the
     // round, but within the hold nothing is reset.
     Seg old = p2c(kK - 300, kA, flag::kAck | flag::kPsh, kTsP + 700, kTsC + 5);
     old.payload = payload_of(300, 2);
+    const MonoNs round_start = now_;
     capture(from_primary(old));
     EXPECT_TRUE(ip_frames(client_.sent).empty());
     EXPECT_EQ(events("fence_start").size(), 1u);
@@ -1757,22 +1767,31 @@ TEST_F(FailoverEngineTest, StaleSocketTalkingIsResetAtOnceOnlyAfterTheHold) {
     now_ += 20 * kMs;
     engine_->on_timer(now_);
     EXPECT_TRUE(ip_frames(client_.sent).empty());
-    // After the hold, its next segment is reset at once, at the ACK it carries.
+    // After the hold but inside the classification window (150 ms from the
+    // first sign): its receive point is kept, reset when the window ends.
     now_ += 40 * kMs;
     client_.sent.clear();
     capture(from_primary(old));
+    EXPECT_TRUE(ip_frames(client_.sent).empty());
+    engine_->on_timer(round_start + 150 * kMs);
     const auto sent = ip_frames(client_.sent);
     ASSERT_EQ(sent.size(), 1u);
     const Decoded d = decode(sent[0], true);
     EXPECT_EQ(d.flags, flag::kRst);
     EXPECT_EQ(d.seq, kA);
+    // From then on, a stale segment is reset at once, at the ACK it carries.
+    now_ = round_start + 160 * kMs;
+    client_.sent.clear();
+    capture(from_primary(old));
+    ASSERT_EQ(ip_frames(client_.sent).size(), 1u);
+    EXPECT_EQ(decode(ip_frames(client_.sent)[0], true).flags, flag::kRst);
     EXPECT_TRUE(backup_.sent.empty());
 }
 
 TEST_F(FailoverEngineTest, ReceivePointHeardDuringTheHoldIsResetWhenItEnds) {
     reach_proxy();
     engine_->primary_heard(now_, "echo reply");
-    const MonoNs hold_end = now_ + 50 * kMs;
+    const MonoNs hold_end = now_ + 150 * kMs;  // the hold, then the classification window
     // The stale socket talks within the hold (a push-only socket may then not
     // answer a probe for 500 ms): its receive point is kept...
     capture(from_primary(p2c(kK, kA + 7, flag::kAck, kTsP + 900, kTsC + 5)));

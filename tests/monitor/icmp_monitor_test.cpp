@@ -569,7 +569,10 @@ TEST(IcmpMonitorTest, ConfigIsSanitised) {
     IcmpMonitor m(bad, kEchoId, 1);
     EXPECT_EQ(m.config().interval, kMillisecond);
     EXPECT_EQ(m.config().timeout, kMillisecond);
-    EXPECT_EQ(m.config().misses, 1);
+    EXPECT_EQ(m.config().misses, 2);  // evidence lies between two missed probes
+    bad.require_segment_evidence = false;
+    IcmpMonitor e(bad, kEchoId, 1);
+    EXPECT_EQ(e.config().misses, 1);
 }
 
 // ---------------------------------------------------------------- segment evidence (issue 10)
