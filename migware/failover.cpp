@@ -392,7 +392,10 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
     {
         const SeqNum twin_seq{rewrite::load_be32(buf, p.layout.l4 + 4)};
         const SeqNum end = twin_seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
-        if (end.after(t.to_backup_end)) t.to_backup_end = end;
+        // Contiguous only: a segment beyond a hole is not in the backup's
+        // stream (it will sit out of window there), so its end is no receive
+        // point to reset the twin at.
+        if (!twin_seq.after(t.to_backup_end) && end.after(t.to_backup_end)) t.to_backup_end = end;
     }
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;

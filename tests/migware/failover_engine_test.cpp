@@ -1921,5 +1921,214 @@ TEST_F(FailoverEngineTest, WithoutTheBackupsMacTheTakeoverAnnouncesThePrimarysMa
     EXPECT_EQ(decode(client_.sent[0], true).eth_src, kPrimaryMac);
 }
 
+// ---- issue 10: a primary that never died, echo, segment evidence ---------
+
+/// An ICMP echo request or reply in an Ethernet frame.
+Bytes icmp_echo(const Mac& src_mac, const Mac& dst_mac, std::uint32_t src_ip, std::uint32_t dst_ip,
+                std::uint8_t type, std::uint16_t id, std::uint16_t seq, const Bytes& data) {
+    Bytes icmp;
+    put8(icmp, type);
+    put8(icmp, 0);
+    put16(icmp, 0);
+    put16(icmp, id);
+    put16(icmp, seq);
+    icmp.insert(icmp.end(), data.begin(), data.end());
+    poke16(icmp, 2, naive_checksum(icmp));
+    Bytes p;
+    put8(p, 0x45);
+    put8(p, 0);
+    put16(p, static_cast<std::uint16_t>(20 + icmp.size()));
+    put16(p, 4321);
+    put16(p, 0x4000);
+    put8(p, 64);
+    put8(p, 1);
+    put16(p, 0);
+    put32(p, src_ip);
+    put32(p, dst_ip);
+    poke16(p, 10, naive_checksum(std::span(p).first(20)));
+    p.insert(p.end(), icmp.begin(), icmp.end());
+    return eth_frame(src_mac, dst_mac, 0x0800, p);
+}
+
+TEST_F(FailoverEngineTest, APrimaryThatAcksBytesMigwareNeverSawIsRolledBackWithoutAnyRst) {
+    // Our own link was dead when we took over (monitor.segment-evidence off,
+    // say): the client kept talking to the living primary. When our link
+    // comes back, the first frames show the client far ahead, with a hole
+    // migware never saw, and the primary acknowledging all of it.
+    reach_proxy();
+    ASSERT_EQ(engine_->twins_in(TwinPhase::Up), 1u);
+    Seg ahead = c2p(kClientEnd + 5000, kK + 900, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 800);
+    ahead.payload = payload_of(100, 5);
+    capture(from_client(ahead));
+    backup_.sent.clear();
+    client_.sent.clear();
+    capture(from_primary(p2c(kK + 900, kClientEnd + 5100, flag::kAck, kTsP + 901, kTsC + 900)));
+
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_EQ(engine_->counters().rollbacks, 1u);
+    const auto rb = events("takeover_rolled_back");
+    ASSERT_EQ(rb.size(), 1u);
+    EXPECT_NE(rb[0].fields.find("ahead_by=5100"), std::string::npos) << rb[0].fields;
+    EXPECT_NE(rb[0].fields.find("twins_closed=1"), std::string::npos) << rb[0].fields;
+    const auto tr = events("transition");
+    ASSERT_FALSE(tr.empty());
+    EXPECT_NE(tr.back().fields.find("from=proxy to=normal cause=takeover_rolled_back"), std::string::npos)
+        << tr.back().fields;
+    // Nothing reaches the primary but ARP: no probe, no RST (and no fence).
+    EXPECT_TRUE(ip_frames(client_.sent).empty());
+    EXPECT_EQ(engine_->counters().fence_probes, 0u);
+    EXPECT_EQ(engine_->counters().fence_resets, 0u);
+    // The clients are pointed back at the primary's MAC: an announcement and
+    // a reply aimed at the client (Ethernet source ours, for the switch).
+    EXPECT_NE(std::find(client_.sent.begin(), client_.sent.end(),
+                        arp_frame(kBroadcast, kBackupMac, 1, kPrimaryMac, kPrimaryIp, Mac{}, kPrimaryIp)),
+              client_.sent.end());
+    EXPECT_NE(std::find(client_.sent.begin(), client_.sent.end(),
+                        arp_frame(kClientMac, kBackupMac, 2, kPrimaryMac, kPrimaryIp, kClientMac, kClientIp)),
+              client_.sent.end());
+    // The twin is closed inside the backup's stack only: RSTs into the TUN,
+    // as the twin's peer, at what the backup has received.
+    ASSERT_FALSE(backup_.sent.empty());
+    for (const auto& pkt : backup_.sent) {
+        const Decoded d = decode(pkt, false);
+        EXPECT_EQ(d.flags, flag::kRst);
+        EXPECT_EQ(d.src_ip, kPrimaryIp);
+        EXPECT_EQ(d.dst_ip, kBackupIp);
+        EXPECT_EQ(d.dport, kService);
+        EXPECT_TRUE(d.tcp_checksum_ok);
+    }
+    EXPECT_EQ(decode(backup_.sent.back(), false).seq, kClientEnd);  // SYN seq A-1, +1, + replayed bytes
+
+    // Tracking as before: the client's next segments are not proxied, and the
+    // tracker follows the primary's numbers again.
+    backup_.sent.clear();
+    client_.sent.clear();
+    Seg next = c2p(kClientEnd + 5100, kK + 900, flag::kAck | flag::kPsh, kTsC + 901, kTsP + 901);
+    next.payload = payload_of(10, 6);
+    capture(from_client(next));
+    capture(from_primary(p2c(kK + 900, kClientEnd + 5110, flag::kAck, kTsP + 902, kTsC + 901)));
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_TRUE(client_.sent.empty());
+    const auto* c = engine_->pipeline().table().find(
+        {{Ipv4Addr{kClientIp}, sniffer::Port{kClientPort}}, {Ipv4Addr{kPrimaryIp}, sniffer::Port{kService}}});
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->server_ack_high->raw(), kClientEnd + 5110);
+    // And a later real failure is a fresh takeover.
+    engine_->primary_down(now_, "4 consecutive echo probes unanswered");
+    EXPECT_EQ(engine_->state(), State::Recovery);
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_EQ(decode(backup_.sent[0], false).seq, kClientEnd + 5110 - 1);  // a twin SYN at the new A
+}
+
+TEST_F(FailoverEngineTest, AReturningPrimarysStaleAckIsFencedNotRolledBack) {
+    // The primary died (cable) and comes back: its socket acknowledges bytes
+    // it had taken before the pull, within what migware saw the client send.
+    reach_proxy();
+    capture(from_primary(p2c(kK, kClientEnd, flag::kAck, kTsP + 900, kTsC + 5)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    EXPECT_EQ(events("fence_start").size(), 1u);
+}
+
+TEST_F(FailoverEngineTest, AckOfClientBytesMigwareSawAfterTheTakeoverIsNoProofOfLife) {
+    // An idle client's first segment after the takeover reaches the returning
+    // primary (its ARP pointed the client at it for a moment): it has no hole,
+    // so the primary ACKs it. Migware saw every byte of it: no rollback.
+    reach_proxy();
+    Seg s1 = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 50, kTsP + 10);
+    s1.payload = payload_of(40, 7);
+    capture(from_client(s1));
+    capture(from_primary(p2c(kK, kClientEnd + 40, flag::kAck, kTsP + 950, kTsC + 50)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    // One byte beyond what migware saw is proof.
+    capture(from_primary(p2c(kK, kClientEnd + 41, flag::kAck, kTsP + 951, kTsC + 50)));
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_EQ(engine_->counters().rollbacks, 1u);
+}
+
+TEST_F(FailoverEngineTest, ProgressSeenOnlyAfterTheFenceResetIsCountedNotRolledBack) {
+    reach_proxy();
+    const MonoNs round_start = now_;
+    engine_->primary_heard(now_, "echo reply");
+    capture(from_primary(p2c(kK, kA, flag::kAck, kTsP + 900, kTsC + 5)));
+    engine_->on_timer(round_start + 150 * kMs);
+    ASSERT_EQ(engine_->counters().fence_resets, 1u);
+    now_ = round_start + 151 * kMs;
+    capture(from_primary(p2c(kK, kClientEnd + 10000, flag::kAck, kTsP + 990, kTsC + 5)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    EXPECT_EQ(engine_->counters().progress_after_fence, 1u);
+    EXPECT_EQ(events("primary_progress_after_fence").size(), 1u);
+}
+
+TEST_F(FailoverEngineTest, EchoForThePrimarysIpIsAnsweredOnlyInProxyAndOnlyWhenSentToUs) {
+    const Bytes data = payload_of(56, 9);
+    const Bytes to_us = icmp_echo(kClientMac, kBackupMac, kClientIp, kPrimaryIp, 8, 0x1234, 7, data);
+    // Normal: the primary answers for itself.
+    run_normal();
+    client_.sent.clear();
+    capture(to_us);
+    EXPECT_TRUE(client_.sent.empty());
+    EXPECT_EQ(engine_->counters().echo_answered, 0u);
+    // Recovery: not yet the active node.
+    engine_->primary_down(now_, "test");
+    ASSERT_EQ(engine_->state(), State::Recovery);
+    client_.sent.clear();
+    capture(to_us);
+    EXPECT_TRUE(ip_frames(client_.sent).empty());
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    client_.sent.clear();
+    capture(to_us);
+    ASSERT_EQ(client_.sent.size(), 1u);
+    const Bytes& r = client_.sent[0];
+    const Bytes expect = icmp_echo(kBackupMac, kClientMac, kPrimaryIp, kClientIp, 0, 0x1234, 7, data);
+    // Same as a fresh reply, except the IP id and TTL fields we copy or set.
+    ASSERT_EQ(r.size(), 14 + 20 + 8 + data.size());
+    EXPECT_EQ(Bytes(r.begin(), r.begin() + 12), Bytes(expect.begin(), expect.begin() + 12));
+    EXPECT_EQ(get32(r, 14 + 12), kPrimaryIp);
+    EXPECT_EQ(get32(r, 14 + 16), kClientIp);
+    EXPECT_EQ(get8(r, 14 + 20), 0);  // echo reply
+    EXPECT_EQ(Bytes(r.begin() + 14 + 24, r.end()), Bytes(expect.begin() + 14 + 24, expect.begin() + 14 + 28 + 56));
+    EXPECT_EQ(naive_checksum(std::span(r).subspan(14, 20)), 0);
+    EXPECT_EQ(naive_checksum(std::span(r).subspan(34)), 0);
+    EXPECT_EQ(engine_->counters().echo_answered, 1u);
+    // A request still addressed to the primary's MAC is the primary's to answer.
+    client_.sent.clear();
+    capture(icmp_echo(kClientMac, kPrimaryMac, kClientIp, kPrimaryIp, 8, 0x1234, 8, data));
+    EXPECT_TRUE(client_.sent.empty());
+    // After a rollback, never.
+    Seg ahead = c2p(kClientEnd + 5000, kK, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 800);
+    ahead.payload = payload_of(10, 5);
+    capture(from_client(ahead));
+    capture(from_primary(p2c(kK, kClientEnd + 5010, flag::kAck, kTsP + 901, kTsC + 900)));
+    ASSERT_EQ(engine_->state(), State::Normal);
+    client_.sent.clear();
+    capture(to_us);
+    EXPECT_TRUE(client_.sent.empty());
+}
+
+TEST_F(FailoverEngineTest, OtherHostsFramesAreSegmentEvidenceAndRecentPeersAreAskedByArp) {
+    run_normal();
+    const auto frames = engine_->counters().segment_frames;
+    EXPECT_GT(frames, 0u);  // the client's segments
+    // The primary's own frames are not evidence.
+    capture(from_primary(p2c(kK, kClientEnd, flag::kAck, kTsP + 11, kTsC + 5)));
+    capture(arp_request(kPrimaryMac, kPrimaryIp, kClientIp));
+    EXPECT_EQ(engine_->counters().segment_frames, frames);
+    // Another host's ARP is.
+    const Mac other{0x02, 0, 0, 0, 0, 0x0b};
+    capture(arp_request(other, kOtherClient, kBackupIp));
+    EXPECT_EQ(engine_->counters().segment_frames, frames + 1);
+    // Asked: the most recent first, from this host's own address.
+    client_.sent.clear();
+    engine_->probe_segment(now_);
+    ASSERT_EQ(client_.sent.size(), 2u);
+    EXPECT_EQ(client_.sent[0], arp_frame(other, kBackupMac, 1, kBackupMac, kBackupIp, Mac{}, kOtherClient));
+    EXPECT_EQ(client_.sent[1], arp_frame(kClientMac, kBackupMac, 1, kBackupMac, kBackupIp, Mac{}, kClientIp));
+    EXPECT_EQ(engine_->counters().segment_arp_probes, 2u);
+}
+
 }  // namespace
 }  // namespace migware
