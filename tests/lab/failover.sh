@@ -678,7 +678,7 @@ if [[ ${#FAULTS[@]} -gt 0 ]]; then
             if [[ $FAULT_PULL -eq 1 ]]; then ROLLED_BACK_BEFORE=$WALL1; else ROLLED_BACK_BEFORE=inf; fi
             log "rollback case: migware took over and rolled back; its twins on the backup are reported, not judged";;
         none)
-            [[ $HAS_PARTITION -eq 1 ]] && log "partition case: no takeover: every connection verified whole on the primary";;
+            [[ $HAS_PARTITION -eq 1 ]] && log "partition case: no takeover during a partition: every connection verified whole on the primary";;
         *) log "ERROR: invariants.py gave no reference"; INV_RC=1;;
     esac
 fi
