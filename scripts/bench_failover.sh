@@ -8,6 +8,10 @@
 #   --latency            per-packet added latency in Proxy from the backup's eth0 + mw0 captures,
 #                        and client request->reply time, proxied vs direct to the backup, same run
 #   --concurrency-sweep  recovery of 2000 connections at --recovery.concurrency 16/64/256/1024
+#   --detection-compare  issue 10, side by side in one run (round-robin): detection at the
+#                        defaults vs the old 20/60/4 echo-only setting (push 200, 10 runs each);
+#                        1 request/response connection; a quiet segment (1 connection, one
+#                        request a second) with and without the ARP neighbour probe (5 each)
 # Default: all of them.  Other options:
 #   --out DIR        results (per-run logs and JSON, the final table); default /dev/shm/mwbench.*
 #   --keep           keep every run's artefacts (pcaps, logs) under DIR/work
@@ -27,7 +31,7 @@ SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware"
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --detection|--recovery|--stall|--latency|--concurrency-sweep) SEL+=("${1#--}"); shift;;
+        --detection|--recovery|--stall|--latency|--concurrency-sweep|--detection-compare) SEL+=("${1#--}"); shift;;
         --out) OUT=${2:-}; shift 2;;
         --keep) KEEP=1; shift;;
         --max-time) MAX_TIME=${2:-}; shift 2;;
@@ -99,9 +103,14 @@ declare -A CARGS=(
     [push2000_c16]="--mode push --connections 2000 --migware-arg --recovery.concurrency --migware-arg 16"
     [push2000_c256]="--mode push --connections 2000 --migware-arg --recovery.concurrency --migware-arg 256"
     [push2000_c1024]="--mode push --connections 2000 --migware-arg --recovery.concurrency --migware-arg 1024"
+    [push200_old]="--mode push --connections 200 --migware-arg --monitor.interval-ms --migware-arg 20 --migware-arg --monitor.timeout-ms --migware-arg 60 --migware-arg --monitor.segment-evidence --migware-arg false"
+    [reqresp1]="--mode reqresp --connections 1"
+    [idle1]="--mode reqresp --connections 1 --rate 1 --duration 8"
+    [idle1_noprobe]="--mode reqresp --connections 1 --rate 1 --duration 8 --migware-arg --monitor.neighbour-probe --migware-arg false"
 )
 declare -A CEST=([push200]=10 [push2000]=15 [push10000]=45 [reqresp200]=10 [latency]=15
-                 [push2000_c16]=15 [push2000_c256]=15 [push2000_c1024]=15)
+                 [push2000_c16]=15 [push2000_c256]=15 [push2000_c1024]=15
+                 [push200_old]=10 [reqresp1]=10 [idle1]=16 [idle1_noprobe]=16)
 declare -A NEED=()
 QUEUE=()
 # need CAT N : make sure the queue holds at least N runs of CAT
@@ -148,6 +157,17 @@ if want concurrency-sweep; then
     plan recovery push2000 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency $DEF_CONC (default)"
     plan recovery push2000_c256 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency 256"
     plan recovery push2000_c1024 "concurrency sweep: recovery (ms), 2000 conns, --recovery.concurrency 1024"
+fi
+if want detection-compare; then
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        need push200 "$i"; need push200_old "$i"; need reqresp1 "$i"
+        (( i <= 5 )) && { need idle1 "$i"; need idle1_noprobe "$i"; }
+    done
+    plan detection push200 "detection (ms), push 200 conns, defaults (10 ms / 40 ms / 4, segment evidence)"
+    plan detection push200_old "detection (ms), push 200 conns, the old default (20 ms / 60 ms / 4, echo only)"
+    plan detection reqresp1 "detection (ms), 1 request/response conn, 10 requests/s, defaults"
+    plan detection idle1 "detection (ms), quiet segment: 1 conn, a request a second, defaults (ARP neighbour probe)"
+    plan detection idle1_noprobe "detection (ms), quiet segment, --monitor.neighbour-probe false"
 fi
 ( IFS=,; echo "[${PLAN[*]}]" ) >"$OUT/runs/plan.json"
 
