@@ -84,8 +84,11 @@ def read_pcap(path):
 
 
 def classify(frame):
-    """(dst_mac, src_mac, kind, speaks_ip, ip_dst, is_rst, desc) for one Ethernet frame;
-    kind is 'tcp', 'icmp', 'arp', 'other' or None (truncated or not parsed)."""
+    """(dst_mac, speaker_mac, kind, speaks_ip, ip_dst, is_rst, desc) for one Ethernet frame;
+    kind is 'tcp', 'icmp', 'arp', 'other' or None (truncated or not parsed).  The speaker of
+    an IPv4 frame is its Ethernet source; of an ARP frame, the MAC it claims for its sender IP
+    (sender hardware address): an ARP that migware sends from its own port but that names the
+    primary's MAC points the clients back at the primary, it does not compete with it."""
     if len(frame) < 14:
         return None
     dst, src = frame[0:6], frame[6:12]
@@ -99,11 +102,13 @@ def classify(frame):
         if len(frame) < off + 28:
             return dst, src, None, None, None, False, "short ARP"
         op = struct.unpack("!H", frame[off + 6:off + 8])[0]
+        sha = frame[off + 8:off + 14]
         spa = frame[off + 14:off + 18]
         tpa = frame[off + 24:off + 28]
-        desc = "ARP %s %s -> %s" % ({1: "request", 2: "reply"}.get(op, "op%d" % op),
-                                   ".".join(map(str, spa)), ".".join(map(str, tpa)))
-        return dst, src, "arp", spa, None, False, desc
+        desc = "ARP %s %s is-at %s -> %s (sent by %s)" % (
+            {1: "request", 2: "reply"}.get(op, "op%d" % op), ".".join(map(str, spa)),
+            mac_str(sha), ".".join(map(str, tpa)), mac_str(src))
+        return dst, sha, "arp", spa, None, False, desc
     if etype != 0x0800 or len(frame) < off + 20:
         return dst, src, "other", None, None, False, "ethertype 0x%04x" % etype
     ihl = (frame[off] & 0x0F) * 4
