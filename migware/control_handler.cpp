@@ -218,6 +218,14 @@ Value DaemonControl::status() const {
                                    {"rejected_replies", m.rejected_replies()},
                                    {"late_replies", m.late_replies()},
                                    {"rtt_us", std::move(rtts)}})},
+        {"segment", Value::object({{"evidence_required", cfg.monitor.require_segment_evidence},
+                                   {"carrier", !m.carrier_known() ? Value() : Value(std::string(m.carrier_up() ? "up" : "down"))},
+                                   {"frames_from_other_hosts", e.counters().segment_frames},
+                                   {"vetoes", Value::object({
+                                        {"primary_tcp", m.vetoes(monitor::Veto::PrimaryTcp)},
+                                        {"carrier", m.vetoes(monitor::Veto::Carrier)},
+                                        {"no_segment_evidence", m.vetoes(monitor::Veto::NoSegmentEvidence)}})},
+                                   {"rollbacks", e.counters().rollbacks}})},
         {"recovery", Value::object({{"twins", e.counters().twins},
                                     {"resolved", e.twins_resolved()},
                                     {"recovered", e.counters().recovered},
@@ -234,6 +242,7 @@ Value DaemonControl::status() const {
                                   {"monitor_interval_ms", cfg.monitor.interval / monitor::kMillisecond},
                                   {"monitor_timeout_ms", cfg.monitor.timeout / monitor::kMillisecond},
                                   {"monitor_misses", cfg.monitor.misses},
+                                  {"monitor_reference", cfg.reference ? Value(cfg.reference->to_string()) : Value()},
                                   {"max_connections", cfg.failover.table.max_connections}})},
         {"version", kVersion},
     });
