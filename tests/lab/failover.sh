@@ -137,6 +137,11 @@ if [[ ${#FAULTS[@]} -gt 0 ]]; then
                 || { echo "failover: the pull must be the last fault ('$f' ends after it)" >&2; exit 2; }
         done
     fi
+    # faults of different kinds may overlap; two of one kind may not (one filter pref, one link)
+    printf '%s\n' "${FAULTS[@]}" | awk -F: '{ at[NR] = $1; k[NR] = $2; e[NR] = $1 + $3 }
+        END { for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++)
+                  if (k[i] == k[j] && at[i] < e[j] && at[j] < e[i]) { print k[i]; exit 1 } }' >/dev/null \
+        || { echo "failover: two $(printf '%s\n' "${FAULTS[@]}" | cut -d: -f2 | sort | uniq -d | head -n 1) faults overlap" >&2; exit 2; }
     NOPULL=1 HUB_CAP=1     # the default pull is replaced by the faults
 fi
 if [[ -n $WORKDIR ]]; then
@@ -415,7 +420,7 @@ if [[ ${#FAULTS[@]} -gt 0 ]]; then
     # (CLOCK_MONOTONIC, from the client's start), every step logged with CLOCK_MONOTONIC and
     # wall clock into faults.txt; on SIGTERM it undoes the fault in progress.
     cat >"$WORK/faults.py" <<'PYEOF'
-import os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, threading, time
 hub, topology, mig_pid, start_file, out, pull_out, pref = sys.argv[1:8]
 mig_pid, pref = int(mig_pid), int(pref)
 faults = []
@@ -425,20 +430,13 @@ for n, spec in enumerate(sys.argv[8:]):
 faults.sort()
 t0 = int(open(start_file).read().split()[1])        # the client's monotonic_ns at its start
 log = open(out, "a", buffering=1)
-
-class Stop(Exception):
-    pass
-
-def on_term(signum, frame):
-    raise Stop()
-
-signal.signal(signal.SIGTERM, on_term)
-signal.signal(signal.SIGINT, on_term)
+log_lock = threading.Lock()
 
 def note(n, kind, phase, **kw):
     m, w = time.monotonic_ns(), time.time()
-    log.write("mono_ns=%d wall=%.6f t=%.3f n=%d fault=%s phase=%s%s\n" % (
-        m, w, (m - t0) / 1e9, n, kind, phase, "".join(" %s=%s" % x for x in kw.items())))
+    with log_lock:
+        log.write("mono_ns=%d wall=%.6f t=%.3f n=%d fault=%s phase=%s%s\n" % (
+            m, w, (m - t0) / 1e9, n, kind, phase, "".join(" %s=%s" % x for x in kw.items())))
 
 def run(*cmd):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -489,13 +487,15 @@ apply = {
               lambda: (os.kill(mig_pid, signal.SIGCONT), wait_state(mig_pid, False))),
     "partition": (partition_on, partition_off),
 }
-active = None
-rc = 0
-try:
-    for at, kind, dur, n in faults:
-        delay = (t0 + int(at * 1e9) - time.monotonic_ns()) / 1e9
-        if delay > 0:
-            time.sleep(delay)
+# One thread per fault, so that faults of different kinds may overlap; each waits on `stop`
+# (set by SIGTERM or by another fault's error) and undoes its own fault however it ends.
+stop = threading.Event()
+errors = []
+
+def one(at, kind, dur, n):
+    try:
+        if stop.wait(max(0.0, (t0 + int(at * 1e9) - time.monotonic_ns()) / 1e9)):
+            return
         if kind == "pull":
             m0 = time.monotonic_ns()
             run("ip", "-n", hub, "link", "set", "p-primary", "down")
@@ -503,31 +503,36 @@ try:
             with open(pull_out, "w") as f:
                 f.write("%d %d %r\n" % (m0, m1, w1))
             note(n, kind, "pull", mono_ns_before=m0, at=at)
-            continue
+            return
         on, off = apply[kind]
-        active = (n, kind, off)
-        on()
-        note(n, kind, "start", at=at, dur=dur)
-        time.sleep(dur)
-        active = None
-        off()
-        note(n, kind, "end")
-except Stop:
-    note(-1, "runner", "stopped")
-except Exception as e:                          # noqa: BLE001: logged, the run fails
-    note(-1, "runner", "error", error='"%s"' % str(e).replace('"', "'"))
-    print("faults: ERROR: %s" % e, file=sys.stderr)
-    rc = 1
-finally:
-    if active is not None:
-        n, kind, off = active
         try:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            on()
+            note(n, kind, "start", at=at, dur=dur)
+            early = stop.wait(dur)
+        finally:
             off()
-            note(n, kind, "end", undone="early")
-        except Exception as e:                  # noqa: BLE001
-            print("faults: ERROR undoing %s: %s" % (kind, e), file=sys.stderr)
-            rc = 1
+        note(n, kind, "end", **({"undone": "early"} if early else {}))
+    except Exception as e:                      # noqa: BLE001: logged, the run fails
+        errors.append("%s: %s" % (kind, e))
+        note(n, "runner", "error", error='"%s"' % str(e).replace('"', "'"))
+        stop.set()
+
+def on_term(signum, frame):
+    stop.set()
+
+signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGINT, on_term)
+threads = [threading.Thread(target=one, args=f) for f in faults]
+for t in threads:
+    t.start()
+for t in threads:
+    while t.is_alive():
+        t.join(0.1)         # short joins: the signal handler runs in this thread
+if stop.is_set() and not errors:
+    note(-1, "runner", "stopped")
+for e in errors:
+    print("faults: ERROR: %s" % e, file=sys.stderr)
+rc = 1 if errors else 0
 sys.exit(rc)
 PYEOF
     FAULT_BOUND=$(awk "BEGIN{printf \"%d\", $FAULT_END + 20}")
