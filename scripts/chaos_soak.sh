@@ -2,7 +2,7 @@
 # Chaos soak (issue 10): tests/lab/chaos.sh for N seeds, one after another.
 #
 #   scripts/chaos_soak.sh --seeds N [--first S] [--topology hub|mirror] [--duration 60]
-#                         [--migware BIN] [--log-dir DIR]
+#                         [--migware BIN] [--kinds K,K...] [--log-dir DIR]
 #
 # Prints one line per seed (result, wall time, the failing reason) and ends with
 # `chaos: N passed, M failed` (for BENCHMARKS.md).  Each seed's full output goes to
@@ -16,7 +16,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --seeds) SEEDS=${2:-}; shift 2;;
         --first) FIRST=${2:-}; shift 2;;
-        --topology|--duration|--migware) EXTRA+=("$1" "${2:-}"); shift 2;;
+        --topology|--duration|--migware|--kinds) EXTRA+=("$1" "${2:-}"); shift 2;;
         --log-dir) LOGDIR=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "chaos_soak: unknown argument '$1'" >&2; usage;;

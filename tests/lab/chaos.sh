@@ -3,19 +3,21 @@
 # a real failure, all in one failover.sh run.  See tests/lab/README.md "Faults".
 #
 #   tests/lab/chaos.sh --seed N [--duration 60] [--topology hub|mirror] [--connections 40]
-#                      [--migware BIN] [--keep] [--print-only]
+#                      [--migware BIN] [--keep] [--print-only] [--kinds K,K...]
 #
 # From random.Random(N): 10-20 faults drawn from backup-flap (0.2-3 s), pause (0.2-1.5 s) and
 # partition (0.3 s), non-overlapping with gaps of at least 1 s, and with probability 0.5 one
 # pull at the end (at least 5 s before the traffic ends).  The schedule is printed in full
 # first.  Push traffic, --connections connections.  Passes only if verify.py passes and
 # invariants.py reports no violation (failover.sh exits 0).  --print-only prints the schedule
-# and the failover.sh command and exits.
+# and the failover.sh command and exits.  --kinds draws from a subset (default
+# backup-flap,pause,partition): without partition, no fault legitimately hands the clients to
+# the backup, so every fault before the pull meets a living primary.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SEED="" DURATION=60 TOPOLOGY=hub CONNS=40 BIN="$ROOT/build/bin/migware" KEEP=() PRINT_ONLY=0
+KINDS=backup-flap,pause,partition SEED="" DURATION=60 TOPOLOGY=hub CONNS=40 BIN="$ROOT/build/bin/migware" KEEP=() PRINT_ONLY=0
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
@@ -27,6 +29,7 @@ while [[ $# -gt 0 ]]; do
         --migware) BIN=${2:-}; shift 2;;
         --keep) KEEP=(--keep); shift;;
         --print-only) PRINT_ONLY=1; shift;;
+        --kinds) KINDS=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "chaos: unknown argument '$1'" >&2; usage;;
     esac
@@ -35,17 +38,20 @@ done
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 30 && $DURATION -le 115 ]] \
     || { echo "chaos: --duration 30..115 s" >&2; exit 2; }
 [[ $TOPOLOGY == hub || $TOPOLOGY == mirror ]] || { echo "chaos: --topology hub|mirror" >&2; exit 2; }
+[[ $KINDS =~ ^(backup-flap|pause|partition)(,(backup-flap|pause|partition))*$ ]] \
+    || { echo "chaos: --kinds: a comma-separated subset of backup-flap,pause,partition" >&2; exit 2; }
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 2000 ]] || { echo "chaos: --connections 1..2000" >&2; exit 2; }
 
 # One fault per line, AT:KIND:DUR, in time order.
-SCHEDULE=$(python3 - "$SEED" "$DURATION" <<'PYEOF'
+SCHEDULE=$(python3 - "$SEED" "$DURATION" "$KINDS" <<'PYEOF'
 import random, sys
 seed, duration = int(sys.argv[1]), float(sys.argv[2])
+kinds = tuple(k for k in ("backup-flap", "pause", "partition") if k in sys.argv[3].split(","))
 rng = random.Random(seed)
 n = rng.randint(10, 20)
 faults = []
 for _ in range(n):
-    kind = rng.choice(("backup-flap", "pause", "partition"))
+    kind = rng.choice(kinds)
     dur = {"backup-flap": lambda: rng.uniform(0.2, 3.0), "pause": lambda: rng.uniform(0.2, 1.5),
            "partition": lambda: 0.3}[kind]()
     faults.append([kind, round(dur, 3)])
@@ -74,7 +80,7 @@ PYEOF
 
 FAULT_ARGS=()
 PULL=no
-echo "chaos: seed=$SEED duration=${DURATION}s topology=$TOPOLOGY connections=$CONNS faults=$(wc -l <<<"$SCHEDULE")"
+echo "chaos: seed=$SEED duration=${DURATION}s topology=$TOPOLOGY connections=$CONNS kinds=$KINDS faults=$(wc -l <<<"$SCHEDULE")"
 while IFS= read -r f; do
     [[ -n $f ]] || continue
     FAULT_ARGS+=(--fault "$f")
