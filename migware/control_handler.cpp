@@ -151,6 +151,7 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("rollbacks", fc.rollbacks);
     add("rollback_twins_reset", fc.rollback_twins_reset);
     add("progress_after_fence", fc.progress_after_fence);
+    add("client_beyond_hole", fc.client_beyond_hole);
     const auto cc = p.control_counters();
     add("control_accepted", cc.accepted);
     add("control_refused", cc.refused_peer);

@@ -282,7 +282,26 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         if (is_service({p->ip.dst, p->tcp.dst_port}) && !new_syn) ++counters_.client_unrecovered;
         return;
     }
-    if (!t->direct) note_client_seen(*t, *p);
+    if (!t->direct) {
+        note_client_seen(*t, *p);
+        const SeqNum served = t->to_client_end.after(t->server_high) ? t->to_client_end : t->server_high;
+        if (p->tcp.has(tf::kAck) && !p->tcp.has(tf::kRst) && p->tcp.ack.after(served) &&
+            proof_of_life(now, "client=" + ep({p->ip.src, p->tcp.src_port}) + " client_ack=" +
+                                   std::to_string(p->tcp.ack.raw()) + " served_up_to=" +
+                                   std::to_string(served.raw()) +
+                                   " note=\"the client acknowledges server bytes only the primary "
+                                   "can have sent it\""))
+            return;
+        if (p->tcp.seq.after(t->client_contig)) {
+            // It starts past a hole in what migware saw: bytes that reached
+            // nobody through us. Our own link was down (the client may be
+            // talking to a living primary), or the capture dropped frames.
+            // Not proxied: the twin's answer would speak beside the primary.
+            // A real gap is filled by the client's retransmission.
+            ++counters_.client_beyond_hole;
+            return;
+        }
+    }
     switch (t->phase) {
         case TwinPhase::Waiting:
         case TwinPhase::SynSent:
@@ -484,6 +503,12 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
         t.backup_fin_seq = p.tcp.seq + p.payload_length;
         t.final_ack_passed = false;  // (again): its ACK must reach the backup
     }
+    {
+        const std::size_t l4 = fp.layout.l4;
+        const SeqNum seq{rewrite::load_be32(buf, l4 + 4)};
+        const SeqNum end = seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
+        if (end.after(t.to_client_end)) t.to_client_end = end;
+    }
     if (send_client(buf)) {
         ++counters_.to_client;
         counters_.to_client_bytes += p.payload_length;
@@ -610,8 +635,11 @@ void FailoverEngine::start_recovery(MonoNs now) {
         t.map.to_client = {c.key.server, c.key.client,
                            rewrite::MacRewrite{has_own_mac_ ? config_.backup_mac : c.server_mac,
                                                c.client_mac}};
-        // Where the clients' stream stood at the takeover, as migware saw it.
+        // Where both streams stood at the takeover, as migware saw them.
         t.client_contig = c.client_seq_next.value_or(*c.server_ack_high);
+        t.server_high = c.server_seq_next.value_or(*c.client_ack_high);
+        if (c.client_ack_high->after(t.server_high)) t.server_high = *c.client_ack_high;
+        t.to_client_end = *c.client_ack_high;
         // What fencing needs of the primary's stale socket, should it return.
         t.primary_rcv = *c.server_ack_high;
         t.primary_una = *c.client_ack_high;
@@ -940,19 +968,11 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
             // The primary acknowledges client bytes migware never saw: the
             // client kept talking to it all along (our link was dead, say),
             // so it never died. Nothing of it may be reset (DESIGN.md §6a).
-            const std::string evidence =
-                "client=" + ep(key.client) + " primary_ack=" + std::to_string(p.tcp.ack.raw()) +
-                " seen_up_to=" + std::to_string(t.client_contig.raw()) + " ahead_by=" +
-                std::to_string((p.tcp.ack - t.client_contig).as_signed());
-            if (counters_.fence_resets == 0) {
-                roll_back(now, evidence);
+            if (proof_of_life(now, "client=" + ep(key.client) + " primary_ack=" +
+                                       std::to_string(p.tcp.ack.raw()) + " seen_up_to=" +
+                                       std::to_string(t.client_contig.raw()) + " ahead_by=" +
+                                       std::to_string((p.tcp.ack - t.client_contig).as_signed())))
                 return;
-            }
-            // Too late: the fence already reset some of its sockets.
-            if (counters_.progress_after_fence++ == 0)
-                log_.emit(now, "primary_progress_after_fence",
-                          "evidence=" + logfmt_value(evidence) +
-                              " action=\"none: the fence had already reset some of its sockets\"");
         }
         if (t.fence == Twin::Fence::Done) return;
         ++counters_.stale_segments;
@@ -1180,6 +1200,20 @@ void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
     // without us (our capture link was down).
     const SeqNum end = p.tcp.seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
     if (!p.tcp.seq.after(t.client_contig) && end.after(t.client_contig)) t.client_contig = end;
+}
+
+bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
+    if (counters_.fence_resets == 0) {
+        roll_back(now, evidence);
+        return true;
+    }
+    // Too late: the fence already judged the primary dead and reset some of
+    // its sockets; undoing the takeover now would strand their clients.
+    if (counters_.progress_after_fence++ == 0)
+        log_.emit(now, "primary_progress_after_fence",
+                  "evidence=" + logfmt_value(evidence) +
+                      " action=\"none: the fence had already reset some of its sockets\"");
+    return false;
 }
 
 void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {

@@ -159,6 +159,7 @@ struct FailoverCounters {
     std::uint64_t rollbacks = 0;            // takeovers of a primary that never died, undone
     std::uint64_t rollback_twins_reset = 0; // twins closed inside the backup's stack by a rollback
     std::uint64_t progress_after_fence = 0; // a primary's progress seen after fence RSTs: no rollback
+    std::uint64_t client_beyond_hole = 0;   // client segments starting past what migware saw: not proxied
 };
 
 /// What the control socket shows for one connection.
@@ -280,6 +281,12 @@ private:
         // that acknowledges past it received client bytes migware never saw:
         // the clients kept talking to it behind our back.
         sniffer::SeqNum client_contig;
+        // The server's side: the highest byte the primary had sent by the
+        // takeover, and the end of what the backup has sent the client since
+        // (client space). A client ACK beyond both acknowledges bytes only a
+        // living primary can have sent it.
+        sniffer::SeqNum server_high;
+        sniffer::SeqNum to_client_end;
         // What the backup's socket has received, to close it on a rollback.
         sniffer::SeqNum to_backup_end;
         std::optional<sniffer::SeqNum> backup_ack;
@@ -295,6 +302,9 @@ private:
 
     void transition(Event event, MonoNs now, const std::string& reason);
     void roll_back(MonoNs now, const std::string& evidence);
+    /// The primary is alive: roll back, unless the fence already reset some of
+    /// its sockets (then counted). True when rolled back (twins_ is cleared).
+    bool proof_of_life(MonoNs now, const std::string& evidence);
     void reset_twin_in_backup(Twin& t);
     void point_clients_at_primary();
     void note_peer(const Neighbour& n);

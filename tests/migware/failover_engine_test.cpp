@@ -1957,12 +1957,16 @@ TEST_F(FailoverEngineTest, APrimaryThatAcksBytesMigwareNeverSawIsRolledBackWitho
     // migware never saw, and the primary acknowledging all of it.
     reach_proxy();
     ASSERT_EQ(engine_->twins_in(TwinPhase::Up), 1u);
-    Seg ahead = c2p(kClientEnd + 5000, kK + 900, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 800);
+    Seg ahead = c2p(kClientEnd + 5000, kK, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 800);
     ahead.payload = payload_of(100, 5);
-    capture(from_client(ahead));
     backup_.sent.clear();
     client_.sent.clear();
-    capture(from_primary(p2c(kK + 900, kClientEnd + 5100, flag::kAck, kTsP + 901, kTsC + 900)));
+    capture(from_client(ahead));
+    // Past a hole in what migware saw: not proxied (the twin's answer would
+    // speak for the primary beside the living primary).
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_EQ(engine_->counters().client_beyond_hole, 1u);
+    capture(from_primary(p2c(kK, kClientEnd + 5100, flag::kAck, kTsP + 901, kTsC + 900)));
 
     EXPECT_EQ(engine_->state(), State::Normal);
     EXPECT_EQ(engine_->counters().rollbacks, 1u);
@@ -2003,10 +2007,10 @@ TEST_F(FailoverEngineTest, APrimaryThatAcksBytesMigwareNeverSawIsRolledBackWitho
     // tracker follows the primary's numbers again.
     backup_.sent.clear();
     client_.sent.clear();
-    Seg next = c2p(kClientEnd + 5100, kK + 900, flag::kAck | flag::kPsh, kTsC + 901, kTsP + 901);
+    Seg next = c2p(kClientEnd + 5100, kK, flag::kAck | flag::kPsh, kTsC + 901, kTsP + 901);
     next.payload = payload_of(10, 6);
     capture(from_client(next));
-    capture(from_primary(p2c(kK + 900, kClientEnd + 5110, flag::kAck, kTsP + 902, kTsC + 901)));
+    capture(from_primary(p2c(kK, kClientEnd + 5110, flag::kAck, kTsP + 902, kTsC + 901)));
     EXPECT_TRUE(backup_.sent.empty());
     EXPECT_TRUE(client_.sent.empty());
     const auto* c = engine_->pipeline().table().find(
@@ -2018,6 +2022,40 @@ TEST_F(FailoverEngineTest, APrimaryThatAcksBytesMigwareNeverSawIsRolledBackWitho
     EXPECT_EQ(engine_->state(), State::Recovery);
     ASSERT_EQ(backup_.sent.size(), 1u);
     EXPECT_EQ(decode(backup_.sent[0], false).seq, kClientEnd + 5110 - 1);  // a twin SYN at the new A
+}
+
+TEST_F(FailoverEngineTest, AClientAckingServerBytesTheBackupNeverSentIsProofOfLife) {
+    // Request/response: while our link was dead the living primary kept
+    // answering. The client's first segment we see acknowledges reply bytes
+    // beyond anything the primary had sent by the takeover or the backup
+    // since: only a living primary can have sent them. Rolled back before
+    // the primary's own frames even arrive, and before anything is proxied.
+    reach_proxy();
+    Seg req = c2p(kClientEnd + 800, kK + 1200, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 800);
+    req.payload = payload_of(100, 5);
+    capture(from_client(req));
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_EQ(engine_->counters().rollbacks, 1u);
+    const auto rb = events("takeover_rolled_back");
+    ASSERT_EQ(rb.size(), 1u);
+    EXPECT_NE(rb[0].fields.find("client_ack="), std::string::npos) << rb[0].fields;
+    for (const auto& pkt : backup_.sent) EXPECT_EQ(decode(pkt, false).flags, flag::kRst);
+    EXPECT_TRUE(ip_frames(client_.sent).empty());
+}
+
+TEST_F(FailoverEngineTest, AClientAckOfTheBackupsOwnBytesIsNoProofOfLife) {
+    reach_proxy();
+    // The backup answers through the twin; the client acknowledges it.
+    Seg b = b2t(kIsnB + 1, kClientEnd, flag::kAck | flag::kPsh, kTsB0 + 5, kClientTsLatest, 500);
+    b.payload = payload_of(200, 8);
+    from_backup(ip_packet(b));
+    ASSERT_FALSE(client_.sent.empty());
+    capture(from_client(c2p(kClientEnd, kK + 200, flag::kAck, kTsC + 40, kTsP + 20)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    // One byte more than the backup sent is proof.
+    capture(from_client(c2p(kClientEnd, kK + 201, flag::kAck, kTsC + 41, kTsP + 20)));
+    EXPECT_EQ(engine_->state(), State::Normal);
 }
 
 TEST_F(FailoverEngineTest, AReturningPrimarysStaleAckIsFencedNotRolledBack) {
