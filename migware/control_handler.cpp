@@ -320,8 +320,6 @@ std::string DaemonControl::metrics() const {
     for (auto& [k, v] : counter_list(parts_)) {
         if (k.rfind("malformed_", 0) == 0) {
             labelled["malformed_packets_total"].emplace_back("reason=\"" + k.substr(10) + "\"", v);
-        } else if (k.rfind("monitor_vetoes_", 0) == 0) {
-            labelled["monitor_vetoes_by_reason_total"].emplace_back("reason=\"" + k.substr(15) + "\"", v);
         } else if (k.rfind("unrecovered_", 0) == 0) {
             labelled["unrecovered_connections_total"].emplace_back("reason=\"" + k.substr(12) + "\"", v);
         } else if (k == "connections" || k == "malformed") {
@@ -340,9 +338,6 @@ std::string DaemonControl::metrics() const {
     }
     family("malformed_packets_total", "counter", "captured frames dropped as malformed, by reason");
     for (auto& [l, v] : labelled["malformed_packets_total"]) sample("malformed_packets_total", l, v);
-    family("monitor_vetoes_by_reason_total", "counter",
-           "silences whose Down verdict was withheld, by reason (issue 10)");
-    for (auto& [l, v] : labelled["monitor_vetoes_by_reason_total"]) sample("monitor_vetoes_by_reason_total", l, v);
     family("unrecovered_connections_total", "counter", "connections not carried over, by reason");
     for (auto& [l, v] : labelled["unrecovered_connections_total"])
         sample("unrecovered_connections_total", l, v);
