@@ -89,16 +89,7 @@ done
 wait "$CLIENT_PID"; client_rc=$?
 sleep 1
 # the counters before migware stops
-timeout 5 "$PY" - "$OUT/control.sock" >"$OUT/counters.json" 2>/dev/null <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(3); s.connect(sys.argv[1])
-s.sendall(b'{"v":1,"cmd":"counters"}\n'); buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d: break
-    buf += d
-print(json.dumps(json.loads(buf)["result"]))
-EOF
+timeout 5 "$PY" "$ROOT/tests/lab/migware_counters.py" "$OUT/control.sock" >"$OUT/counters.json" 2>/dev/null
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 wait 2>/dev/null
 PIDS=()

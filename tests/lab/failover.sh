@@ -609,16 +609,8 @@ sleep 0.3      # last FIN/ACKs onto the wire and into the capture
 
 if [[ -n $MIG_PID && $MODE == churn ]]; then
     # churn: migware's counters (new_connections, client_unrecovered, unrecovered_*) before it stops
-    timeout 5 "$PY" - "$WORK/control.sock" >"$WORK/migware-counters.json" 2>"$WORK/migware-counters.err" <<'PYEOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(3); s.connect(sys.argv[1])
-s.sendall(b'{"v":1,"cmd":"counters"}\n'); buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d: break
-    buf += d
-print(json.dumps(json.loads(buf)["result"]))
-PYEOF
+    timeout 5 "$PY" "$HERE/migware_counters.py" "$WORK/control.sock" >"$WORK/migware-counters.json" \
+        2>"$WORK/migware-counters.err"
     [[ -s $WORK/migware-counters.json ]] || log "WARNING: no counters from migware: $(tail -n 2 "$WORK/migware-counters.err")"
 fi
 if [[ -n $MIG_PID ]]; then

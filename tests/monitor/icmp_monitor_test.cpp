@@ -96,6 +96,12 @@ public:
         alive = false;
         pending_.clear();
     }
+    /// This host's own link dies: the primary's replies and every other
+    /// host's frames stop reaching us at once.
+    void cut_off() {
+        segment_talks = false;
+        kill();
+    }
 
 private:
     struct Pending {
@@ -606,8 +612,7 @@ TEST(IcmpMonitorTest, SilenceWithNobodyElseHeardIsVetoedOnceAndWaitsForEvidence)
     Harness h(MonitorConfig{});
     h.segment_talks = true;
     h.run_until(500 * kMs);
-    h.segment_talks = false;
-    h.kill();
+    h.cut_off();
     h.run_until(3000 * kMs);
     ASSERT_EQ(h.verdicts.size(), 1u) << "no Down without evidence";
     EXPECT_EQ(h.monitor.vetoes(Veto::NoSegmentEvidence), 1u) << "once per silence, not per tick";
@@ -633,8 +638,7 @@ TEST(IcmpMonitorTest, CarrierLossVetoesAndAFlapNeverTurnsIntoDown) {
     h.monitor.on_carrier(true, 0);
     h.run_until(500 * kMs);
     h.monitor.on_carrier(false, 500 * kMs);
-    h.segment_talks = false;
-    h.kill();  // replies lost on our dead link
+    h.cut_off();  // replies lost on our dead link
     h.run_until(2000 * kMs);
     EXPECT_EQ(h.monitor.vetoes(Veto::Carrier), 1u);
     EXPECT_EQ(h.monitor.vetoes(Veto::NoSegmentEvidence), 0u);
@@ -655,8 +659,7 @@ TEST(IcmpMonitorTest, ALinkThatComesBackWithoutCarrierChangeIsSettledByTheNextPr
     Harness h(MonitorConfig{});
     h.segment_talks = true;
     h.run_until(500 * kMs);
-    h.segment_talks = false;
-    h.kill();
+    h.cut_off();
     h.run_until(1500 * kMs);
     h.monitor.on_segment_frames(h.segment_frames += 200);
     EXPECT_FALSE(h.monitor.tick(1500 * kMs, h.passive));
@@ -672,8 +675,7 @@ TEST(IcmpMonitorTest, ARealFailureAfterACarrierFlapIsDeclaredOnceFreshProbesMiss
     h.monitor.on_carrier(true, 0);
     h.run_until(500 * kMs);
     h.monitor.on_carrier(false, 500 * kMs);
-    h.segment_talks = false;
-    h.kill();
+    h.cut_off();
     h.run_until(1000 * kMs);
     // The cable comes back at 1000 ms, but the primary died meanwhile.
     h.monitor.on_carrier(true, 1000 * kMs);
