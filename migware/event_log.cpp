@@ -7,18 +7,36 @@
 namespace migware {
 
 std::string logfmt_value(std::string_view v) {
+    // One event, one line: any control character forces quoting and is
+    // escaped, so a value can never split a line or hide in the terminal.
+    const auto control = [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+    };
     bool quote = v.empty();
     for (char c : v)
-        if (c == ' ' || c == '"' || c == '=' || c == '\\') quote = true;
+        if (c == ' ' || c == '"' || c == '=' || c == '\\' || control(c)) quote = true;
     if (!quote) return std::string(v);
     std::string out = "\"";
     for (char c : v) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (c == '\n') {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
             out += "\\n";
-            continue;
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (control(c)) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            const auto u = static_cast<unsigned char>(c);
+            out += "\\x";
+            out += kHex[u >> 4];
+            out += kHex[u & 0xf];
+        } else {
+            out += c;
         }
-        out += c;
     }
     return out + "\"";
 }
@@ -54,7 +72,21 @@ std::vector<std::pair<std::string, std::string>> parse_logfmt(std::string_view f
                 while (i < f.size() && f[i] != '"') {
                     if (f[i] == '\\' && i + 1 < f.size()) {
                         ++i;
-                        value += f[i] == 'n' ? '\n' : f[i];
+                        // The inverse of logfmt_value's escapes.
+                        const auto hex = [](char c) -> int {
+                            if (c >= '0' && c <= '9') return c - '0';
+                            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+                            return -1;
+                        };
+                        if (f[i] == 'n') value += '\n';
+                        else if (f[i] == 'r') value += '\r';
+                        else if (f[i] == 't') value += '\t';
+                        else if (f[i] == 'x' && i + 2 < f.size() && hex(f[i + 1]) >= 0 && hex(f[i + 2]) >= 0) {
+                            value += static_cast<char>(hex(f[i + 1]) * 16 + hex(f[i + 2]));
+                            i += 2;
+                        } else {
+                            value += f[i];
+                        }
                     } else {
                         value += f[i];
                     }
