@@ -354,7 +354,7 @@ int run_daemon(const DaemonConfig& cfg) {
         // judged against it.
         mon.on_segment_frames(engine.counters().segment_frames + reference_replies);
         while (auto probe = mon.due(now)) icmp.send_probe(cfg.primary, *probe);
-        if (mon.segment_probe_due(now)) {
+        if (engine.state() == State::Normal && mon.segment_probe_due(now)) {
             if (cfg.neighbour_probe) engine.probe_segment(now);
             if (ref_mon)
                 if (auto rp = ref_mon->due(now)) icmp.send_probe(*cfg.reference, *rp);

@@ -103,13 +103,17 @@ void IcmpMonitor::on_carrier(bool up, MonoNs) {
 }
 
 bool IcmpMonitor::segment_probe_due(MonoNs now) const {
-    if (!config_.require_segment_evidence || now - last_segment_probe_ < kSegmentProbeGap) return false;
-    // The oldest probe still unanswered: overdue by an interval (a LAN answers
-    // in well under a millisecond), and no other host heard since it left.
-    for (const auto& o : outstanding_) {
-        if (now - o.sent_at > kForgetAfter) continue;
-        return now - o.sent_at >= config_.interval && segment_frames_ == o.segment_frames;
-    }
+    // Only while a Down is still undecided: once declared, nothing more to prove.
+    if (!config_.require_segment_evidence || health_ == Health::Down ||
+        now - last_segment_probe_ < kSegmentProbeGap)
+        return false;
+    // Evidence counts from the oldest probe of the current streak on (the
+    // window veto_for() judges); before the first miss, from the oldest probe
+    // still waiting, once it is an interval overdue (a LAN answers in well
+    // under a millisecond). Ask only if nobody has been heard since.
+    if (!recent_misses_.empty()) return segment_frames_ == recent_misses_.front().segment_frames;
+    for (const auto& o : outstanding_)
+        if (!o.timed_out) return now - o.sent_at >= config_.interval && segment_frames_ == o.segment_frames;
     return false;
 }
 

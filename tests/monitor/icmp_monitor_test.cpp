@@ -723,6 +723,27 @@ TEST(IcmpMonitorTest, SegmentProbeIsDueWhenAProbeIsOverdueAndNobodyWasHeard) {
     auto q = r.due(0);
     ASSERT_TRUE(r.on_reply(q->id, q->sequence, q->payload, kMs));
     EXPECT_FALSE(r.segment_probe_due(30 * kMs));
+    // Once Down is declared there is nothing left to prove: no more questions
+    // (the proxy must not chatter ARP at its neighbours every 25 ms).
+    Harness d(MonitorConfig{});
+    d.segment_talks = true;
+    d.run_until(200 * kMs);
+    d.kill();
+    d.run_until(600 * kMs);
+    ASSERT_EQ(d.monitor.health(), Health::Down);
+    // The segment goes quiet while the probes keep missing: the window moves
+    // past the last frame heard, which before Down would be a question.
+    d.segment_talks = false;
+    d.run_until(900 * kMs);
+    EXPECT_FALSE(d.monitor.segment_probe_due(900 * kMs));
+    // A quiet silence that is still undecided does ask.
+    Harness w(MonitorConfig{});
+    w.segment_talks = true;
+    w.run_until(200 * kMs);
+    w.cut_off();
+    w.run_until(600 * kMs);
+    ASSERT_NE(w.monitor.health(), Health::Down);
+    EXPECT_TRUE(w.monitor.segment_probe_due(600 * kMs));
     // Evidence off: never.
     MonitorConfig off;
     off.require_segment_evidence = false;
