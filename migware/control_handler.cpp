@@ -152,6 +152,7 @@ std::vector<std::pair<std::string, std::uint64_t>> counter_list(const DaemonPart
     add("rollback_twins_reset", fc.rollback_twins_reset);
     add("progress_after_fence", fc.progress_after_fence);
     add("client_beyond_hole", fc.client_beyond_hole);
+    add("tcp_bad_checksum", fc.tcp_bad_checksum);
     const auto cc = p.control_counters();
     add("control_accepted", cc.accepted);
     add("control_refused", cc.refused_peer);

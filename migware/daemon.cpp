@@ -146,6 +146,8 @@ std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& 
     kv("segment_probes", m.segment_probes());
     kv("rollbacks", c.rollbacks);
     kv("echo_answered", c.echo_answered);
+    kv("tcp_bad_checksum", c.tcp_bad_checksum);
+    kv("client_beyond_hole", c.client_beyond_hole);
     kv("service_probes", service.sent());
     kv("service_probes_refused", service.refused());
     s.pop_back();
@@ -172,6 +174,7 @@ int run_daemon(const DaemonConfig& cfg) {
     LinkWatch link_watch(cfg.interface);
     FailoverConfig failover_cfg = cfg.failover;
     failover_cfg.backup_mac = interface_mac(cfg.interface);
+    failover_cfg.verify_tcp_checksums = true;  // received frames: complete checksums
     FailoverEngine engine(failover_cfg, tun, injector, log);
     std::random_device rd;
     const auto echo_id = static_cast<std::uint16_t>(::getpid() ^ rd());

@@ -183,6 +183,12 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         ++counters_.own_frames;
         return;
     }
+    if (config_.verify_tcp_checksums && p->kind == PacketKind::Tcp && !tcp_checksum_ok(frame, *p)) {
+        // Corrupt on the wire: dropped, never repaired (a fresh checksum would
+        // launder it into the backup, and the tracker would keep its bytes).
+        ++counters_.tcp_bad_checksum;
+        return;
+    }
     if (p->kind == PacketKind::Tcp && p->ip.src == config_.primary && p->has_ethernet) {
         primary_mac_ = p->eth.src;
         primary_mac_known_ = true;
@@ -321,6 +327,15 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
             ++counters_.client_unrecovered;
             break;
     }
+}
+
+bool FailoverEngine::tcp_checksum_ok(const sniffer::RawFrame& frame, const Packet& p) {
+    // A segment cut short by the capture cannot be checked; the tracker
+    // already refuses to replay bytes it did not capture.
+    const std::size_t end = std::size_t{p.layout.l3} + p.ip.total_length;
+    if (p.payload_captured < p.payload_length || end > frame.bytes.size()) return true;
+    return rewrite::tcp_checksum_ok(p.ip.src, p.ip.dst,
+                                    frame.bytes.subspan(p.layout.l4, end - p.layout.l4));
 }
 
 FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {

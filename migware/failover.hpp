@@ -93,6 +93,13 @@ struct FailoverConfig {
     // While proxying, answer ICMP echo requests for the primary's IP (issue 10):
     // a service address that stops answering ping is a visible difference.
     bool answer_echo = true;
+    // Drop captured TCP segments whose checksum fails (issue 11): on a hub or
+    // a mirror port a bad checksum means corruption, and such a segment must
+    // neither teach the tracker (its bytes would be replayed into the backup)
+    // nor be proxied. The daemon captures received frames, whose checksums
+    // are complete; pcap replays of a sender's own capture (partial checksums
+    // under offload) leave this off.
+    bool verify_tcp_checksums = false;
 };
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
@@ -160,6 +167,7 @@ struct FailoverCounters {
     std::uint64_t rollback_twins_reset = 0; // twins closed inside the backup's stack by a rollback
     std::uint64_t progress_after_fence = 0; // a primary's progress seen after fence RSTs: no rollback
     std::uint64_t client_beyond_hole = 0;   // client segments starting past what migware saw: not proxied
+    std::uint64_t tcp_bad_checksum = 0;     // captured segments whose TCP checksum failed: dropped
 };
 
 /// What the control socket shows for one connection.
@@ -351,6 +359,7 @@ private:
     void expire_relays(MonoNs now);
     bool send_backup(std::span<const std::byte> packet);
     bool send_client(std::span<const std::byte> frame);
+    static bool tcp_checksum_ok(const sniffer::RawFrame& frame, const sniffer::Packet& p);
     Twin* twin_for_client(const sniffer::Packet& p);
     Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
     bool is_service(const Endpoint& e) const;

@@ -2168,5 +2168,59 @@ TEST_F(FailoverEngineTest, OtherHostsFramesAreSegmentEvidenceAndRecentPeersAreAs
     EXPECT_EQ(engine_->counters().segment_arp_probes, 2u);
 }
 
+TEST_F(FailoverEngineTest, CorruptSegmentsAreDroppedNeverBufferedNorProxied) {
+    // Issue 11: a segment whose TCP checksum fails is corruption on the wire.
+    // Reported: the tracker kept the first (corrupt) copy and recovery handed
+    // it to the backup; the good retransmission was ignored.
+    FailoverConfig cfg = default_config();
+    cfg.verify_tcp_checksums = true;
+    make_engine(cfg);
+    run_normal();
+    Seg d3 = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 6, kTsP + 10, kClientWindow);
+    d3.payload = payload_of(20, 11);
+    Bytes bad = from_client(d3);
+    bad.back() ^= std::byte{0x40};  // one payload bit flipped after the checksum was made
+    capture(bad);
+    EXPECT_EQ(engine_->counters().tcp_bad_checksum, 1u);
+    capture(from_client(d3));  // the client's retransmission, intact
+    engine_->primary_down(now_, "test");
+    now_ += kMs;
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    ASSERT_EQ(backup_.sent.size(), 3u);  // SYN, ACK, the replayed bytes
+    EXPECT_EQ(decode(backup_.sent[2], false).payload, concat(unacked(), d3.payload));
+    // In Proxy too: dropped, not proxied.
+    backup_.sent.clear();
+    Seg d4 = c2p(kClientEnd + 20, kK, flag::kAck | flag::kPsh, kTsC + 7, kTsP + 10, kClientWindow);
+    d4.payload = payload_of(30, 12);
+    Bytes bad4 = from_client(d4);
+    bad4.back() ^= std::byte{0x01};
+    capture(bad4);
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_EQ(engine_->counters().tcp_bad_checksum, 2u);
+    capture(from_client(d4));
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    EXPECT_TRUE(decode(backup_.sent[0], false).tcp_checksum_ok);
+}
+
+TEST_F(FailoverEngineTest, WithoutVerificationACorruptFirstCopyWouldBeReplayed) {
+    // The same capture with verification off (pcap replays of a sender's own
+    // capture, whose checksums are partial under offload): the first copy is
+    // kept. This is why the daemon turns verification on.
+    run_normal();
+    Seg d3 = c2p(kClientEnd, kK, flag::kAck | flag::kPsh, kTsC + 6, kTsP + 10, kClientWindow);
+    d3.payload = payload_of(20, 11);
+    Bytes bad = from_client(d3);
+    bad.back() ^= std::byte{0x40};
+    capture(bad);
+    capture(from_client(d3));
+    EXPECT_EQ(engine_->counters().tcp_bad_checksum, 0u);
+    engine_->primary_down(now_, "test");
+    now_ += kMs;
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(backup_.sent.size(), 3u);
+    EXPECT_NE(decode(backup_.sent[2], false).payload, concat(unacked(), d3.payload));
+}
+
 }  // namespace
 }  // namespace migware
