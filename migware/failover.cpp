@@ -65,6 +65,17 @@ std::size_t write_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst
 
 std::string ep(const Endpoint& e) { return e.to_string(); }
 
+/// One past the last sequence number `seq` occupies with `p`'s payload and FIN.
+SeqNum segment_end(SeqNum seq, const Packet& p) {
+    return seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
+}
+
+/// Moves `edge` to `end` when [seq, end) starts inside what it already covers:
+/// coverage that stays contiguous, never across a hole.
+void extend_contiguous(SeqNum& edge, SeqNum seq, SeqNum end) {
+    if (!seq.after(edge) && end.after(edge)) edge = end;
+}
+
 }  // namespace
 
 std::string_view name_of(State s) {
@@ -248,7 +259,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
                               "claimed_by=" + p->arp.sender_mac.to_string() + " op=" +
                                   std::to_string(p->arp.op) + " n=" +
                                   std::to_string(counters_.arp_reasserted));
-                announce(now);
+                announce(our_mac());
             }
             primary_heard(now, "arp from the primary");
             return;
@@ -424,12 +435,11 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
         !SeqNum{rewrite::load_be32(buf, p.layout.l4 + 8)}.before(t.backup_fin_seq + 1u))
         t.final_ack_passed = true;  // the client acknowledged the backup's FIN
     {
-        const SeqNum twin_seq{rewrite::load_be32(buf, p.layout.l4 + 4)};
-        const SeqNum end = twin_seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
         // Contiguous only: a segment beyond a hole is not in the backup's
         // stream (it will sit out of window there), so its end is no receive
         // point to reset the twin at.
-        if (!twin_seq.after(t.to_backup_end) && end.after(t.to_backup_end)) t.to_backup_end = end;
+        const SeqNum twin_seq{rewrite::load_be32(buf, p.layout.l4 + 4)};
+        extend_contiguous(t.to_backup_end, twin_seq, segment_end(twin_seq, p));
     }
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;
@@ -518,12 +528,9 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
         t.backup_fin_seq = p.tcp.seq + p.payload_length;
         t.final_ack_passed = false;  // (again): its ACK must reach the backup
     }
-    {
-        const std::size_t l4 = fp.layout.l4;
-        const SeqNum seq{rewrite::load_be32(buf, l4 + 4)};
-        const SeqNum end = seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
-        if (end.after(t.to_client_end)) t.to_client_end = end;
-    }
+    if (const SeqNum end = segment_end(SeqNum{rewrite::load_be32(buf, fp.layout.l4 + 4)}, p);
+        end.after(t.to_client_end))
+        t.to_client_end = end;
     if (send_client(buf)) {
         ++counters_.to_client;
         counters_.to_client_bytes += p.payload_length;
@@ -1213,8 +1220,7 @@ void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
     // Contiguous coverage only: a segment that starts beyond what migware has
     // seen leaves a hole, and bytes in a hole may have reached the primary
     // without us (our capture link was down).
-    const SeqNum end = p.tcp.seq + (p.payload_length + (p.tcp.has(tf::kFin) ? 1u : 0u));
-    if (!p.tcp.seq.after(t.client_contig) && end.after(t.client_contig)) t.client_contig = end;
+    extend_contiguous(t.client_contig, p.tcp.seq, segment_end(p.tcp.seq, p));
 }
 
 bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
@@ -1283,13 +1289,12 @@ void FailoverEngine::reset_twin_in_backup(Twin& t) {
     // once it has acknowledged everything), and at the end of what we sent it
     // if that differs: one of the two is exact (RFC 5961 §3.2).
     std::array<std::byte, rewrite::kMaxHandshakePacket> buf{};
-    std::vector<SeqNum> points;
-    if (t.backup_ack) points.push_back(*t.backup_ack);
-    if (!t.backup_ack || *t.backup_ack != t.to_backup_end) points.push_back(t.to_backup_end);
-    for (const SeqNum seq : points) {
+    const auto reset_at = [&](SeqNum seq) {
         const std::size_t n = rewrite::build_reset(buf, {t.twin_src, t.backup, seq, next_ip_id()});
         if (n > 0) send_backup(std::span(buf.data(), n));
-    }
+    };
+    if (t.backup_ack) reset_at(*t.backup_ack);
+    if (!t.backup_ack || *t.backup_ack != t.to_backup_end) reset_at(t.to_backup_end);
 }
 
 void FailoverEngine::point_clients_at_primary() {
@@ -1299,14 +1304,7 @@ void FailoverEngine::point_clients_at_primary() {
     // Ethernet source stays ours (a switch must not learn the primary's MAC
     // on our port).
     if (primary_mac_known_ && has_own_mac_) {
-        std::vector<std::optional<std::uint16_t>> vlans;
-        for (const Neighbour& n : neighbours_)
-            if (std::find(vlans.begin(), vlans.end(), n.vlan) == vlans.end()) vlans.push_back(n.vlan);
-        if (vlans.empty()) vlans.push_back(std::nullopt);
-        const sniffer::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
-        for (const auto& v : vlans)
-            send_arp_from(1, broadcast, primary_mac_, config_.primary, sniffer::MacAddr{},
-                          config_.primary, v);
+        announce(primary_mac_);
         for (const Neighbour& n : neighbours_) {
             if (n.ip == config_.backup) continue;
             send_arp_from(2, n.mac, primary_mac_, config_.primary, n.mac, n.ip, n.vlan);
@@ -1426,12 +1424,12 @@ void FailoverEngine::announce_takeover(MonoNs now) {
     // reach this port by the switch's ordinary learning, and never the
     // primary's kernel again should it come back (it would reset them).
     if (!have_a_mac()) return;
-    const std::size_t vlans = announce(now);
+    const std::size_t vlans = announce(our_mac());
     log_.emit(now, "gratuitous_arp", "ip=" + config_.primary.to_string() + " mac=" +
                                          our_mac().to_string() + " vlans=" + std::to_string(vlans));
 }
 
-std::size_t FailoverEngine::announce(MonoNs) {
+std::size_t FailoverEngine::announce(const sniffer::MacAddr& sender) {
     if (!have_a_mac()) return 0;
     std::vector<std::optional<std::uint16_t>> vlans;
     pipeline_.table().for_each([&](const tracker::Connection& c) {
@@ -1442,7 +1440,7 @@ std::size_t FailoverEngine::announce(MonoNs) {
     if (vlans.empty()) vlans.push_back(std::nullopt);
     const sniffer::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
     for (const auto& v : vlans) {
-        send_arp(1, broadcast, sniffer::MacAddr{}, config_.primary, v);
+        send_arp_from(1, broadcast, sender, config_.primary, sniffer::MacAddr{}, config_.primary, v);
         ++counters_.gratuitous_arps;
     }
     return vlans.size();

@@ -341,7 +341,9 @@ private:
                        std::optional<std::uint16_t> vlan);
     void feed_primary(MonoNs now, std::optional<Ipv4Addr> only);
     void announce_takeover(MonoNs now);
-    std::size_t announce(MonoNs now);
+    /// Gratuitous ARP for the primary's IP, claiming `sender`'s MAC, on every
+    /// VLAN the clients used; returns how many were sent.
+    std::size_t announce(const sniffer::MacAddr& sender);
     void on_primary_frame(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
     void start_fence_round(MonoNs now, const std::string& reason);
     void send_fence_probe(Twin& t);
