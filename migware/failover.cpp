@@ -97,17 +97,6 @@ std::string_view name_of(Event e) {
     return "unknown";
 }
 
-std::string_view name_of(TwinPhase p) {
-    switch (p) {
-        case TwinPhase::Waiting: return "waiting";
-        case TwinPhase::SynSent: return "syn_sent";
-        case TwinPhase::Up: return "up";
-        case TwinPhase::Closed: return "closed";
-        case TwinPhase::Failed: return "failed";
-    }
-    return "unknown";
-}
-
 std::string_view name_of(Phase p) {
     switch (p) {
         case Phase::Tracked: return "tracked";
@@ -115,18 +104,6 @@ std::string_view name_of(Phase p) {
         case Phase::Proxied: return "proxied";
         case Phase::Lost: return "lost";
         case Phase::Closed: return "closed";
-    }
-    return "unknown";
-}
-
-std::string_view name_of(Unrecovered u) {
-    switch (u) {
-        case Unrecovered::HandshakeIncomplete: return "handshake_incomplete";
-        case Unrecovered::HandshakeUnseen: return "handshake_unseen";
-        case Unrecovered::Closing: return "closing";
-        case Unrecovered::NoSynAck: return "no_synack";
-        case Unrecovered::BackupRefused: return "backup_refused";
-        case Unrecovered::kCount: break;
     }
     return "unknown";
 }
@@ -139,8 +116,13 @@ FailoverEngine::FailoverEngine(FailoverConfig config, BackupLink& backup, Client
       log_(log),
       pipeline_(config_.table),
       has_own_mac_(known(config_.backup_mac)),
-      twin_by_port_(65536, -1),
       scratch_(kScratchBytes) {}
+
+bool FailoverEngine::advance(Twin& t, TwinEvent e) {
+    const auto to = next_phase(t.phase, e);
+    if (to) t.phase = *to;
+    return to.has_value();
+}
 
 bool FailoverEngine::is_service(const Endpoint& e) const {
     return e.ip == config_.primary &&
@@ -160,8 +142,8 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
     ConnectionView v;
     v.connection = &c;
     v.phase = c.state == tracker::TcpState::Closed ? Phase::Closed : Phase::Tracked;
-    if (auto it = twin_by_tuple_.find(c.key); it != twin_by_tuple_.end()) {
-        const Twin& t = twins_[it->second];
+    if (const Twin* found = twins_.find(c.key)) {
+        const Twin& t = *found;
         v.twin = t.stats;
         v.twin->twin_port = t.twin_src.port.value;
         switch (t.phase) {
@@ -171,7 +153,7 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
             case TwinPhase::Closed: v.phase = Phase::Closed; break;
             case TwinPhase::Failed:
                 v.phase = Phase::Lost;
-                v.reason = t.failure;
+                v.reason = t.recovery.failure;
                 break;
         }
     } else if (auto lit = lost_.find(c.key); lit != lost_.end()) {
@@ -301,7 +283,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
     }
     if (!t->direct) {
         note_client_seen(*t, *p);
-        const SeqNum served = t->to_client_end.after(t->server_high) ? t->to_client_end : t->server_high;
+        const SeqNum served = t->proxy.to_client_end.after(t->proxy.server_high) ? t->proxy.to_client_end : t->proxy.server_high;
         if (p->tcp.has(tf::kAck) && !p->tcp.has(tf::kRst) && p->tcp.ack.after(served) &&
             proof_of_life(now, "client=" + ep({p->ip.src, p->tcp.src_port}) + " client_ack=" +
                                    std::to_string(p->tcp.ack.raw()) + " served_up_to=" +
@@ -309,7 +291,7 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
                                    " note=\"the client acknowledges server bytes only the primary "
                                    "can have sent it\""))
             return;
-        if (p->tcp.seq.after(t->client_contig)) {
+        if (p->tcp.seq.after(t->proxy.client_contig)) {
             // It starts past a hole in what migware saw: bytes that reached
             // nobody through us. Our own link was down (the client may be
             // talking to a living primary), or the capture dropped frames.
@@ -323,8 +305,8 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         case TwinPhase::Waiting:
         case TwinPhase::SynSent:
             // Held, not lost: replayed the moment the twin is up.
-            if (t->queued.size() < config_.queue_frames_per_twin) {
-                t->queued.emplace_back(frame.bytes.begin(), frame.bytes.end());
+            if (t->recovery.queued.size() < config_.queue_frames_per_twin) {
+                t->recovery.queued.emplace_back(frame.bytes.begin(), frame.bytes.end());
                 ++counters_.queued_frames;
             } else {
                 ++counters_.queue_overflow;
@@ -349,54 +331,38 @@ bool FailoverEngine::tcp_checksum_ok(const sniffer::RawFrame& frame, const Packe
                                     frame.bytes.subspan(p.layout.l4, end - p.layout.l4));
 }
 
-FailoverEngine::Twin* FailoverEngine::twin_for_client(const Packet& p) {
-    const tracker::FourTuple key{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}};
-    auto it = twin_by_tuple_.find(key);
-    return it == twin_by_tuple_.end() ? nullptr : &twins_[it->second];
+Twin* FailoverEngine::twin_for_client(const Packet& p) {
+    return twins_.find({{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}});
 }
 
-FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
+Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
     if (!have_a_mac() || !p.has_ethernet) {
         ++counters_.new_connections_unserved;
         return nullptr;
     }
     const tracker::FourTuple key{{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}};
-    if (auto old = twin_by_tuple_.find(key); old != twin_by_tuple_.end()) {
-        Twin& o = twins_[old->second];
-        if (twin_by_port_[o.twin_src.port.value] == static_cast<std::int32_t>(old->second))
-            twin_by_port_[o.twin_src.port.value] = -1;
-        twin_by_tuple_.erase(old);
-    }
+    twins_.unlink(key);
     // No sequence space to translate: the client and the backup run their own
     // handshake, and every option is negotiated between them. Only addresses,
     // ports and MACs change (zero offsets, equal window shifts).
     Twin t;
     t.key = key;
     t.direct = true;
-    const std::uint16_t q = allocate_twin_port(p.tcp.src_port.value);
+    const std::uint16_t q = twins_.free_port(p.tcp.src_port.value);
     t.twin_src = {config_.primary, sniffer::Port{q}};
     t.backup = {config_.backup, p.tcp.dst_port};
     t.vlan = p.eth.vlan;
-    t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
-    t.map.to_client = {key.server, key.client,
+    t.proxy.map.to_backup = {t.twin_src, t.backup, std::nullopt};
+    t.proxy.map.to_client = {key.server, key.client,
                        rewrite::MacRewrite{our_mac(),
                                            p.eth.src}};
     t.phase = TwinPhase::Up;
-    std::uint32_t idx;
-    if (!free_twins_.empty()) {
-        idx = free_twins_.back();
-        free_twins_.pop_back();
-        twins_[idx] = std::move(t);
-    } else {
-        // Recovery's pacing walks twins_ by index; a slot added after it has
-        // walked them all must not look like one still waiting.
-        const bool all_pumped = next_waiting_ == twins_.size();
-        idx = static_cast<std::uint32_t>(twins_.size());
-        twins_.push_back(std::move(t));
-        if (all_pumped) ++next_waiting_;
-    }
-    twin_by_tuple_[key] = idx;
-    twin_by_port_[q] = static_cast<std::int32_t>(idx);
+    // Recovery's pacing walks the twins by index; a slot added after it has
+    // walked them all must not look like one still waiting.
+    const bool all_pumped = next_waiting_ == twins_.size();
+    const auto added = twins_.add(std::move(t), /*reuse=*/true);
+    if (added.appended && all_pumped) ++next_waiting_;
+    const std::uint32_t idx = added.index;
     ++counters_.new_connections;
     const Neighbour nb{p.ip.src, p.eth.src, p.eth.vlan};
     if (std::find(neighbours_.begin(), neighbours_.end(), nb) == neighbours_.end()) {
@@ -410,7 +376,7 @@ FailoverEngine::Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs n
 
 void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const Packet& p,
                                         MonoNs now) {
-    if (t.final_ack_passed && p.payload_length == 0 && !p.tcp.has(tf::kSyn) &&
+    if (t.close.final_ack_passed && p.payload_length == 0 && !p.tcp.has(tf::kSyn) &&
         !p.tcp.has(tf::kFin) && !p.tcp.has(tf::kRst)) {
         // The close is complete on both sides: the backup's socket is gone
         // and would answer with a RST. Such ACKs come from a client in
@@ -421,25 +387,25 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
     }
     const std::span<std::byte> buf(scratch_.data(), frame.bytes.size());
     std::memcpy(buf.data(), frame.bytes.data(), frame.bytes.size());
-    const auto res = rewrite::translate_client_to_backup(buf, p, t.offsets, t.map);
+    const auto res = rewrite::translate_client_to_backup(buf, p, t.proxy.offsets, t.proxy.map);
     if (!res.ok()) {
         ++counters_.rewrite_errors;
         return;
     }
     if (p.tcp.has(tf::kFin)) {
-        t.client_fin = true;
-        t.client_fin_seq = p.tcp.seq + p.payload_length;
+        t.close.client_fin = true;
+        t.close.client_fin_seq = p.tcp.seq + p.payload_length;
     }
-    if (p.tcp.options.has_timestamps) t.client_tsval = p.tcp.options.tsval;
-    if (t.client_fin && t.backup_fin && p.tcp.has(tf::kAck) &&
-        !SeqNum{rewrite::load_be32(buf, p.layout.l4 + 8)}.before(t.backup_fin_seq + 1u))
-        t.final_ack_passed = true;  // the client acknowledged the backup's FIN
+    if (p.tcp.options.has_timestamps) t.fence.client_tsval = p.tcp.options.tsval;
+    if (t.close.client_fin && t.close.backup_fin && p.tcp.has(tf::kAck) &&
+        !SeqNum{rewrite::load_be32(buf, p.layout.l4 + 8)}.before(t.close.backup_fin_seq + 1u))
+        t.close.final_ack_passed = true;  // the client acknowledged the backup's FIN
     {
         // Contiguous only: a segment beyond a hole is not in the backup's
         // stream (it will sit out of window there), so its end is no receive
         // point to reset the twin at.
         const SeqNum twin_seq{rewrite::load_be32(buf, p.layout.l4 + 4)};
-        extend_contiguous(t.to_backup_end, twin_seq, segment_end(twin_seq, p));
+        extend_contiguous(t.proxy.to_backup_end, twin_seq, segment_end(twin_seq, p));
     }
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
         ++counters_.to_backup;
@@ -447,7 +413,7 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
         ++t.stats.to_backup_packets;
         t.stats.to_backup_bytes += p.payload_length;
     }
-    if (p.tcp.has(tf::kRst) || (t.client_fin && t.backup_fin)) note_close(t, now);
+    if (p.tcp.has(tf::kRst) || (t.close.client_fin && t.close.backup_fin)) note_close(t, now);
 }
 
 // ---------------------------------------------------------------- backup path
@@ -460,17 +426,17 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
         ++counters_.backup_not_tcp;
         return;
     }
-    const std::int32_t idx = twin_by_port_[p.tcp.dst_port.value];
-    if (p.ip.src != config_.backup || p.ip.dst != config_.primary || idx < 0 ||
-        twins_[static_cast<std::size_t>(idx)].backup != Endpoint{p.ip.src, p.tcp.src_port}) {
+    Twin* found = twins_.by_port(p.tcp.dst_port.value);
+    if (p.ip.src != config_.backup || p.ip.dst != config_.primary || !found ||
+        found->backup != Endpoint{p.ip.src, p.tcp.src_port}) {
         ++counters_.backup_unknown;
         return;
     }
-    Twin& t = twins_[static_cast<std::size_t>(idx)];
-    if (p.tcp.has(tf::kAck) && (!t.backup_ack || p.tcp.ack.after(*t.backup_ack))) t.backup_ack = p.tcp.ack;
+    Twin& t = *found;
+    if (p.tcp.has(tf::kAck) && (!t.proxy.backup_ack || p.tcp.ack.after(*t.proxy.backup_ack))) t.proxy.backup_ack = p.tcp.ack;
     switch (t.phase) {
         case TwinPhase::SynSent:
-            if (p.tcp.has(tf::kSyn) && p.tcp.has(tf::kAck) && p.tcp.ack == t.syn_seq + 1u) {
+            if (p.tcp.has(tf::kSyn) && p.tcp.has(tf::kAck) && p.tcp.ack == t.recovery.syn_seq + 1u) {
                 twin_established(t, p, now);
             } else if (p.tcp.has(tf::kRst)) {
                 fail_twin(t, Unrecovered::BackupRefused, now);
@@ -481,11 +447,11 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
             if (p.tcp.has(tf::kSyn) && !t.direct) {
                 // A retransmitted SYN-ACK: the backup wants our ACK again. It
                 // must never reach the client, whose connection is long open.
-                rewrite::TwinHandshake th{t.syn_seq, t.isn_b, std::nullopt, false,
-                                          t.offsets.timestamps, t.backup_tsval};
+                rewrite::TwinHandshake th{t.recovery.syn_seq, t.recovery.isn_b, std::nullopt, false,
+                                          t.proxy.offsets.timestamps, t.proxy.backup_tsval};
                 std::array<std::byte, rewrite::kMaxHandshakePacket> ack{};
-                const auto spec = rewrite::twin_ack_spec(t.observed, th, t.twin_src, t.backup,
-                                                         t.client_window, next_ip_id());
+                const auto spec = rewrite::twin_ack_spec(t.recovery.observed, th, t.twin_src, t.backup,
+                                                         t.recovery.client_window, next_ip_id());
                 send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, spec)));
                 return;
             }
@@ -509,7 +475,7 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
         return;
     }
     const std::span<std::byte> buf(scratch_.data(), len);
-    const auto& macs = *t.map.to_client.macs;
+    const auto& macs = *t.proxy.map.to_client.macs;
     write_ethernet(buf, macs.dst, macs.src, t.vlan, 0x0800);
     std::memcpy(buf.data() + eth_len, ip_packet.data(), ip_packet.size());
     Packet fp;
@@ -517,35 +483,34 @@ void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_
         ++counters_.rewrite_errors;
         return;
     }
-    if (p.tcp.options.has_timestamps) t.backup_tsval = sniffer::TsVal{p.tcp.options.tsval};
-    const auto res = rewrite::translate_backup_to_client(buf, fp, t.offsets, t.map);
+    if (p.tcp.options.has_timestamps) t.proxy.backup_tsval = sniffer::TsVal{p.tcp.options.tsval};
+    const auto res = rewrite::translate_backup_to_client(buf, fp, t.proxy.offsets, t.proxy.map);
     if (!res.ok()) {
         ++counters_.rewrite_errors;
         return;
     }
     if (p.tcp.has(tf::kFin)) {
-        t.backup_fin = true;
-        t.backup_fin_seq = p.tcp.seq + p.payload_length;
-        t.final_ack_passed = false;  // (again): its ACK must reach the backup
+        t.close.backup_fin = true;
+        t.close.backup_fin_seq = p.tcp.seq + p.payload_length;
+        t.close.final_ack_passed = false;  // (again): its ACK must reach the backup
     }
     if (const SeqNum end = segment_end(SeqNum{rewrite::load_be32(buf, fp.layout.l4 + 4)}, p);
-        end.after(t.to_client_end))
-        t.to_client_end = end;
+        end.after(t.proxy.to_client_end))
+        t.proxy.to_client_end = end;
     if (send_client(buf)) {
         ++counters_.to_client;
         counters_.to_client_bytes += p.payload_length;
         ++t.stats.to_client_packets;
         t.stats.to_client_bytes += p.payload_length;
     }
-    if (p.tcp.has(tf::kRst) || (t.client_fin && t.backup_fin)) note_close(t, now);
+    if (p.tcp.has(tf::kRst) || (t.close.client_fin && t.close.backup_fin)) note_close(t, now);
 }
 
 void FailoverEngine::note_close(Twin& t, MonoNs now) {
-    if (t.phase != TwinPhase::Up) return;
-    t.phase = TwinPhase::Closed;
-    t.closed_at = now;
+    if (!advance(t, TwinEvent::Closed)) return;
+    t.close.closed_at = now;
     ++counters_.closed;
-    lingering_.emplace_back(now, static_cast<std::uint32_t>(&t - twins_.data()));
+    twins_.linger(twins_.index_of(t), now);
 }
 
 // ---------------------------------------------------------------- recovery
@@ -583,16 +548,6 @@ void FailoverEngine::transition(Event event, MonoNs now, const std::string& reas
     state_since_ = now;
 }
 
-std::uint16_t FailoverEngine::allocate_twin_port(std::uint16_t wanted) {
-    // DESIGN.md §3: q = the client's port, unless another twin already has
-    // (IPp, q) (two clients on different hosts may share a port number).
-    for (std::uint32_t i = 0; i < 65536; ++i) {
-        const auto q = static_cast<std::uint16_t>(wanted + i);
-        if (q != 0 && twin_by_port_[q] < 0) return q;
-    }
-    return 0;
-}
-
 void FailoverEngine::start_recovery(MonoNs now) {
     recovery_started_ = now;
     auto& table = pipeline_.table();
@@ -619,7 +574,7 @@ void FailoverEngine::start_recovery(MonoNs now) {
         }
         Twin t;
         t.key = c.key;
-        auto& o = t.observed;
+        auto& o = t.recovery.observed;
         o.a = *c.server_ack_high;
         o.k = *c.client_ack_high;
         o.client_mss = c.client_mss;
@@ -648,31 +603,31 @@ void FailoverEngine::start_recovery(MonoNs now) {
         } else if (c.restored) {
             ++counters_.twins_restored;
         }
-        const std::uint16_t q = allocate_twin_port(c.key.client.port.value);
+        const std::uint16_t q = twins_.free_port(c.key.client.port.value);
         t.twin_src = {config_.primary, sniffer::Port{q}};
         t.backup = {config_.backup, c.key.server.port};
         t.vlan = c.vlan;
-        t.client_window = c.client_window;
-        t.map.to_backup = {t.twin_src, t.backup, std::nullopt};
-        t.map.to_client = {c.key.server, c.key.client,
+        t.recovery.client_window = c.client_window;
+        t.proxy.map.to_backup = {t.twin_src, t.backup, std::nullopt};
+        t.proxy.map.to_client = {c.key.server, c.key.client,
                            rewrite::MacRewrite{has_own_mac_ ? config_.backup_mac : c.server_mac,
                                                c.client_mac}};
         // Where both streams stood at the takeover, as migware saw them.
-        t.client_contig = c.client_seq_next.value_or(*c.server_ack_high);
-        t.server_high = c.server_seq_next.value_or(*c.client_ack_high);
-        if (c.client_ack_high->after(t.server_high)) t.server_high = *c.client_ack_high;
-        t.to_client_end = *c.client_ack_high;
+        t.proxy.client_contig = c.client_seq_next.value_or(*c.server_ack_high);
+        t.proxy.server_high = c.server_seq_next.value_or(*c.client_ack_high);
+        if (c.client_ack_high->after(t.proxy.server_high)) t.proxy.server_high = *c.client_ack_high;
+        t.proxy.to_client_end = *c.client_ack_high;
         // What fencing needs of the primary's stale socket, should it return.
-        t.primary_rcv = *c.server_ack_high;
-        t.primary_una = *c.client_ack_high;
-        t.client_tsval = c.client_tsval_high.value_or(0);
+        t.fence.primary_rcv = *c.server_ack_high;
+        t.fence.primary_una = *c.client_ack_high;
+        t.fence.client_tsval = c.client_tsval_high.value_or(0);
         if (c.state == tracker::TcpState::Closing) {
             // Only the client had closed (its FIN sent, the server's not):
             // carried over like an open connection, then the FIN is handed to
             // the backup so its application sees the end of the stream and
             // closes too. If the primary acknowledged the FIN, the twin starts
             // at it, since the client will not send it again.
-            t.closing_fin = *c.client_fin_seq;
+            t.recovery.closing_fin = *c.client_fin_seq;
             if (o.a.after(*c.client_fin_seq)) o.a = *c.client_fin_seq;
         }
         const auto unanswered = config_.replay_unanswered ? c.unanswered_start() : std::nullopt;
@@ -681,25 +636,22 @@ void FailoverEngine::start_recovery(MonoNs now) {
             // at the request, so the backup's service sees it and answers.
             // The twin's seq still equals the client's (D1 = 0).
             o.a = *unanswered;
-            t.unacked.resize(c.unacked.size());
-            c.unacked.copy_out(0, t.unacked);
+            t.recovery.unacked.resize(c.unacked.size());
+            c.unacked.copy_out(0, t.recovery.unacked);
             ++counters_.replayed_unanswered;
         } else if (const std::uint32_t pending = c.unacked_in_flight(); pending > 0) {
             if (c.can_replay_unacked()) {
-                t.unacked.resize(pending);
-                c.unacked.copy_out(c.unacked.size() - pending, t.unacked);
+                t.recovery.unacked.resize(pending);
+                c.unacked.copy_out(c.unacked.size() - pending, t.recovery.unacked);
             } else {
                 ++counters_.replay_incomplete;  // the client's own retransmission covers it
             }
         }
-        const auto idx = static_cast<std::uint32_t>(twins_.size());
-        twin_by_tuple_.emplace(t.key, idx);
-        stale_.emplace(t.key, idx);
         const Neighbour nb{c.key.client.ip, c.client_mac, t.vlan};
         if (std::find(neighbours_.begin(), neighbours_.end(), nb) == neighbours_.end())
             neighbours_.push_back(nb);
-        twin_by_port_[q] = static_cast<std::int32_t>(idx);
-        twins_.push_back(std::move(t));
+        const tracker::FourTuple key = t.key;
+        stale_.emplace(key, twins_.add(std::move(t), /*reuse=*/false).index);
     });
     counters_.twins = twins_.size();
     if (has_own_mac_) {
@@ -742,8 +694,7 @@ void FailoverEngine::pump_syns(MonoNs now) {
             syn_tokens_ -= 1;
         }
         Twin& t = twins_[next_waiting_++];
-        if (t.phase != TwinPhase::Waiting) continue;
-        t.phase = TwinPhase::SynSent;
+        if (!advance(t, TwinEvent::SynSent)) continue;
         ++syns_in_flight_;
         send_syn(t, now);
     }
@@ -752,78 +703,78 @@ void FailoverEngine::pump_syns(MonoNs now) {
 void FailoverEngine::send_syn(Twin& t, MonoNs now) {
     // A SYN's window is never scaled (RFC 7323 §2.2); the real window follows
     // in the ACK and every client segment.
-    const auto spec = rewrite::twin_syn_spec(t.observed, t.twin_src, t.backup, 65535, next_ip_id());
+    const auto spec = rewrite::twin_syn_spec(t.recovery.observed, t.twin_src, t.backup, 65535, next_ip_id());
     std::array<std::byte, rewrite::kMaxHandshakePacket> buf{};
     const std::size_t n = rewrite::build_twin_syn(buf, spec);
-    t.syn_seq = spec.seq;
-    t.to_backup_end = spec.seq + 1u;
-    if (t.syn_tries > 0) ++counters_.syn_retransmitted;
+    t.recovery.syn_seq = spec.seq;
+    t.proxy.to_backup_end = spec.seq + 1u;
+    if (t.recovery.syn_tries > 0) ++counters_.syn_retransmitted;
     ++counters_.syn_sent;
-    t.deadline = now + (config_.syn_rto << std::min(t.syn_tries, 20));
-    ++t.syn_tries;
+    t.recovery.deadline = now + (config_.syn_rto << std::min(t.recovery.syn_tries, 20));
+    ++t.recovery.syn_tries;
     send_backup(std::span(buf.data(), n));
 }
 
 void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now) {
     const auto& so = synack.tcp.options;
-    const rewrite::TwinHandshake th{t.syn_seq, synack.tcp.seq, so.wscale, so.sack_permitted,
+    const rewrite::TwinHandshake th{t.recovery.syn_seq, synack.tcp.seq, so.wscale, so.sack_permitted,
                                     so.has_timestamps, sniffer::TsVal{so.tsval}};
-    t.offsets = rewrite::compute_offsets(t.observed, th);
-    if (t.inferred) t.offsets.primary_shift = assumed_client_view_shift(t);
-    t.isn_b = synack.tcp.seq;
-    t.backup_tsval = th.tsb0;
+    t.proxy.offsets = rewrite::compute_offsets(t.recovery.observed, th);
+    if (t.inferred) t.proxy.offsets.primary_shift = assumed_client_view_shift(t);
+    t.recovery.isn_b = synack.tcp.seq;
+    t.proxy.backup_tsval = th.tsb0;
     std::array<std::byte, rewrite::kMaxHandshakePacket> ack{};
     // The client's raw window, as the backup will read it (rescaled only when
     // the backup declined window scaling).
-    const std::uint16_t window = rewrite::client_to_backup_window(t.client_window, t.offsets);
+    const std::uint16_t window = rewrite::client_to_backup_window(t.recovery.client_window, t.proxy.offsets);
     const auto ack_spec =
-        rewrite::twin_ack_spec(t.observed, th, t.twin_src, t.backup, window, next_ip_id());
+        rewrite::twin_ack_spec(t.recovery.observed, th, t.twin_src, t.backup, window, next_ip_id());
     send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, ack_spec)));
 
     // DESIGN.md §3: bytes in [A, client's highest seq) were on the wire but
     // never acknowledged. Hand them over now rather than waiting out the
     // client's backed-off retransmission timer.
-    std::uint16_t mss = t.observed.client_mss.value_or(kDefaultMss);
+    std::uint16_t mss = t.recovery.observed.client_mss.value_or(kDefaultMss);
     if (so.mss) mss = std::min(mss, *so.mss);
-    SeqNum seq = t.observed.a;
+    SeqNum seq = t.recovery.observed.a;
     std::size_t off = 0;
-    while (off < t.unacked.size()) {
-        const std::size_t n = std::min<std::size_t>(mss, t.unacked.size() - off);
-        rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.offsets.d1, t.isn_b + 1u,
+    while (off < t.recovery.unacked.size()) {
+        const std::size_t n = std::min<std::size_t>(mss, t.recovery.unacked.size() - off);
+        rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.proxy.offsets.d1, t.recovery.isn_b + 1u,
                                    std::nullopt, window, next_ip_id()};
-        if (t.offsets.timestamps)
-            spec.timestamps = rewrite::TimestampPair{t.observed.client_tsval_latest, t.backup_tsval};
+        if (t.proxy.offsets.timestamps)
+            spec.timestamps = rewrite::TimestampPair{t.recovery.observed.client_tsval_latest, t.proxy.backup_tsval};
         const std::size_t len = rewrite::build_twin_data(
-            scratch_, spec, std::span<const std::byte>(t.unacked).subspan(off, n));
+            scratch_, spec, std::span<const std::byte>(t.recovery.unacked).subspan(off, n));
         if (len > 0 && send_backup(std::span(scratch_.data(), len))) counters_.replayed_bytes += n;
         seq = seq + static_cast<std::uint32_t>(n);
         off += n;
     }
-    t.to_backup_end = seq + t.offsets.d1;
-    std::vector<std::byte>().swap(t.unacked);
-    if (t.closing_fin && seq == *t.closing_fin) {
-        rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.offsets.d1, t.isn_b + 1u,
+    t.proxy.to_backup_end = seq + t.proxy.offsets.d1;
+    std::vector<std::byte>().swap(t.recovery.unacked);
+    if (t.recovery.closing_fin && seq == *t.recovery.closing_fin) {
+        rewrite::TwinDataSpec spec{t.twin_src, t.backup, seq + t.proxy.offsets.d1, t.recovery.isn_b + 1u,
                                    std::nullopt, window, next_ip_id()};
         spec.fin = true;
-        if (t.offsets.timestamps)
-            spec.timestamps = rewrite::TimestampPair{t.observed.client_tsval_latest, t.backup_tsval};
+        if (t.proxy.offsets.timestamps)
+            spec.timestamps = rewrite::TimestampPair{t.recovery.observed.client_tsval_latest, t.proxy.backup_tsval};
         const std::size_t len = rewrite::build_twin_data(scratch_, spec, {});
         if (len > 0) send_backup(std::span(scratch_.data(), len));
-        t.to_backup_end = t.to_backup_end + 1u;
+        t.proxy.to_backup_end = t.proxy.to_backup_end + 1u;
         ++counters_.replayed_fins;
     }
     // The client has closed; the backup's FIN will complete the close.
-    if (t.closing_fin) {
-        t.client_fin = true;
-        t.client_fin_seq = *t.closing_fin;
+    if (t.recovery.closing_fin) {
+        t.close.client_fin = true;
+        t.close.client_fin_seq = *t.recovery.closing_fin;
     }
 
-    t.phase = TwinPhase::Up;
+    advance(t, TwinEvent::Established);
     ++counters_.recovered;
     --syns_in_flight_;
     // Client frames that arrived while the twin was opening, in order.
-    auto queued = std::move(t.queued);
-    t.queued.clear();
+    auto queued = std::move(t.recovery.queued);
+    t.recovery.queued.clear();
     for (const auto& bytes : queued) {
         Packet qp;
         if (sniffer::parse(bytes, static_cast<std::uint32_t>(bytes.size()), sniffer::LinkType::Ethernet, qp))
@@ -865,14 +816,15 @@ std::vector<tracker::HandshakeFacts> FailoverEngine::handshake_facts() const {
 }
 
 void FailoverEngine::fail_twin(Twin& t, Unrecovered why, MonoNs now) {
-    if (t.phase == TwinPhase::SynSent) --syns_in_flight_;
-    t.phase = TwinPhase::Failed;
-    t.failure = why;
+    const TwinPhase was = t.phase;
+    if (!advance(t, TwinEvent::Failed)) return;
+    if (was == TwinPhase::SynSent) --syns_in_flight_;
+    t.recovery.failure = why;
     ++twins_failed_;
     ++counters_.unrecovered[static_cast<std::size_t>(why)];
-    counters_.client_unrecovered += t.queued.size();
-    std::vector<std::vector<std::byte>>().swap(t.queued);
-    log_unrecoverable(now, t.key, why, t.syn_tries);
+    counters_.client_unrecovered += t.recovery.queued.size();
+    std::vector<std::vector<std::byte>>().swap(t.recovery.queued);
+    log_unrecoverable(now, t.key, why, t.recovery.syn_tries);
     pump_syns(now);
     check_resolved(now);
 }
@@ -909,8 +861,8 @@ void FailoverEngine::on_timer(MonoNs now) {
     if (!relayed_.empty() && now >= next_relay_sweep_) expire_relays(now);
     if (state_ == State::Recovery) {
         for (auto& t : twins_) {
-            if (t.phase != TwinPhase::SynSent || t.deadline > now) continue;
-            if (t.syn_tries >= config_.syn_tries) {
+            if (t.phase != TwinPhase::SynSent || t.recovery.deadline > now) continue;
+            if (t.recovery.syn_tries >= config_.syn_tries) {
                 fail_twin(t, Unrecovered::NoSynAck, now);
             } else {
                 send_syn(t, now);
@@ -921,19 +873,7 @@ void FailoverEngine::on_timer(MonoNs now) {
     }
     // Closed twins linger so the last ACKs pass, then their mapping goes and
     // the slot is reused (connections opened after failover come and go).
-    while (!lingering_.empty() && lingering_.front().first + config_.close_linger <= now) {
-        const std::uint32_t i = lingering_.front().second;
-        lingering_.pop_front();
-        Twin& t = twins_[i];
-        if (t.phase != TwinPhase::Closed || t.released) continue;
-        if (twin_by_port_[t.twin_src.port.value] == static_cast<std::int32_t>(i))
-            twin_by_port_[t.twin_src.port.value] = -1;
-        if (auto it = twin_by_tuple_.find(t.key); it != twin_by_tuple_.end() && it->second == i)
-            twin_by_tuple_.erase(it);
-        t.released = true;
-        std::vector<std::vector<std::byte>>().swap(t.queued);
-        if (t.direct) free_twins_.push_back(i);  // recovered twins keep their slot for the record
-    }
+    twins_.release_expired(now, config_.close_linger);
 }
 
 MonoNs FailoverEngine::next_deadline() const {
@@ -945,8 +885,8 @@ MonoNs FailoverEngine::next_deadline() const {
     }
     if (state_ == State::Recovery)
         for (const Twin& t : twins_)
-            if (t.phase == TwinPhase::SynSent) next = std::min(next, t.deadline);
-    if (!lingering_.empty()) next = std::min(next, lingering_.front().first + config_.close_linger);
+            if (t.phase == TwinPhase::SynSent) next = std::min(next, t.recovery.deadline);
+    if (auto r = twins_.next_release(config_.close_linger)) next = std::min(next, *r);
     if (!fence_queue_.empty())
         next = std::min(next, std::max(fence_queue_.top().first, fence_hold_until_));
     if (!relayed_.empty()) next = std::min(next, next_relay_sweep_);
@@ -963,7 +903,7 @@ void FailoverEngine::primary_heard(MonoNs now, const std::string& what) {
 std::size_t FailoverEngine::stale_unfenced() const {
     std::size_t n = 0;
     for (const auto& [key, idx] : stale_)
-        if (twins_[idx].fence != Twin::Fence::Done) ++n;
+        if (twins_[idx].fence.state != FenceState::Done) ++n;
     return n;
 }
 
@@ -986,38 +926,38 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
     }
     if (auto it = stale_.find(key); it != stale_.end()) {
         Twin& t = twins_[it->second];
-        if (p.tcp.has(tf::kAck) && !p.tcp.has(tf::kRst) && p.tcp.ack.after(t.client_contig)) {
+        if (p.tcp.has(tf::kAck) && !p.tcp.has(tf::kRst) && p.tcp.ack.after(t.proxy.client_contig)) {
             // The primary acknowledges client bytes migware never saw: the
             // client kept talking to it all along (our link was dead, say),
             // so it never died. Nothing of it may be reset (DESIGN.md §6a).
             if (proof_of_life(now, "client=" + ep(key.client) + " primary_ack=" +
                                        std::to_string(p.tcp.ack.raw()) + " seen_up_to=" +
-                                       std::to_string(t.client_contig.raw()) + " ahead_by=" +
-                                       std::to_string((p.tcp.ack - t.client_contig).as_signed())))
+                                       std::to_string(t.proxy.client_contig.raw()) + " ahead_by=" +
+                                       std::to_string((p.tcp.ack - t.proxy.client_contig).as_signed())))
                 return;
         }
-        if (t.fence == Twin::Fence::Done) return;
+        if (t.fence.state == FenceState::Done) return;
         ++counters_.stale_segments;
         if (p.tcp.has(tf::kRst)) {
             // No socket left: the answer to a probe after our RST (its seq is
             // our probe's ACK field, below the client's window, so the client
             // drops it), or the primary ended the socket itself.
-            finish_fence(t, Twin::Fence::Done, now);
+            finish_fence(t, FenceState::Done, now);
             return;
         }
         if (!config_.fence_returning_primary || !primary_mac_known_ || !p.tcp.has(tf::kAck)) return;
         if (now < std::max(fence_hold_until_, fence_reset_from_)) {
             // Reset once the hold is over, at this receive point: the socket
             // may not answer another probe for a while (see fence_interval).
-            t.learnt_rcv = p.tcp.ack;
+            t.fence.learnt_rcv = p.tcp.ack;
             schedule_fence(it->second, std::max(fence_hold_until_, fence_reset_from_));
             return;
         }
         // A live stale socket: its ACK field is its receive point, exactly
         // where a RST is accepted (RFC 5961 §3.2). Then probe again to see it gone.
         send_fence_reset(t, p.tcp.ack);
-        set_fence(t, Twin::Fence::Reset);
-        t.fence_tries = static_cast<std::uint8_t>(std::min<int>(t.fence_tries, config_.fence_tries - 1));
+        set_fence(t, FenceState::Reset);
+        t.fence.tries = static_cast<std::uint8_t>(std::min<int>(t.fence.tries, config_.fence_tries - 1));
         schedule_fence(it->second, now + kFenceVerify);
         if (!fence_round_open_) {
             fence_round_open_ = true;
@@ -1047,9 +987,9 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
     std::size_t n = 0;
     for (std::uint32_t i = 0; i < twins_.size(); ++i) {
         Twin& t = twins_[i];
-        if (t.direct || t.fence == Twin::Fence::Done || !stale_.contains(t.key)) continue;
-        t.fence_tries = 0;
-        if (t.fence != Twin::Fence::Reset) set_fence(t, Twin::Fence::Probing);
+        if (t.direct || t.fence.state == FenceState::Done || !stale_.contains(t.key)) continue;
+        t.fence.tries = 0;
+        if (t.fence.state != FenceState::Reset) set_fence(t, FenceState::Probing);
         schedule_fence(i, now);
         ++n;
     }
@@ -1074,26 +1014,26 @@ void FailoverEngine::fence_timer(MonoNs now) {
         const auto [due, i] = fence_queue_.top();
         fence_queue_.pop();
         Twin& t = twins_[i];
-        if (due != t.fence_due) continue;  // superseded by a later schedule_fence
-        if (t.fence == Twin::Fence::Done || t.fence == Twin::Fence::GaveUp) continue;
-        if (t.learnt_rcv) {
+        if (due != t.fence.due) continue;  // superseded by a later schedule_fence
+        if (t.fence.state == FenceState::Done || t.fence.state == FenceState::GaveUp) continue;
+        if (t.fence.learnt_rcv) {
             if (now < fence_reset_from_) {
                 schedule_fence(i, fence_reset_from_);  // probed: reset when classified
                 continue;
             }
-            send_fence_reset(t, *t.learnt_rcv);
-            t.learnt_rcv.reset();
-            set_fence(t, Twin::Fence::Reset);
+            send_fence_reset(t, *t.fence.learnt_rcv);
+            t.fence.learnt_rcv.reset();
+            set_fence(t, FenceState::Reset);
             --budget;
             schedule_fence(i, now + kFenceVerify);
             continue;
         }
-        if (t.fence_tries >= config_.fence_tries) {
-            finish_fence(t, Twin::Fence::GaveUp, now);
+        if (t.fence.tries >= config_.fence_tries) {
+            finish_fence(t, FenceState::GaveUp, now);
             continue;
         }
         send_fence_probe(t);
-        ++t.fence_tries;
+        ++t.fence.tries;
         --budget;
         schedule_fence(i, now + config_.fence_interval);
     }
@@ -1113,24 +1053,24 @@ void FailoverEngine::fence_timer(MonoNs now) {
 
 void FailoverEngine::schedule_fence(std::uint32_t i, MonoNs at) {
     // One pending action per stale socket: the newest schedule wins.
-    twins_[i].fence_due = at;
+    twins_[i].fence.due = at;
     fence_queue_.emplace(at, i);
 }
 
-void FailoverEngine::set_fence(Twin& t, Twin::Fence f) {
-    const auto pending = [](Twin::Fence x) {
-        return x == Twin::Fence::Probing || x == Twin::Fence::Reset;
+void FailoverEngine::set_fence(Twin& t, FenceState f) {
+    const auto pending = [](FenceState x) {
+        return x == FenceState::Probing || x == FenceState::Reset;
     };
-    if (pending(t.fence) && !pending(f)) --fence_pending_;
-    if (!pending(t.fence) && pending(f)) ++fence_pending_;
-    t.fence = f;
+    if (pending(t.fence.state) && !pending(f)) --fence_pending_;
+    if (!pending(t.fence.state) && pending(f)) ++fence_pending_;
+    t.fence.state = f;
 }
 
-void FailoverEngine::finish_fence(Twin& t, Twin::Fence how, MonoNs) {
-    if (t.fence == how) return;
+void FailoverEngine::finish_fence(Twin& t, FenceState how, MonoNs) {
+    if (t.fence.state == how) return;
     set_fence(t, how);
-    if (how == Twin::Fence::Done) ++counters_.fenced;
-    if (how == Twin::Fence::GaveUp) ++counters_.fence_gave_up;
+    if (how == FenceState::Done) ++counters_.fenced;
+    if (how == FenceState::GaveUp) ++counters_.fence_gave_up;
 }
 
 void FailoverEngine::feed_primary(MonoNs, std::optional<Ipv4Addr> only) {
@@ -1158,12 +1098,12 @@ void FailoverEngine::send_fence_probe(Twin& t) {
     // primary with no socket left answers with a RST whose seq is below the
     // client's window: the client drops it (RFC 5961 §3.2).
     const std::size_t eth = write_ethernet(scratch_, primary_mac_, our_mac(), t.vlan, 0x0800);
-    rewrite::TwinDataSpec spec{t.key.client,     t.key.server,  t.primary_rcv - 1u,
-                               t.primary_una - 1u, std::nullopt, t.client_window,
+    rewrite::TwinDataSpec spec{t.key.client,     t.key.server,  t.fence.primary_rcv - 1u,
+                               t.fence.primary_una - 1u, std::nullopt, t.recovery.client_window,
                                next_ip_id()};
-    if (t.observed.client_timestamps && t.observed.primary_timestamps)
-        spec.timestamps = rewrite::TimestampPair{sniffer::TsVal{t.client_tsval},
-                                                 t.observed.primary_tsval_last};
+    if (t.recovery.observed.client_timestamps && t.recovery.observed.primary_timestamps)
+        spec.timestamps = rewrite::TimestampPair{sniffer::TsVal{t.fence.client_tsval},
+                                                 t.recovery.observed.primary_tsval_last};
     const std::array<std::byte, 1> byte{};
     const std::size_t len =
         rewrite::build_twin_data(std::span(scratch_).subspan(eth), spec, byte);
@@ -1220,7 +1160,7 @@ void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
     // Contiguous coverage only: a segment that starts beyond what migware has
     // seen leaves a hole, and bytes in a hole may have reached the primary
     // without us (our capture link was down).
-    extend_contiguous(t.client_contig, p.tcp.seq, segment_end(p.tcp.seq, p));
+    extend_contiguous(t.proxy.client_contig, p.tcp.seq, segment_end(p.tcp.seq, p));
 }
 
 bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
@@ -1260,8 +1200,6 @@ void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
     // Forget every twin; the tracker's table stays and catches up with the
     // next segments (A and K only move forward, the held bytes heal).
     twins_.clear();
-    twin_by_tuple_.clear();
-    std::fill(twin_by_port_.begin(), twin_by_port_.end(), -1);
     next_waiting_ = 0;
     syns_in_flight_ = 0;
     stale_.clear();
@@ -1270,8 +1208,6 @@ void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
     fence_pending_ = 0;
     relayed_.clear();
     lost_.clear();
-    lingering_.clear();
-    free_twins_.clear();
     neighbours_.clear();
     twins_failed_ = 0;
     primary_back_ = false;
@@ -1293,8 +1229,8 @@ void FailoverEngine::reset_twin_in_backup(Twin& t) {
         const std::size_t n = rewrite::build_reset(buf, {t.twin_src, t.backup, seq, next_ip_id()});
         if (n > 0) send_backup(std::span(buf.data(), n));
     };
-    if (t.backup_ack) reset_at(*t.backup_ack);
-    if (!t.backup_ack || *t.backup_ack != t.to_backup_end) reset_at(t.to_backup_end);
+    if (t.proxy.backup_ack) reset_at(*t.proxy.backup_ack);
+    if (!t.proxy.backup_ack || *t.proxy.backup_ack != t.proxy.to_backup_end) reset_at(t.proxy.to_backup_end);
 }
 
 void FailoverEngine::point_clients_at_primary() {

@@ -20,6 +20,7 @@
 #include "migware/event_log.hpp"
 #include "migware/pipeline.hpp"
 #include "migware/state_machine.hpp"
+#include "migware/twin_table.hpp"
 #include "monitor/clock.hpp"
 #include "monitor/icmp_monitor.hpp"
 #include "rewrite/frame_rewrite.hpp"
@@ -102,20 +103,6 @@ struct FailoverConfig {
     bool verify_tcp_checksums = false;
 };
 
-enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
-std::string_view name_of(TwinPhase p);
-
-/// Why a tracked connection was not carried over.
-enum class Unrecovered : std::uint8_t {
-    HandshakeIncomplete,  // still opening when the primary died: the client retries its SYN
-    HandshakeUnseen,      // first seen mid-stream: options and ISNs unknown
-    Closing,              // a FIN was already exchanged
-    NoSynAck,             // the backup never answered the twin SYN
-    BackupRefused,        // the backup answered RST (no listener?)
-    kCount,
-};
-std::string_view name_of(Unrecovered u);
-
 struct FailoverCounters {
     std::uint64_t twins = 0;
     std::uint64_t recovered = 0;
@@ -173,14 +160,6 @@ struct FailoverCounters {
 /// What the control socket shows for one connection.
 enum class Phase : std::uint8_t { Tracked, Recovering, Proxied, Lost, Closed };
 std::string_view name_of(Phase p);
-
-struct TwinView {
-    std::uint16_t twin_port = 0;
-    std::uint64_t to_backup_packets = 0;
-    std::uint64_t to_client_packets = 0;
-    std::uint64_t to_backup_bytes = 0;
-    std::uint64_t to_client_bytes = 0;
-};
 
 struct ConnectionView {
     const tracker::Connection* connection = nullptr;
@@ -246,60 +225,6 @@ public:
     }
 
 private:
-    struct Twin {
-        tracker::FourTuple key;          // client <-> primary
-        Endpoint twin_src;               // IPp:q as the backup sees it
-        Endpoint backup;                 // IPb:s
-        TwinPhase phase = TwinPhase::Waiting;
-        rewrite::ObservedConnection observed;
-        rewrite::Offsets offsets;
-        rewrite::AddressMap map;
-        sniffer::SeqNum syn_seq;
-        sniffer::SeqNum isn_b;
-        sniffer::TsVal backup_tsval;     // latest TSval from the backup on this twin
-        std::optional<std::uint16_t> vlan;
-        std::uint16_t client_window = 0;
-        int syn_tries = 0;
-        Unrecovered failure = Unrecovered::kCount;  // set when phase == Failed
-        TwinView stats;
-        MonoNs deadline = 0;
-        MonoNs closed_at = 0;
-        std::vector<std::byte> unacked;  // client bytes [A, A + size) to replay
-        std::vector<std::vector<std::byte>> queued;  // client frames waiting for the twin
-        bool direct = false;  // opened after failover: the client's own handshake, NAT only
-        bool inferred = false;  // mid-stream pickup: options inferred, windows assumed
-        std::optional<sniffer::SeqNum> closing_fin;  // the client's FIN to hand over (closing)
-        bool released = false;  // mapping gone, slot free for reuse
-        // The primary's stale socket for this connection (recovered twins only).
-        enum class Fence : std::uint8_t { None, Probing, Reset, Done, GaveUp };
-        Fence fence = Fence::None;
-        std::uint8_t fence_tries = 0;
-        MonoNs fence_due = 0;            // its one pending fence action (fence_queue_)
-        sniffer::SeqNum primary_rcv;     // the primary's last ACK: its receive point at the pull
-        sniffer::SeqNum primary_una;     // the client's last ACK before the takeover
-        std::uint32_t client_tsval = 0;  // the client's latest TSval (for the primary's PAWS)
-        std::optional<sniffer::SeqNum> learnt_rcv;  // heard during the hold: reset it after
-        bool client_fin = false;
-        bool backup_fin = false;
-        bool final_ack_passed = false;  // the client's ACK of the backup's FIN went through
-        sniffer::SeqNum client_fin_seq;
-        sniffer::SeqNum backup_fin_seq;
-        // Telling a primary that never died (issue 10): every client byte
-        // migware has seen, contiguously, from the takeover on. A primary
-        // that acknowledges past it received client bytes migware never saw:
-        // the clients kept talking to it behind our back.
-        sniffer::SeqNum client_contig;
-        // The server's side: the highest byte the primary had sent by the
-        // takeover, and the end of what the backup has sent the client since
-        // (client space). A client ACK beyond both acknowledges bytes only a
-        // living primary can have sent it.
-        sniffer::SeqNum server_high;
-        sniffer::SeqNum to_client_end;
-        // What the backup's socket has received, to close it on a rollback.
-        sniffer::SeqNum to_backup_end;
-        std::optional<sniffer::SeqNum> backup_ack;
-    };
-
     // A host on the segment: (IP, MAC, VLAN).
     struct Neighbour {
         Ipv4Addr ip;
@@ -309,6 +234,8 @@ private:
     };
 
     void transition(Event event, MonoNs now, const std::string& reason);
+    /// Moves the twin's phase by next_phase(); false (unchanged) when `e` does not apply.
+    bool advance(Twin& t, TwinEvent e);
     void roll_back(MonoNs now, const std::string& evidence);
     /// The primary is alive: roll back, unless the fence already reset some of
     /// its sockets (then counted). True when rolled back (twins_ is cleared).
@@ -349,8 +276,8 @@ private:
     void send_fence_probe(Twin& t);
     void send_fence_reset(Twin& t, sniffer::SeqNum seq);
     void fence_timer(MonoNs now);
-    void finish_fence(Twin& t, Twin::Fence how, MonoNs now);
-    void set_fence(Twin& t, Twin::Fence f);
+    void finish_fence(Twin& t, FenceState how, MonoNs now);
+    void set_fence(Twin& t, FenceState f);
     void schedule_fence(std::uint32_t twin, MonoNs at);
     /// The MAC migware sends from: this host's, or the primary's when this
     /// host's is unknown (pcap replays, some unit tests).
@@ -365,7 +292,6 @@ private:
     Twin* twin_for_client(const sniffer::Packet& p);
     Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
     bool is_service(const Endpoint& e) const;
-    std::uint16_t allocate_twin_port(std::uint16_t wanted);
     std::uint16_t next_ip_id() { return ip_id_++; }
 
     FailoverConfig config_;
@@ -379,9 +305,7 @@ private:
     MonoNs recovery_started_ = 0;
     MonoNs recovery_done_ = 0;
 
-    std::vector<Twin> twins_;
-    std::unordered_map<tracker::FourTuple, std::uint32_t> twin_by_tuple_;
-    std::vector<std::int32_t> twin_by_port_;  // 65536 entries: q -> twin index, -1 if none
+    TwinTable twins_;
     std::size_t next_waiting_ = 0;            // twins_[i] for i < this have had a SYN
     std::size_t syns_in_flight_ = 0;
 
@@ -427,8 +351,6 @@ private:
 
     std::unordered_map<tracker::FourTuple, Unrecovered> lost_;  // skipped at recovery start
     std::size_t twins_failed_ = 0;
-    std::deque<std::pair<MonoNs, std::uint32_t>> lingering_;  // (closed_at, twin), oldest first
-    std::vector<std::uint32_t> free_twins_;                   // released slots
     double syn_tokens_ = 0;
     MonoNs syn_tokens_at_ = 0;
     std::size_t unrecoverable_logged_ = 0;
