@@ -233,18 +233,21 @@ private:
         bool operator==(const Neighbour&) const = default;
     };
 
+    // failover.cpp: the core.
     void transition(Event event, MonoNs now, const std::string& reason);
     /// Moves the twin's phase by next_phase(); false (unchanged) when `e` does not apply.
     bool advance(Twin& t, TwinEvent e);
-    void roll_back(MonoNs now, const std::string& evidence);
-    /// The primary is alive: roll back, unless the fence already reset some of
-    /// its sockets (then counted). True when rolled back (twins_ is cleared).
-    bool proof_of_life(MonoNs now, const std::string& evidence);
-    void reset_twin_in_backup(Twin& t);
-    void point_clients_at_primary();
-    void note_peer(const Neighbour& n);
-    void answer_echo(const sniffer::RawFrame& frame, const sniffer::Packet& p);
-    void note_client_seen(Twin& t, const sniffer::Packet& p);
+    bool send_backup(std::span<const std::byte> packet);
+    bool send_client(std::span<const std::byte> frame);
+    static bool tcp_checksum_ok(const sniffer::RawFrame& frame, const sniffer::Packet& p);
+    bool is_service(const Endpoint& e) const;
+    std::uint16_t next_ip_id() { return ip_id_++; }
+    /// The MAC migware sends from: this host's, or the primary's when this
+    /// host's is unknown (pcap replays, some unit tests).
+    const sniffer::MacAddr& our_mac() const { return has_own_mac_ ? config_.backup_mac : primary_mac_; }
+    bool have_a_mac() const { return has_own_mac_ || primary_mac_known_; }
+
+    // recovery.cpp: twins opened into the backup's stack.
     void start_recovery(MonoNs now);
     void pump_syns(MonoNs now);
     void send_syn(Twin& t, MonoNs now);
@@ -254,23 +257,20 @@ private:
     void check_resolved(MonoNs now);
     void log_unrecoverable(MonoNs now, const tracker::FourTuple& key, Unrecovered why,
                            int syn_tries);
+    void recovery_timer(MonoNs now);
+    MonoNs recovery_deadline() const;
+
+    // proxy.cpp: both directions translated, new connections, the close.
+    void on_client_segment(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
+    Twin* twin_for_client(const sniffer::Packet& p);
+    Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
     void proxy_client_frame(Twin& t, const sniffer::RawFrame& frame, const sniffer::Packet& p,
                             MonoNs now);
     void proxy_backup_packet(Twin& t, std::span<const std::byte> ip_packet,
                              const sniffer::Packet& p, MonoNs now);
     void note_close(Twin& t, MonoNs now);
-    void answer_arp(const sniffer::Packet& p);
-    void send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst, const sniffer::MacAddr& target_mac,
-                  Ipv4Addr target_ip, std::optional<std::uint16_t> vlan);
-    void send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth_dst,
-                       const sniffer::MacAddr& sender_mac, Ipv4Addr sender_ip,
-                       const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
-                       std::optional<std::uint16_t> vlan);
-    void feed_primary(MonoNs now, std::optional<Ipv4Addr> only);
-    void announce_takeover(MonoNs now);
-    /// Gratuitous ARP for the primary's IP, claiming `sender`'s MAC, on every
-    /// VLAN the clients used; returns how many were sent.
-    std::size_t announce(const sniffer::MacAddr& sender);
+
+    // fence.cpp: the returning primary's stale sockets.
     void on_primary_frame(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
     void start_fence_round(MonoNs now, const std::string& reason);
     void send_fence_probe(Twin& t);
@@ -279,20 +279,37 @@ private:
     void finish_fence(Twin& t, FenceState how, MonoNs now);
     void set_fence(Twin& t, FenceState f);
     void schedule_fence(std::uint32_t twin, MonoNs at);
-    /// The MAC migware sends from: this host's, or the primary's when this
-    /// host's is unknown (pcap replays, some unit tests).
-    const sniffer::MacAddr& our_mac() const { return has_own_mac_ ? config_.backup_mac : primary_mac_; }
-    bool have_a_mac() const { return has_own_mac_ || primary_mac_known_; }
-    bool forward_frame(const sniffer::RawFrame& frame, const sniffer::MacAddr& dst);
+    void feed_primary(MonoNs now, std::optional<Ipv4Addr> only);
+
+    // rollback.cpp: a primary that never died.
+    void note_client_seen(Twin& t, const sniffer::Packet& p);
+    /// The primary is alive: roll back, unless the fence already reset some of
+    /// its sockets (then counted). True when rolled back (twins_ is cleared).
+    bool proof_of_life(MonoNs now, const std::string& evidence);
+    void roll_back(MonoNs now, const std::string& evidence);
+    void reset_twin_in_backup(Twin& t);
+
+    // relay.cpp: the fail-back policy's relayed connections.
     bool relay_to_primary(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
+    bool forward_frame(const sniffer::RawFrame& frame, const sniffer::MacAddr& dst);
     void expire_relays(MonoNs now);
-    bool send_backup(std::span<const std::byte> packet);
-    bool send_client(std::span<const std::byte> frame);
-    static bool tcp_checksum_ok(const sniffer::RawFrame& frame, const sniffer::Packet& p);
-    Twin* twin_for_client(const sniffer::Packet& p);
-    Twin* open_direct_twin(const sniffer::Packet& p, MonoNs now);
-    bool is_service(const Endpoint& e) const;
-    std::uint16_t next_ip_id() { return ip_id_++; }
+
+    // arp_defence.cpp: speaking for the primary's IP.
+    void on_arp(const sniffer::Packet& p, MonoNs now);
+    void answer_arp(const sniffer::Packet& p);
+    void answer_echo(const sniffer::RawFrame& frame, const sniffer::Packet& p);
+    void send_arp(std::uint16_t op, const sniffer::MacAddr& eth_dst, const sniffer::MacAddr& target_mac,
+                  Ipv4Addr target_ip, std::optional<std::uint16_t> vlan);
+    void send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth_dst,
+                       const sniffer::MacAddr& sender_mac, Ipv4Addr sender_ip,
+                       const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
+                       std::optional<std::uint16_t> vlan);
+    void announce_takeover(MonoNs now);
+    /// Gratuitous ARP for the primary's IP, claiming `sender`'s MAC, on every
+    /// VLAN the clients used; returns how many were sent.
+    std::size_t announce(const sniffer::MacAddr& sender);
+    void point_clients_at_primary();
+    void note_peer(const Neighbour& n);
 
     FailoverConfig config_;
     BackupLink& backup_;

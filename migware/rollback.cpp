@@ -1,0 +1,99 @@
+// A primary that never died (issue 10): proof of life undoes the takeover
+// inside this host only, and points the clients back at the primary.
+
+#include "migware/failover.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "migware/engine_detail.hpp"
+#include "rewrite/bytes.hpp"
+#include "rewrite/checksum.hpp"
+#include "rewrite/handshake.hpp"
+
+namespace migware {
+
+using sniffer::Packet;
+using sniffer::PacketKind;
+using sniffer::SeqNum;
+namespace tf = sniffer::tcp_flag;
+using namespace detail;
+
+void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
+    // Contiguous coverage only: a segment that starts beyond what migware has
+    // seen leaves a hole, and bytes in a hole may have reached the primary
+    // without us (our capture link was down).
+    extend_contiguous(t.proxy.client_contig, p.tcp.seq, segment_end(p.tcp.seq, p));
+}
+
+bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
+    if (counters_.fence_resets == 0) {
+        roll_back(now, evidence);
+        return true;
+    }
+    // Too late: the fence already judged the primary dead and reset some of
+    // its sockets; undoing the takeover now would strand their clients.
+    if (counters_.progress_after_fence++ == 0)
+        log_.emit(now, "primary_progress_after_fence",
+                  "evidence=" + logfmt_value(evidence) +
+                      " action=\"none: the fence had already reset some of its sockets\"");
+    return false;
+}
+
+void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
+    if (state_ == State::Normal) return;
+    std::size_t reset = 0, carried = 0, direct = 0;
+    for (Twin& t : twins_) {
+        if (t.released || t.phase == TwinPhase::Waiting || t.phase == TwinPhase::Failed) continue;
+        if (t.stats.to_backup_bytes > 0 || t.stats.to_client_bytes > 0) ++carried;
+        if (t.direct) ++direct;
+        reset_twin_in_backup(t);
+        ++reset;
+    }
+    counters_.rollback_twins_reset += reset;
+    point_clients_at_primary();
+    ++counters_.rollbacks;
+    log_.emit(now, "takeover_rolled_back",
+              "evidence=" + logfmt_value(evidence) + " twins_closed=" + std::to_string(reset) +
+                  " twins_that_carried_traffic=" + std::to_string(carried) +
+                  " new_connections_lost=" + std::to_string(direct) +
+                  " primary_fed=" + std::to_string(counters_.primary_fed) +
+                  " action=\"no probe or RST to the primary; twins closed inside this host; "
+                  "clients pointed back at the primary's MAC; tracking resumes\"");
+    // Forget every twin; the tracker's table stays and catches up with the
+    // next segments (A and K only move forward, the held bytes heal).
+    twins_.clear();
+    next_waiting_ = 0;
+    syns_in_flight_ = 0;
+    stale_.clear();
+    fence_queue_ = {};
+    fence_round_open_ = false;
+    fence_pending_ = 0;
+    relayed_.clear();
+    lost_.clear();
+    neighbours_.clear();
+    twins_failed_ = 0;
+    primary_back_ = false;
+    primary_talking_logged_ = false;
+    recovery_done_ = 0;
+    // It just spoke: the monitor's passive veto must see that.
+    last_primary_packet_ = now;
+    retransmissions_since_primary_ = 0;
+    transition(Event::TakeoverRolledBack, now, evidence);
+}
+
+void FailoverEngine::reset_twin_in_backup(Twin& t) {
+    // Inside this host only: the RST goes into the backup's stack through the
+    // TUN device, as the twin's peer. At the backup's last ACK (its rcv_nxt
+    // once it has acknowledged everything), and at the end of what we sent it
+    // if that differs: one of the two is exact (RFC 5961 §3.2).
+    std::array<std::byte, rewrite::kMaxHandshakePacket> buf{};
+    const auto reset_at = [&](SeqNum seq) {
+        const std::size_t n = rewrite::build_reset(buf, {t.twin_src, t.backup, seq, next_ip_id()});
+        if (n > 0) send_backup(std::span(buf.data(), n));
+    };
+    if (t.proxy.backup_ack) reset_at(*t.proxy.backup_ack);
+    if (!t.proxy.backup_ack || *t.proxy.backup_ack != t.proxy.to_backup_end) reset_at(t.proxy.to_backup_end);
+}
+
+}  // namespace migware
