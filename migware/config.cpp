@@ -27,6 +27,11 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     int interval_ms = 10, timeout_ms = 40, misses = 4;
     std::string reference;
     int syn_rto_ms = 100, linger_ms = 5000;
+    // Idle expiry: 3 h. A push sensor that reports every few minutes, or any
+    // socket with TCP keepalive (Linux: first probe after 7200 s, then 9 every
+    // 75 s), is heard well within it; a connection silent for longer is most
+    // likely gone, and until then the table's LRU eviction bounds the memory.
+    double idle_timeout_s = 3 * 3600, closed_linger_s = 60;
     int probe_interval_ms = 200;
     std::string new_conn_policy = "backup";
 
@@ -83,6 +88,11 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "connection table size")
         ("tracker.buffer-cap", po::value<std::size_t>(&cfg.failover.table.per_connection_buffer_cap)->default_value(cfg.failover.table.per_connection_buffer_cap),
          "unacknowledged client bytes held per connection")
+        ("tracker.idle-timeout-s", po::value<double>(&idle_timeout_s)->default_value(idle_timeout_s),
+         "a connection silent this long leaves the table (0: never); above Linux's keepalive "
+         "cycle (7200 s + 9 x 75 s), so a quiet connection that is still alive stays")
+        ("tracker.closed-linger-s", po::value<double>(&closed_linger_s)->default_value(closed_linger_s),
+         "a closed connection leaves the table this long after its close")
         ("tracker.global-buffer-cap", po::value<std::size_t>(&cfg.failover.table.global_buffer_cap)->default_value(cfg.failover.table.global_buffer_cap),
          "unacknowledged client bytes held in all")
         ("control.socket", po::value<std::string>(&cfg.control_socket)->default_value(cfg.control_socket),
@@ -166,7 +176,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     cfg.failover.close_linger = linger_ms * monitor::kMillisecond;
     cfg.failover.table.servers.clear();
     for (auto p : cfg.ports) cfg.failover.table.servers.push_back({cfg.primary, sniffer::Port{p}});
-    cfg.failover.table.idle_timeout_ns = 0;
+    if (!(idle_timeout_s >= 0) || !(closed_linger_s >= 0) || idle_timeout_s > 1e7 || closed_linger_s > 1e7)
+        throw ConfigError("tracker.idle-timeout-s and tracker.closed-linger-s must be between 0 and 1e7");
+    cfg.failover.table.idle_timeout_ns = static_cast<std::int64_t>(idle_timeout_s * 1e9);
+    cfg.failover.table.closed_linger_ns = static_cast<std::int64_t>(closed_linger_s * 1e9);
     cfg.failover.table.keep_unanswered = cfg.failover.replay_unanswered;
     if (new_conn_policy != "backup" && new_conn_policy != "primary")
         throw ConfigError("recovery.new-connections-when-primary-returns must be 'backup' or 'primary'");

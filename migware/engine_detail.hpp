@@ -42,6 +42,8 @@ inline constexpr MonoNs kFenceClassify = 150 * monitor::kMillisecond;
 inline constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
 inline constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
 inline constexpr std::size_t kEthernet = 14;
+// How often Normal expires closed and idle connections from the table.
+inline constexpr MonoNs kExpirySweep = 1'000 * monitor::kMillisecond;
 
 inline bool known(const sniffer::MacAddr& m) { return m != sniffer::MacAddr{}; }
 

@@ -145,7 +145,9 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
         return;
     }
     if (state_ == State::Normal) {
-        const auto obs = pipeline_.track(frame);
+        // One clock: the table's times are the engine's (restore() and
+        // expiry use it too), never the capture's wall-clock stamps.
+        const auto obs = pipeline_.track(frame, now);
         if (obs.connection) {
             if (obs.direction == tracker::Direction::FromServer) {
                 last_primary_packet_ = now;
@@ -207,6 +209,12 @@ void FailoverEngine::on_timer(MonoNs now) {
     if (!fence_queue_.empty() || fence_round_open_) fence_timer(now);
     if (!relayed_.empty() && now >= next_relay_sweep_) expire_relays(now);
     if (state_ == State::Recovery) recovery_timer(now);
+    if (state_ == State::Normal && now >= next_expiry_) {
+        // Only in Normal: from the takeover on the table is the record of
+        // what was carried over, and nothing feeds it.
+        pipeline_.table().expire(now);
+        next_expiry_ = now + kExpirySweep;
+    }
     // Closed twins linger so the last ACKs pass, then their mapping goes and
     // the slot is reused (connections opened after failover come and go).
     twins_.release_expired(now, config_.close_linger);
@@ -215,6 +223,10 @@ void FailoverEngine::on_timer(MonoNs now) {
 MonoNs FailoverEngine::next_deadline() const {
     MonoNs next = std::numeric_limits<MonoNs>::max();
     if (state_ == State::Recovery) next = std::min(next, recovery_deadline());
+    const auto& table = pipeline_.table();
+    if (state_ == State::Normal && table.size() > 0 &&
+        (table.config().idle_timeout_ns > 0 || table.config().closed_linger_ns > 0))
+        next = std::min(next, next_expiry_);
     if (auto r = twins_.next_release(config_.close_linger)) next = std::min(next, *r);
     if (!fence_queue_.empty())
         next = std::min(next, std::max(fence_queue_.top().first, fence_hold_until_));

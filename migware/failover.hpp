@@ -155,6 +155,10 @@ struct FailoverCounters {
     std::uint64_t progress_after_fence = 0; // a primary's progress seen after fence RSTs: no rollback
     std::uint64_t client_beyond_hole = 0;   // client segments starting past what migware saw: not proxied
     std::uint64_t tcp_bad_checksum = 0;     // captured segments whose TCP checksum failed: dropped
+    // Issue 11: connections known only from the snapshot with no segment since
+    // the restart, at the takeover: gone before the failure, not lost at it
+    // (the tracker's expired_idle / expired_closed are the others).
+    std::uint64_t gone_before_failure = 0;
 };
 
 /// What the control socket shows for one connection.
@@ -333,6 +337,7 @@ private:
     bool primary_talking_logged_ = false;
     bool primary_back_ = false;  // the monitor said Up again after the takeover
     std::uint16_t ip_id_ = 1;
+    MonoNs next_expiry_ = 0;  // the table's next expiry sweep (Normal)
 
     // Fencing the returning primary: its stale sockets, by client <-> primary.
     std::unordered_map<tracker::FourTuple, std::uint32_t> stale_;

@@ -34,8 +34,11 @@ public:
     }
 
     /// The track half, for the packet parse() just returned.
-    tracker::Observation track(const sniffer::RawFrame& frame) {
-        return table_.observe(packet_, frame.bytes, frame.timestamp_ns);
+    tracker::Observation track(const sniffer::RawFrame& frame) { return track(frame, frame.timestamp_ns); }
+    /// The same, at `now` on the caller's clock (the daemon's monotonic one)
+    /// instead of the capture's timestamp.
+    tracker::Observation track(const sniffer::RawFrame& frame, std::int64_t now) {
+        return table_.observe(packet_, frame.bytes, now);
     }
 
     /// The last successfully parsed packet (valid until the next on_frame).

@@ -33,6 +33,13 @@ void FailoverEngine::start_recovery(MonoNs now) {
     auto& table = pipeline_.table();
     table.for_each([&](const tracker::Connection& c) {
         if (c.state == tracker::TcpState::Closed) return;
+        if (c.silent_since_restore()) {
+            // Known only from the snapshot, and not one segment since the
+            // restart: gone before the failure (closed while migware was
+            // down), not lost at it. It expires like any idle connection.
+            ++counters_.gone_before_failure;
+            return;
+        }
         std::optional<Unrecovered> skip;
         const bool inferred = !c.handshake_seen();
         if (c.state == tracker::TcpState::Handshake) {
@@ -151,7 +158,12 @@ void FailoverEngine::start_recovery(MonoNs now) {
                                          " replay_incomplete=" +
                                          std::to_string(counters_.replay_incomplete) +
                                          " restored=" + std::to_string(counters_.twins_restored) +
-                                         " inferred=" + std::to_string(counters_.twins_inferred));
+                                         " inferred=" + std::to_string(counters_.twins_inferred) +
+                                         " gone_before_failure=" +
+                                         std::to_string(counters_.gone_before_failure) +
+                                         " expired_before_failure=" +
+                                         std::to_string(table.counters().expired_idle +
+                                                        table.counters().expired_closed));
     pump_syns(now);
     check_resolved(now);
 }

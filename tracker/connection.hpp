@@ -95,6 +95,8 @@ struct Connection {
     std::uint16_t server_window = 0;
     std::uint16_t max_server_payload = 0;  // largest segment the client accepted (MSS guess)
     bool restored = false;  // handshake facts came from a snapshot, not the wire
+    /// Known only from the snapshot: no segment of it seen since the restart.
+    bool silent_since_restore() const { return restored && !client_seq_next && !server_seq_next; }
 
     std::int64_t first_seen_ns = 0;
     std::int64_t last_seen_ns = 0;

@@ -601,7 +601,11 @@ TEST_F(FailoverEngineTest, NormalTracksAndSendsNothing) {
     EXPECT_TRUE(backup_.sent.empty());
     EXPECT_TRUE(client_.sent.empty());
     EXPECT_TRUE(log_.entries.empty());
-    EXPECT_EQ(engine_->next_deadline(), std::numeric_limits<MonoNs>::max());
+    // Normal's only timer is the table's expiry sweep, once a second; it sends nothing.
+    engine_->on_timer(now_);
+    EXPECT_EQ(engine_->next_deadline(), now_ + 1'000 * kMs);
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_TRUE(client_.sent.empty());
     const auto* c = engine_->pipeline().table().find(
         {{Ipv4Addr{kClientIp}, sniffer::Port{kClientPort}}, {Ipv4Addr{kPrimaryIp}, sniffer::Port{kService}}});
     ASSERT_NE(c, nullptr);
@@ -645,7 +649,8 @@ TEST_F(FailoverEngineTest, TransitionsNormalRecoveryProxyAreLogged) {
     ASSERT_EQ(start.size(), 1u);
     EXPECT_EQ(start[0].fields,
               "twins=1 handshake_incomplete=0 handshake_unseen=0 closing=0 no_synack=0 "
-              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0");
+              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0 gone_before_failure=0 "
+              "expired_before_failure=0");
 
     now_ = down_at + 2 * kMs;
     from_backup(ip_packet(backup_synack()));
@@ -1344,7 +1349,8 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     ASSERT_EQ(start.size(), 1u);
     EXPECT_EQ(start[0].fields,
               "twins=1 handshake_incomplete=1 handshake_unseen=1 closing=1 no_synack=0 "
-              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0");
+              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0 gone_before_failure=0 "
+              "expired_before_failure=0");
     const auto un = events("unrecoverable");
     // Every reason is logged, one event per connection, in table order.
     ASSERT_EQ(un.size(), 3u);
@@ -2220,6 +2226,102 @@ TEST_F(FailoverEngineTest, WithoutVerificationACorruptFirstCopyWouldBeReplayed) 
     from_backup(ip_packet(backup_synack()));
     ASSERT_EQ(backup_.sent.size(), 3u);
     EXPECT_NE(decode(backup_.sent[2], false).payload, concat(unacked(), d3.payload));
+}
+
+
+
+// ---------------------------------------------------------------- expiry (issue 11 item 5)
+
+constexpr MonoNs kS = 1'000 * kMs;
+
+tracker::HandshakeFacts snapshot_entry(std::uint16_t client_port) {
+    tracker::HandshakeFacts f;
+    f.key = {{Ipv4Addr{kClientIp}, sniffer::Port{client_port}}, {Ipv4Addr{kPrimaryIp}, sniffer::Port{kService}}};
+    f.client_isn = sniffer::SeqNum{1000};
+    f.server_isn = sniffer::SeqNum{2000};
+    f.client_mac = sniffer::MacAddr{kClientMac};
+    f.server_mac = sniffer::MacAddr{kPrimaryMac};
+    return f;
+}
+
+TEST_F(FailoverEngineTest, IdleConnectionsExpireOnTheEnginesTimerInNormal) {
+    auto c = default_config();
+    c.table.idle_timeout_ns = 10 * kS;
+    make_engine(c);
+    run_normal();
+    ASSERT_EQ(engine_->pipeline().table().size(), 1u);
+    EXPECT_LE(engine_->next_deadline(), now_ + kS);  // the sweep is due within a second
+    engine_->on_timer(now_ + 9 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 1u);
+    engine_->on_timer(now_ + 11 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 0u);
+    EXPECT_EQ(engine_->pipeline().table().counters().expired_idle, 1u);
+}
+
+TEST_F(FailoverEngineTest, TheTablesTimesAreTheEnginesClockNotTheCapturesStamps) {
+    // Live frames carry pcap's wall-clock stamps; restore() and expiry run on
+    // the monotonic clock. Were the table stamped with the capture's time, a
+    // connection would never look idle (wall clock >> monotonic).
+    auto c = default_config();
+    c.table.idle_timeout_ns = 10 * kS;
+    make_engine(c);
+    const std::int64_t wall = 1'764'000'000 * kS;
+    Seg syn = c2p(kIsnC, 0, flag::kSyn, kTsC, 0, 64240);
+    const Bytes f = from_client(syn);
+    engine_->on_capture({f, static_cast<std::uint32_t>(f.size()), wall}, sniffer::LinkType::Ethernet, now_);
+    ASSERT_EQ(engine_->pipeline().table().size(), 1u);
+    engine_->on_timer(now_ + 11 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 0u);
+}
+
+TEST_F(FailoverEngineTest, ClosedConnectionsLeaveTheTableAfterTheirLinger) {
+    auto c = default_config();
+    c.table.closed_linger_ns = 2 * kS;
+    make_engine(c);
+    run_normal();
+    capture(from_client(c2p(kIsnC + 181, kK, flag::kRst, kTsC + 6, kTsP + 10)));
+    engine_->on_timer(now_ + kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 1u);
+    engine_->on_timer(now_ + 3 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 0u);
+    EXPECT_EQ(engine_->pipeline().table().counters().expired_closed, 1u);
+}
+
+TEST_F(FailoverEngineTest, NothingExpiresOnceTakenOver) {
+    auto c = default_config();
+    c.table.idle_timeout_ns = 10 * kS;
+    make_engine(c);
+    reach_proxy();
+    engine_->on_timer(now_ + 60 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 1u);
+}
+
+TEST_F(FailoverEngineTest, SnapshotEntriesSilentSinceTheRestartAreGoneBeforeTheFailureNotLost) {
+    auto c = default_config();
+    c.table.idle_timeout_ns = 10 * kS;
+    make_engine(c);
+    ASSERT_EQ(engine_->restore({snapshot_entry(41000), snapshot_entry(kClientPort)}, now_), 2u);
+    run_normal();  // the second entry's connection talks; the first stays silent
+    engine_->primary_down(now_, "test");
+    EXPECT_EQ(engine_->counters().gone_before_failure, 1u);
+    EXPECT_EQ(engine_->counters().twins, 1u);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(Unrecovered::kCount); ++i)
+        EXPECT_EQ(engine_->counters().unrecovered[i], 0u) << name_of(static_cast<Unrecovered>(i));
+    const auto start = events("recovery_start");
+    ASSERT_EQ(start.size(), 1u);
+    EXPECT_NE(start[0].fields.find("gone_before_failure=1"), std::string::npos) << start[0].fields;
+}
+
+TEST_F(FailoverEngineTest, SilentSnapshotEntriesExpireLikeAnyIdleConnection) {
+    auto c = default_config();
+    c.table.idle_timeout_ns = 10 * kS;
+    make_engine(c);
+    ASSERT_EQ(engine_->restore({snapshot_entry(41000)}, now_), 1u);
+    engine_->on_timer(now_ + 9 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 1u);
+    engine_->on_timer(now_ + 11 * kS);
+    EXPECT_EQ(engine_->pipeline().table().size(), 0u);
+    EXPECT_TRUE(engine_->handshake_facts().empty());  // and so leaves the snapshot
 }
 
 }  // namespace
