@@ -154,316 +154,423 @@ std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& 
     return s;
 }
 
+/// The live daemon: owns every fd and the loop, and hands packets and
+/// verdicts to the engine and the monitor, which own the logic.
+class Daemon {
+public:
+    explicit Daemon(const DaemonConfig& cfg);
+    /// Runs until SIGINT/SIGTERM; returns the exit code.
+    int run();
+
+private:
+    MonoNs next_deadline() const;
+    void read_echo_replies();
+    void on_ready(int fd);
+    void on_capture_ready();
+    void on_tun_ready();
+    void on_link_event();
+    void on_signal();
+    /// Everything after a turn's reads: probes, verdicts, timers, snapshot, stats.
+    void after_reads(State state_before);
+    void probe(MonoNs now);
+    void service_probe(MonoNs now);
+    void judge(MonoNs now);
+    void take_over(MonoNs now, const std::string& reason);
+    void write_snapshot(MonoNs now);
+    void report_stats(MonoNs now);
+    void drain_arp();
+
+    const DaemonConfig& cfg_;
+    EventRing log_;
+    monitor::SystemClock clock_;
+    std::optional<gid_t> control_gid_;
+    sniffer::LiveCapture capture_;
+    sniffer::LiveCapture arp_capture_;
+    TunDevice tun_;
+    LinkInjector injector_;
+    IcmpSocket icmp_;
+    LinkWatch link_watch_;
+    FailoverEngine engine_;
+    std::uint16_t echo_id_;
+    monitor::IcmpMonitor mon_;
+    // The reference host's echo replies are segment evidence, nothing more:
+    // its own health is never judged, so only due() and on_reply() are used.
+    std::optional<monitor::IcmpMonitor> ref_mon_;
+    std::uint64_t reference_replies_ = 0;
+    bool carrier_;
+    Fd sigfd_;
+    Fd timer_;
+    Fd ep_;
+    LatencyRecorder to_backup_latency_, to_client_latency_;
+    std::unique_ptr<ControlServer> control_;
+    DaemonControl control_handler_;
+    CaptureCtx ctx_;
+    CaptureCtx arp_ctx_;
+    std::vector<std::byte> buf_ = std::vector<std::byte>(65536);
+    monitor::ServiceProbe service_;
+    std::unique_ptr<ServiceConnect> tcp_probe_;
+    bool tcp_probe_ready_ = false;
+    std::uint64_t snapshot_generation_ = 0;
+    MonoNs next_snapshot_ = 0;
+    bool snapshot_error_logged_ = false;
+    std::uint64_t last_drops_ = 0;
+    std::uint64_t last_errors_[3] = {0, 0, 0};
+    MonoNs next_capture_error_log_ = 0;
+    MonoNs next_stats_ = 0;
+    bool running_ = true;
+};
+
+FailoverConfig live_engine_config(const DaemonConfig& cfg) {
+    FailoverConfig c = cfg.failover;
+    c.backup_mac = interface_mac(cfg.interface);
+    c.verify_tcp_checksums = true;  // received frames: complete checksums
+    return c;
+}
+
+std::uint64_t random64(std::random_device& rd) { return (std::uint64_t{rd()} << 32) | rd(); }
+
+Fd make_fd(int fd, const char* what) {
+    if (fd < 0) throw IoError(std::string("event loop set-up: ") + what + ": " + std::strerror(errno));
+    return Fd(fd);
+}
+
+sigset_t blocked_signals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw IoError("sigprocmask failed");
+    return mask;
+}
+
+Daemon::Daemon(const DaemonConfig& cfg)
+    : cfg_(cfg),
+      control_gid_(lookup_group(cfg.control_group)),
+      capture_({cfg.interface, sniffer::capture_filter(cfg.primary.to_string(), cfg.ports),
+                cfg.capture_buffer_mb << 20, 65535}),
+      arp_capture_({cfg.interface, sniffer::arp_capture_filter(), 1 << 20, 128}),
+      tun_(cfg.tun_name),
+      injector_(cfg.interface),
+      icmp_(cfg.interface),
+      link_watch_(cfg.interface),
+      engine_(live_engine_config(cfg), tun_, injector_, log_),
+      echo_id_([] {
+          std::random_device rd;
+          return static_cast<std::uint16_t>(::getpid() ^ rd());
+      }()),
+      mon_(cfg.monitor, echo_id_, [] {
+          std::random_device rd;
+          return random64(rd);
+      }()),
+      carrier_(link_watch_.carrier_up()),
+      sigfd_([] {
+          const sigset_t mask = blocked_signals();
+          return make_fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), "signalfd");
+      }()),
+      timer_(make_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), "timerfd")),
+      ep_(make_fd(::epoll_create1(EPOLL_CLOEXEC), "epoll")),
+      control_handler_({cfg, engine_, mon_, log_, to_backup_latency_, to_client_latency_,
+                        [this] { return capture_.stats(); },
+                        [this] { return control_ ? control_->counters() : ControlCounters{}; },
+                        [this] { return clock_.now(); }}),
+      ctx_{&engine_, capture_.link(), &clock_, &to_backup_latency_},
+      arp_ctx_{&engine_, arp_capture_.link(), &clock_, &to_backup_latency_},
+      service_(cfg.probe) {
+    if (cfg.reference) {
+        std::random_device rd;
+        ref_mon_.emplace(monitor::MonitorConfig{25 * monitor::kMillisecond, 1000 * monitor::kMillisecond,
+                                                1 << 20, false},
+                         static_cast<std::uint16_t>(echo_id_ ^ 0x5a5a), random64(rd));
+    }
+    mon_.on_carrier(carrier_, clock_.now());
+    for (int fd : {capture_.fd(), arp_capture_.fd(), tun_.fd(), icmp_.fd(), link_watch_.fd(),
+                   sigfd_.get(), timer_.get()})
+        add_fd(ep_.get(), fd);
+    if (!cfg.control_socket.empty()) {
+        const auto slash = cfg.control_socket.rfind('/');
+        if (slash != std::string::npos && slash > 0)
+            ::mkdir(cfg.control_socket.substr(0, slash).c_str(), 0755);  // e.g. /run/migware
+        control_ = std::make_unique<ControlServer>(ControlOptions{cfg.control_socket, control_gid_},
+                                                   control_handler_);
+        add_fd(ep_.get(), control_->fd());
+        log_.set_listener(on_event, control_.get());
+    }
+    if (!cfg.state_file.empty()) {
+        const auto slash = cfg.state_file.rfind('/');
+        if (slash != std::string::npos && slash > 0)
+            ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
+    }
+    load_snapshot(cfg, engine_, log_, clock_.now());
+    snapshot_generation_ = engine_.pipeline().table().generation();
+    next_snapshot_ = clock_.now() + kSnapshotEvery;
+    next_stats_ = clock_.now() + kStatsEvery;
+    engine_.started(clock_.now());
+    log_.emit(clock_.now(), "start",
+              "state=normal " + cfg.summary +
+                  (control_ ? " control=" + cfg.control_socket : std::string(" control=off")));
+}
+
+int Daemon::run() {
+    while (running_) {
+        const State state_before = engine_.state();
+        itimerspec its{};
+        const MonoNs at = std::max(next_deadline(), clock_.now() + 1);
+        its.it_value.tv_sec = at / 1'000'000'000;
+        its.it_value.tv_nsec = at % 1'000'000'000;
+        ::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &its, nullptr);
+
+        epoll_event events[8];
+        const int n = ::epoll_wait(ep_.get(), events, 8, -1);
+        if (n < 0 && errno != EINTR) throw IoError(std::string("epoll_wait: ") + std::strerror(errno));
+        // Echo replies first: a loaded loop must not mistake its own delay
+        // for a dead primary.
+        read_echo_replies();
+        for (int i = 0; i < n; ++i) on_ready(events[i].data.fd);
+        after_reads(state_before);
+    }
+    log_.set_listener(nullptr, nullptr);
+    log_.emit(clock_.now(), "shutdown",
+              "state=" + std::string(name_of(engine_.state())) + " " +
+                  counters_line(engine_, capture_.stats(), mon_, service_));
+    return 0;
+}
+
+MonoNs Daemon::next_deadline() const {
+    return std::min({mon_.next_deadline(), engine_.next_deadline(), next_stats_,
+                     cfg_.state_file.empty() ? next_stats_ : next_snapshot_,
+                     cfg_.service_probe ? service_.next_deadline() : next_stats_});
+}
+
+void Daemon::read_echo_replies() {
+    for (std::size_t r = 0; r < 64; ++r) {
+        const std::size_t len = icmp_.read(buf_);
+        if (len == 0) break;
+        sniffer::Packet p;
+        if (sniffer::parse(std::span(buf_.data(), len), static_cast<std::uint32_t>(len),
+                           sniffer::LinkType::RawIp, p) ||
+            p.kind != sniffer::PacketKind::IcmpEcho || p.icmp.type != 0)
+            continue;
+        const auto payload = std::span(buf_.data() + p.layout.payload, p.payload_captured);
+        if (p.ip.src == cfg_.primary) {
+            mon_.on_reply(p.icmp.id, p.icmp.sequence, payload, clock_.now());
+            // The first echo reply after the takeover, not the monitor's
+            // verdict a few probes later: fencing must beat the primary's
+            // stale sockets to the clients.
+            if (engine_.state() != State::Normal) engine_.primary_heard(clock_.now(), "echo reply");
+        } else if (ref_mon_ && p.ip.src == *cfg_.reference &&
+                   ref_mon_->on_reply(p.icmp.id, p.icmp.sequence, payload, clock_.now())) {
+            ++reference_replies_;
+        }
+    }
+}
+
+void Daemon::on_ready(int fd) {
+    if (fd == arp_capture_.fd()) {
+        drain_arp();
+    } else if (fd == capture_.fd()) {
+        on_capture_ready();
+    } else if (fd == tun_.fd()) {
+        on_tun_ready();
+    } else if (fd == link_watch_.fd()) {
+        on_link_event();
+    } else if (control_ && fd == control_->fd()) {
+        control_->poll();
+    } else if (fd == sigfd_.get()) {
+        on_signal();
+    } else if (tcp_probe_ && fd == tcp_probe_->fd()) {
+        tcp_probe_ready_ = true;
+    } else if (fd == timer_.get()) {
+        std::uint64_t expirations;
+        (void)!::read(timer_.get(), &expirations, sizeof expirations);
+    }
+}
+
+void Daemon::drain_arp() {
+    // ARP first, and again between TCP batches (see arp_capture_filter).
+    for (int b = 0; b < 4 && arp_capture_.dispatch(64, on_frame, &arp_ctx_) == 64; ++b) {
+    }
+}
+
+void Daemon::on_capture_ready() {
+    for (int b = 0; b < 8; ++b) {
+        drain_arp();
+        const int got = capture_.dispatch(kCaptureBatch, on_frame, &ctx_);
+        if (got < 0) {
+            if (clock_.now() >= next_capture_error_log_) {  // at most once a second
+                next_capture_error_log_ = clock_.now() + kStatsEvery;
+                log_.emit(clock_.now(), "capture_error", "reason=" + logfmt_value(capture_.error()));
+            }
+            break;
+        }
+        if (got < kCaptureBatch) break;
+    }
+}
+
+void Daemon::on_tun_ready() {
+    for (int b = 0; b < kTunBatch; ++b) {
+        const std::size_t len = tun_.read(buf_);
+        if (len == 0) break;
+        const MonoNs t0 = clock_.now();
+        const auto before = engine_.counters().to_client;
+        engine_.on_backup_packet(std::span(buf_.data(), len), t0);
+        if (engine_.counters().to_client != before) to_client_latency_.record(clock_.now() - t0);
+    }
+}
+
+void Daemon::on_link_event() {
+    if (!link_watch_.drain()) return;
+    const bool up = link_watch_.carrier_up();
+    if (up != carrier_) {
+        carrier_ = up;
+        log_.emit(clock_.now(), "carrier",
+                  "interface=" + cfg_.interface + " state=" + (up ? "up" : "down") +
+                      " state_now=" + std::string(name_of(engine_.state())));
+    }
+    mon_.on_carrier(up, clock_.now());
+}
+
+void Daemon::on_signal() {
+    signalfd_siginfo si{};
+    if (::read(sigfd_.get(), &si, sizeof si) != sizeof si) return;
+    log_.emit(clock_.now(), "signal", std::string("signal=") + strsignal(static_cast<int>(si.ssi_signo)));
+    running_ = false;
+}
+
+void Daemon::after_reads(State state_before) {
+    const MonoNs now = clock_.now();
+    if (state_before != State::Normal && engine_.state() == State::Normal) {
+        // A rolled-back takeover (the primary never died): the backup's
+        // packets for the primary's IP go to the wire again, and a later
+        // real failure must be declared afresh.
+        tun_.unroute_host(cfg_.primary);
+        mon_.rearm();
+    }
+    probe(now);
+    if (cfg_.service_probe) service_probe(now);
+    judge(now);
+    engine_.on_timer(now);
+    if (!cfg_.state_file.empty() && engine_.state() == State::Normal && now >= next_snapshot_)
+        write_snapshot(now);
+    if (now >= next_stats_) report_stats(now);
+}
+
+void Daemon::probe(MonoNs now) {
+    // Everything captured so far is in; probes sent from here on are
+    // judged against it.
+    mon_.on_segment_frames(engine_.counters().segment_frames + reference_replies_);
+    while (auto p = mon_.due(now)) icmp_.send_probe(cfg_.primary, *p);
+    if (engine_.state() == State::Normal && mon_.segment_probe_due(now)) {
+        if (cfg_.neighbour_probe) engine_.probe_segment(now);
+        if (ref_mon_)
+            if (auto rp = ref_mon_->due(now)) icmp_.send_probe(*cfg_.reference, *rp);
+        mon_.segment_probe_sent(now);
+    }
+}
+
+void Daemon::service_probe(MonoNs now) {
+    std::optional<monitor::ServiceVerdict> sv;
+    if (tcp_probe_) {
+        const bool done = tcp_probe_ready_;
+        if (done || now >= service_.timeout_at().value_or(now)) {
+            const auto result = done ? tcp_probe_->result() : monitor::ProbeResult::TimedOut;
+            ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, tcp_probe_->fd(), nullptr);
+            tcp_probe_.reset();
+            tcp_probe_ready_ = false;
+            sv = service_.finished(result, now);
+        }
+    }
+    if (!tcp_probe_ && service_.due(now)) {
+        try {
+            tcp_probe_ = std::make_unique<ServiceConnect>(cfg_.interface, cfg_.primary, cfg_.ports.front());
+            epoll_event pev{};
+            pev.events = EPOLLOUT;
+            pev.data.fd = tcp_probe_->fd();
+            ::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, tcp_probe_->fd(), &pev);
+            service_.started(now);
+        } catch (const IoError&) {
+            service_.started(now);
+            sv = service_.finished(monitor::ProbeResult::Error, now);
+        }
+    }
+    if (!sv) return;
+    const bool host_up = mon_.health() == monitor::Health::Up;
+    log_.emit(now, sv->health == monitor::ServiceHealth::Down ? "service_down" : "service_up",
+              "port=" + std::to_string(cfg_.ports.front()) + " host=" +
+                  std::string(monitor::name_of(mon_.health())) + " reason=" + logfmt_value(sv->reason));
+    if (sv->health == monitor::ServiceHealth::Down && host_up && engine_.state() == State::Normal) {
+        // The primary's own kernel has already closed the service's
+        // connections (FIN/RST to the clients); nothing here can mask that.
+        // Take over the service for new connections.
+        take_over(now, "service down while the host answers: " + sv->reason);
+    }
+}
+
+void Daemon::judge(MonoNs now) {
+    auto verdict = mon_.tick(now, engine_.passive_signal());
+    if (auto veto = mon_.take_veto_notice()) {
+        log_.emit(now, "monitor_veto",
+                  "reason=" + std::string(monitor::name_of(veto->reason)) + " detail=" +
+                      logfmt_value(veto->detail) + " state=" + std::string(name_of(engine_.state())));
+    }
+    if (!verdict) return;
+    log_.emit(now, "monitor", "health=" + std::string(monitor::name_of(verdict->health)) +
+                                  " reason=" + logfmt_value(verdict->reason));
+    if (verdict->health == monitor::Health::Down) {
+        take_over(now, verdict->reason);
+    } else if (verdict->health == monitor::Health::Up) {
+        engine_.primary_up(now, verdict->reason);
+    }
+}
+
+void Daemon::take_over(MonoNs now, const std::string& reason) {
+    if (engine_.state() == State::Normal) tun_.route_host(cfg_.primary);
+    engine_.primary_down(now, reason);
+}
+
+void Daemon::write_snapshot(MonoNs now) {
+    next_snapshot_ = now + kSnapshotEvery;
+    const std::uint64_t gen = engine_.pipeline().table().generation();
+    if (gen == snapshot_generation_) return;
+    const std::string err = write_snapshot_file(cfg_.state_file, serialize_snapshot(engine_.handshake_facts()));
+    if (err.empty()) {
+        snapshot_generation_ = gen;
+        snapshot_error_logged_ = false;
+    } else if (!snapshot_error_logged_) {
+        snapshot_error_logged_ = true;  // once per failure streak, not every 250 ms
+        log_.emit(now, "snapshot_error", "reason=" + logfmt_value(err));
+    }
+}
+
+void Daemon::report_stats(MonoNs now) {
+    next_stats_ = now + kStatsEvery;
+    // Errors are counted on the packet path and reported here, once a
+    // second at most: an event per failed packet would bury the log.
+    const auto& fc = engine_.counters();
+    const std::uint64_t errors[] = {fc.send_errors, fc.rewrite_errors,
+                                    engine_.pipeline().parse_counters().malformed()};
+    if (errors[0] > last_errors_[0] || errors[1] > last_errors_[1] || errors[2] > last_errors_[2]) {
+        log_.emit(now, "errors",
+                  "send_errors=" + std::to_string(errors[0] - last_errors_[0]) +
+                      " rewrite_errors=" + std::to_string(errors[1] - last_errors_[1]) +
+                      " malformed=" + std::to_string(errors[2] - last_errors_[2]) + " window=1s");
+        std::copy(std::begin(errors), std::end(errors), last_errors_);
+    }
+    const auto cs = capture_.stats();
+    if (cs.dropped_kernel > last_drops_) {
+        log_.emit(now, "capture_drops", "kernel_drops=" + std::to_string(cs.dropped_kernel) +
+                                            " new=" + std::to_string(cs.dropped_kernel - last_drops_));
+        last_drops_ = cs.dropped_kernel;
+    }
+}
+
 }  // namespace
 
 int run_daemon(const DaemonConfig& cfg) {
     if (::if_nametoindex(cfg.interface.c_str()) == 0)
         throw IoError("unknown interface '" + cfg.interface + "'");
     require_capabilities();
-
-    EventRing log;
-    monitor::SystemClock clock;
-    const std::optional<gid_t> control_gid = lookup_group(cfg.control_group);
-    sniffer::LiveCapture capture({cfg.interface,
-                                  sniffer::capture_filter(cfg.primary.to_string(), cfg.ports),
-                                  cfg.capture_buffer_mb << 20, 65535});
-    sniffer::LiveCapture arp_capture({cfg.interface, sniffer::arp_capture_filter(), 1 << 20, 128});
-    TunDevice tun(cfg.tun_name);
-    LinkInjector injector(cfg.interface);
-    IcmpSocket icmp(cfg.interface);
-    LinkWatch link_watch(cfg.interface);
-    FailoverConfig failover_cfg = cfg.failover;
-    failover_cfg.backup_mac = interface_mac(cfg.interface);
-    failover_cfg.verify_tcp_checksums = true;  // received frames: complete checksums
-    FailoverEngine engine(failover_cfg, tun, injector, log);
-    std::random_device rd;
-    const auto echo_id = static_cast<std::uint16_t>(::getpid() ^ rd());
-    monitor::IcmpMonitor mon(cfg.monitor, echo_id, (std::uint64_t{rd()} << 32) | rd());
-    // The reference host's echo replies are segment evidence, nothing more:
-    // its own health is never judged, so only due() and on_reply() are used.
-    std::optional<monitor::IcmpMonitor> ref_mon;
-    if (cfg.reference)
-        ref_mon.emplace(monitor::MonitorConfig{25 * monitor::kMillisecond, 1000 * monitor::kMillisecond,
-                                               1 << 20, false},
-                        static_cast<std::uint16_t>(echo_id ^ 0x5a5a), (std::uint64_t{rd()} << 32) | rd());
-    std::uint64_t reference_replies = 0;
-    bool carrier = link_watch.carrier_up();
-    mon.on_carrier(carrier, clock.now());
-
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw IoError("sigprocmask failed");
-    Fd sigfd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-    Fd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    Fd ep(::epoll_create1(EPOLL_CLOEXEC));
-    if (sigfd.get() < 0 || timer.get() < 0 || ep.get() < 0)
-        throw IoError(std::string("event loop set-up: ") + std::strerror(errno));
-    add_fd(ep.get(), capture.fd());
-    add_fd(ep.get(), arp_capture.fd());
-    add_fd(ep.get(), tun.fd());
-    add_fd(ep.get(), icmp.fd());
-    add_fd(ep.get(), link_watch.fd());
-    add_fd(ep.get(), sigfd.get());
-    add_fd(ep.get(), timer.get());
-
-    LatencyRecorder to_backup_latency, to_client_latency;
-    std::unique_ptr<ControlServer> control;
-    DaemonControl control_handler({cfg, engine, mon, log, to_backup_latency, to_client_latency,
-                                   [&] { return capture.stats(); },
-                                   [&] { return control ? control->counters() : ControlCounters{}; },
-                                   [&] { return clock.now(); }});
-    if (!cfg.control_socket.empty()) {
-        const auto slash = cfg.control_socket.rfind('/');
-        if (slash != std::string::npos && slash > 0)
-            ::mkdir(cfg.control_socket.substr(0, slash).c_str(), 0755);  // e.g. /run/migware
-        control = std::make_unique<ControlServer>(
-            ControlOptions{cfg.control_socket, control_gid}, control_handler);
-        add_fd(ep.get(), control->fd());
-        log.set_listener(on_event, control.get());
-    }
-
-    if (!cfg.state_file.empty()) {
-        const auto slash = cfg.state_file.rfind('/');
-        if (slash != std::string::npos && slash > 0)
-            ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
-    }
-    load_snapshot(cfg, engine, log, clock.now());
-    std::uint64_t snapshot_generation = engine.pipeline().table().generation();
-    MonoNs next_snapshot = clock.now() + kSnapshotEvery;
-    bool snapshot_error_logged = false;
-    engine.started(clock.now());
-    log.emit(clock.now(), "start",
-             "state=normal " + cfg.summary +
-                 (control ? " control=" + cfg.control_socket : std::string(" control=off")));
-    CaptureCtx ctx{&engine, capture.link(), &clock, &to_backup_latency};
-    CaptureCtx arp_ctx{&engine, arp_capture.link(), &clock, &to_backup_latency};
-    // ARP first, and again between TCP batches (see arp_capture_filter).
-    auto drain_arp = [&] {
-        for (int b = 0; b < 4 && arp_capture.dispatch(64, on_frame, &arp_ctx) == 64; ++b) {
-        }
-    };
-    std::vector<std::byte> buf(65536);
-    monitor::ServiceProbe service(cfg.probe);
-    std::unique_ptr<ServiceConnect> tcp_probe;
-    bool tcp_probe_ready = false;
-    std::uint64_t last_drops = 0;
-    std::uint64_t last_errors[3] = {0, 0, 0};
-    MonoNs next_capture_error_log = 0;
-    MonoNs next_stats = clock.now() + kStatsEvery;
-    bool running = true;
-    while (running) {
-        const MonoNs now0 = clock.now();
-        const State state_before = engine.state();
-        const MonoNs deadline = std::min({mon.next_deadline(), engine.next_deadline(), next_stats,
-                                          cfg.state_file.empty() ? next_stats : next_snapshot,
-                                          cfg.service_probe ? service.next_deadline() : next_stats});
-        itimerspec its{};
-        const MonoNs at = std::max(deadline, now0 + 1);
-        its.it_value.tv_sec = at / 1'000'000'000;
-        its.it_value.tv_nsec = at % 1'000'000'000;
-        ::timerfd_settime(timer.get(), TFD_TIMER_ABSTIME, &its, nullptr);
-
-        epoll_event events[8];
-        const int n = ::epoll_wait(ep.get(), events, 8, -1);
-        if (n < 0 && errno != EINTR) throw IoError(std::string("epoll_wait: ") + std::strerror(errno));
-        // Echo replies first: a loaded loop must not mistake its own delay
-        // for a dead primary.
-        for (std::size_t r = 0; r < 64; ++r) {
-            const std::size_t len = icmp.read(buf);
-            if (len == 0) break;
-            sniffer::Packet p;
-            if (!sniffer::parse(std::span(buf.data(), len), static_cast<std::uint32_t>(len),
-                                sniffer::LinkType::RawIp, p) &&
-                p.kind == sniffer::PacketKind::IcmpEcho && p.icmp.type == 0 &&
-                p.ip.src == cfg.primary) {
-                mon.on_reply(p.icmp.id, p.icmp.sequence,
-                             std::span(buf.data() + p.layout.payload, p.payload_captured),
-                             clock.now());
-                // The first echo reply after the takeover, not the monitor's
-                // verdict a few probes later: fencing must beat the primary's
-                // stale sockets to the clients.
-                if (engine.state() != State::Normal) engine.primary_heard(clock.now(), "echo reply");
-            } else if (ref_mon && p.kind == sniffer::PacketKind::IcmpEcho && p.icmp.type == 0 &&
-                       p.ip.src == *cfg.reference &&
-                       ref_mon->on_reply(p.icmp.id, p.icmp.sequence,
-                                         std::span(buf.data() + p.layout.payload, p.payload_captured),
-                                         clock.now())) {
-                ++reference_replies;
-            }
-        }
-        for (int i = 0; i < n; ++i) {
-            const int fd = events[i].data.fd;
-            if (fd == arp_capture.fd()) {
-                drain_arp();
-            } else if (fd == capture.fd()) {
-                for (int b = 0; b < 8; ++b) {
-                    drain_arp();
-                    const int got = capture.dispatch(kCaptureBatch, on_frame, &ctx);
-                    if (got < 0) {
-                        if (clock.now() >= next_capture_error_log) {  // at most once a second
-                            next_capture_error_log = clock.now() + kStatsEvery;
-                            log.emit(clock.now(), "capture_error", "reason=" + logfmt_value(capture.error()));
-                        }
-                        break;
-                    }
-                    if (got < kCaptureBatch) break;
-                }
-            } else if (fd == tun.fd()) {
-                for (int b = 0; b < kTunBatch; ++b) {
-                    const std::size_t len = tun.read(buf);
-                    if (len == 0) break;
-                    const MonoNs t0 = clock.now();
-                    const auto before = engine.counters().to_client;
-                    engine.on_backup_packet(std::span(buf.data(), len), t0);
-                    if (engine.counters().to_client != before) to_client_latency.record(clock.now() - t0);
-                }
-            } else if (fd == link_watch.fd()) {
-                if (link_watch.drain()) {
-                    const bool up = link_watch.carrier_up();
-                    if (up != carrier) {
-                        carrier = up;
-                        log.emit(clock.now(), "carrier",
-                                 "interface=" + cfg.interface + " state=" + (up ? "up" : "down") +
-                                     " state_now=" + std::string(name_of(engine.state())));
-                    }
-                    mon.on_carrier(up, clock.now());
-                }
-            } else if (control && fd == control->fd()) {
-                control->poll();
-            } else if (fd == sigfd.get()) {
-                signalfd_siginfo si{};
-                if (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
-                    log.emit(clock.now(), "signal", std::string("signal=") + strsignal(static_cast<int>(si.ssi_signo)));
-                    running = false;
-                }
-            } else if (tcp_probe && fd == tcp_probe->fd()) {
-                tcp_probe_ready = true;
-            } else if (fd == timer.get()) {
-                std::uint64_t expirations;
-                (void)!::read(timer.get(), &expirations, sizeof expirations);
-            }
-        }
-        const MonoNs now = clock.now();
-        if (state_before != State::Normal && engine.state() == State::Normal) {
-            // A rolled-back takeover (the primary never died): the backup's
-            // packets for the primary's IP go to the wire again, and a later
-            // real failure must be declared afresh.
-            tun.unroute_host(cfg.primary);
-            mon.rearm();
-        }
-        // Everything captured so far is in; probes sent from here on are
-        // judged against it.
-        mon.on_segment_frames(engine.counters().segment_frames + reference_replies);
-        while (auto probe = mon.due(now)) icmp.send_probe(cfg.primary, *probe);
-        if (engine.state() == State::Normal && mon.segment_probe_due(now)) {
-            if (cfg.neighbour_probe) engine.probe_segment(now);
-            if (ref_mon)
-                if (auto rp = ref_mon->due(now)) icmp.send_probe(*cfg.reference, *rp);
-            mon.segment_probe_sent(now);
-        }
-        if (cfg.service_probe) {
-            std::optional<monitor::ServiceVerdict> sv;
-            if (tcp_probe) {
-                const bool done = tcp_probe_ready;
-                if (done || now >= service.timeout_at().value_or(now)) {
-                    const auto result = done ? tcp_probe->result() : monitor::ProbeResult::TimedOut;
-                    ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, tcp_probe->fd(), nullptr);
-                    tcp_probe.reset();
-                    tcp_probe_ready = false;
-                    sv = service.finished(result, now);
-                }
-            }
-            if (!tcp_probe && service.due(now)) {
-                try {
-                    tcp_probe = std::make_unique<ServiceConnect>(cfg.interface, cfg.primary, cfg.ports.front());
-                    epoll_event pev{};
-                    pev.events = EPOLLOUT;
-                    pev.data.fd = tcp_probe->fd();
-                    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, tcp_probe->fd(), &pev);
-                    service.started(now);
-                } catch (const IoError& e) {
-                    service.started(now);
-                    sv = service.finished(monitor::ProbeResult::Error, now);
-                }
-            }
-            if (sv) {
-                const bool host_up = mon.health() == monitor::Health::Up;
-                log.emit(now, sv->health == monitor::ServiceHealth::Down ? "service_down" : "service_up",
-                         "port=" + std::to_string(cfg.ports.front()) + " host=" +
-                             std::string(monitor::name_of(mon.health())) + " reason=" +
-                             logfmt_value(sv->reason));
-                if (sv->health == monitor::ServiceHealth::Down && host_up &&
-                    engine.state() == State::Normal) {
-                    // The primary's own kernel has already closed the service's
-                    // connections (FIN/RST to the clients); nothing here can
-                    // mask that. Take over the service for new connections.
-                    tun.route_host(cfg.primary);
-                    engine.primary_down(now, "service down while the host answers: " + sv->reason);
-                }
-            }
-        }
-        auto verdict = mon.tick(now, engine.passive_signal());
-        if (auto veto = mon.take_veto_notice()) {
-            log.emit(now, "monitor_veto",
-                     "reason=" + std::string(monitor::name_of(veto->reason)) + " detail=" +
-                         logfmt_value(veto->detail) + " state=" + std::string(name_of(engine.state())));
-        }
-        if (verdict) {
-            log.emit(now, "monitor", "health=" + std::string(monitor::name_of(verdict->health)) +
-                                         " reason=" + logfmt_value(verdict->reason));
-            if (verdict->health == monitor::Health::Down) {
-                if (engine.state() == State::Normal) tun.route_host(cfg.primary);
-                engine.primary_down(now, verdict->reason);
-            } else if (verdict->health == monitor::Health::Up) {
-                engine.primary_up(now, verdict->reason);
-            }
-        }
-        engine.on_timer(now);
-        if (!cfg.state_file.empty() && engine.state() == State::Normal && now >= next_snapshot) {
-            next_snapshot = now + kSnapshotEvery;
-            const std::uint64_t gen = engine.pipeline().table().generation();
-            if (gen != snapshot_generation) {
-                const std::string err =
-                    write_snapshot_file(cfg.state_file, serialize_snapshot(engine.handshake_facts()));
-                if (err.empty()) {
-                    snapshot_generation = gen;
-                    snapshot_error_logged = false;
-                } else if (!snapshot_error_logged) {
-                    snapshot_error_logged = true;  // once per failure streak, not every 250 ms
-                    log.emit(now, "snapshot_error", "reason=" + logfmt_value(err));
-                }
-            }
-        }
-        if (now >= next_stats) {
-            next_stats = now + kStatsEvery;
-            // Errors are counted on the packet path and reported here, once a
-            // second at most: an event per failed packet would bury the log.
-            const auto& fc = engine.counters();
-            const std::uint64_t errors[] = {fc.send_errors, fc.rewrite_errors,
-                                            engine.pipeline().parse_counters().malformed()};
-            if (errors[0] > last_errors[0] || errors[1] > last_errors[1] || errors[2] > last_errors[2]) {
-                log.emit(now, "errors",
-                         "send_errors=" + std::to_string(errors[0] - last_errors[0]) +
-                             " rewrite_errors=" + std::to_string(errors[1] - last_errors[1]) +
-                             " malformed=" + std::to_string(errors[2] - last_errors[2]) +
-                             " window=1s");
-                std::copy(std::begin(errors), std::end(errors), last_errors);
-            }
-            const auto cs = capture.stats();
-            if (cs.dropped_kernel > last_drops) {
-                log.emit(now, "capture_drops", "kernel_drops=" + std::to_string(cs.dropped_kernel) +
-                                                   " new=" + std::to_string(cs.dropped_kernel - last_drops));
-                last_drops = cs.dropped_kernel;
-            }
-        }
-    }
-    log.set_listener(nullptr, nullptr);
-    log.emit(clock.now(), "shutdown",
-             "state=" + std::string(name_of(engine.state())) + " " +
-                 counters_line(engine, capture.stats(), mon, service));
-    return 0;
+    Daemon daemon(cfg);
+    return daemon.run();
 }
 
 }  // namespace migware
