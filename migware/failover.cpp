@@ -20,36 +20,6 @@ using sniffer::SeqNum;
 namespace tf = sniffer::tcp_flag;
 using namespace detail;
 
-std::string_view name_of(State s) {
-    switch (s) {
-        case State::Normal: return "normal";
-        case State::Recovery: return "recovery";
-        case State::Proxy: return "proxy";
-    }
-    return "unknown";
-}
-
-std::string_view name_of(Event e) {
-    switch (e) {
-        case Event::PrimaryDown: return "primary_down";
-        case Event::TwinsResolved: return "twins_resolved";
-        case Event::PrimaryAnswering: return "primary_answering";
-        case Event::TakeoverRolledBack: return "takeover_rolled_back";
-    }
-    return "unknown";
-}
-
-std::string_view name_of(Phase p) {
-    switch (p) {
-        case Phase::Tracked: return "tracked";
-        case Phase::Recovering: return "recovering";
-        case Phase::Proxied: return "proxied";
-        case Phase::Lost: return "lost";
-        case Phase::Closed: return "closed";
-    }
-    return "unknown";
-}
-
 FailoverEngine::FailoverEngine(FailoverConfig config, BackupLink& backup, ClientLink& client,
                                EventSink& log)
     : config_(std::move(config)),

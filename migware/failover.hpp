@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "migware/event_log.hpp"
+#include "migware/phase.hpp"
 #include "migware/pipeline.hpp"
 #include "migware/state_machine.hpp"
 #include "migware/twin_table.hpp"
@@ -161,9 +162,6 @@ struct FailoverCounters {
     std::uint64_t gone_before_failure = 0;
 };
 
-/// What the control socket shows for one connection.
-enum class Phase : std::uint8_t { Tracked, Recovering, Proxied, Lost, Closed };
-std::string_view name_of(Phase p);
 
 struct ConnectionView {
     const tracker::Connection* connection = nullptr;

@@ -14,13 +14,20 @@
 #include <cstdint>
 #include <string_view>
 
+#include "migware/names.hpp"
+
 namespace migware {
 
 enum class State : std::uint8_t { Normal, Recovery, Proxy };
 enum class Event : std::uint8_t { PrimaryDown, TwinsResolved, PrimaryAnswering, TakeoverRolledBack };
 
-std::string_view name_of(State s);
-std::string_view name_of(Event e);
+inline constexpr std::array<std::string_view, 3> kStateNames{"normal", "recovery", "proxy"};
+inline constexpr std::array<std::string_view, 4> kEventNames{"primary_down", "twins_resolved",
+                                                             "primary_answering", "takeover_rolled_back"};
+static_assert(kStateNames.size() == static_cast<std::size_t>(State::Proxy) + 1);
+static_assert(kEventNames.size() == static_cast<std::size_t>(Event::TakeoverRolledBack) + 1);
+constexpr std::string_view name_of(State s) { return enum_name(kStateNames, s); }
+constexpr std::string_view name_of(Event e) { return enum_name(kEventNames, e); }
 
 struct Transition {
     State to;

@@ -1,0 +1,27 @@
+#pragma once
+// Enum <-> name. Each enum's names are written once, in an array beside the
+// enum, in enumerator order; both directions come from that array (the
+// control protocol parses what the log and the dashboard print).
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace migware {
+
+template <typename E, std::size_t N>
+constexpr std::string_view enum_name(const std::array<std::string_view, N>& names, E e) noexcept {
+    const auto i = static_cast<std::size_t>(e);
+    return i < N ? names[i] : std::string_view("unknown");
+}
+
+template <typename E, std::size_t N>
+constexpr std::optional<E> enum_from_name(const std::array<std::string_view, N>& names,
+                                          std::string_view s) noexcept {
+    for (std::size_t i = 0; i < N; ++i)
+        if (names[i] == s) return static_cast<E>(i);
+    return std::nullopt;
+}
+
+}  // namespace migware
