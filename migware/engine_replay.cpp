@@ -273,7 +273,7 @@ std::string describe(std::span<const std::byte> bytes, sniffer::LinkType link) {
                  sniffer::Endpoint{p.ip.dst, p.tcp.dst_port}.to_string() +
                  " flags=" + tcp_flags(p.tcp.flags) + " seq=" + std::to_string(p.tcp.seq.raw()) +
                  " ack=" + std::to_string(p.tcp.ack.raw()) + " win=" + std::to_string(p.tcp.window) +
-                 " len=" + std::to_string(p.payload_length);
+                 " len=" + std::to_string(p.payload_length) + " ipid=" + std::to_string(p.ip.id);
             if (p.tcp.options.has_timestamps)
                 s += " ts=" + std::to_string(p.tcp.options.tsval) + "/" +
                      std::to_string(p.tcp.options.tsecr);
