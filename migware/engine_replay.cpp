@@ -338,8 +338,14 @@ EngineReplayResult run_engine_replay(sniffer::PacketSource& capture,
 
     Cursor client(&capture);
     Cursor backup(backup_capture);
-    if (client.has()) r.first_packet = client.time();
-    else if (backup.has()) r.first_packet = backup.time();
+    if (!client.has()) {
+        // Nothing to replay, and no first packet for a relative T.
+        r.ok = false;
+        r.error = client.error() ? "read error after 0 packets: " + client.error_text()
+                                 : "the capture holds no frames";
+        return r;
+    }
+    r.first_packet = client.time();
     const MonoNs failover_at =
         options.failover_at.absolute ? options.failover_at.ns : r.first_packet + options.failover_at.ns;
     bool failover_pending = true;
@@ -444,8 +450,11 @@ EngineReplayResult run_engine_replay(sniffer::PacketSource& capture,
     }
     if (client.error() || backup.error()) {
         r.ok = false;
-        r.error = client.error() ? "capture: " + client.error_text()
-                                 : "backup capture: " + backup.error_text();
+        r.error = client.error() ? "read error after " + std::to_string(r.input.frames) +
+                                       " packets: " + client.error_text()
+                                 : "backup capture: read error after " +
+                                       std::to_string(r.input.backup_frames) +
+                                       " packets: " + backup.error_text();
     }
     // After the last packet: whatever is due within the drain window.
     if (started && !fire_timers(now + options.drain)) return r;
