@@ -509,7 +509,7 @@ void print_engine_replay(std::ostream& out, const EngineReplayResult& r, bool li
     if (r.failed_over)
         out << "failover t=" << rel_time(r.failover_at, base) << " at=" << abs_time(r.failover_at) << '\n';
     else
-        out << "failover none (T is past the replayed time)\n";
+        out << "failover none\n";  // nothing was replayed (an empty capture)
     for (const auto& e : r.events)
         if (e.event == "transition") out << "transition t=" << rel_time(e.at, base) << ' ' << e.fields << '\n';
     if (list_frames) {

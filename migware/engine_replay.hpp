@@ -79,7 +79,7 @@ struct EngineReplayResult {
     std::string error;               // one line when !ok
     MonoNs first_packet = 0;         // pcap time of the first client-side frame (0: none)
     MonoNs failover_at = 0;          // packet time primary_down was called at
-    bool failed_over = false;        // primary_down was called (T within the replayed time)
+    bool failed_over = false;        // primary_down was called (always, unless !ok early)
     MonoNs end = 0;                  // packet time of the last event handled
     std::vector<SentPacket> to_client;  // Ethernet frames for the wire
     std::vector<SentPacket> to_backup;  // IPv4 packets into the backup's stack

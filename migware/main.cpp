@@ -106,6 +106,10 @@ int run_engine_replay_cli(const std::vector<std::string>& args) {
          "feed only frames the daemon's capture would take: its BPF filters, and with "
          "--backup-mac inbound frames only")
         ("list-frames", "one line per frame sent (time, length, hash, decode)");
+    const auto print_help = [&] {
+        std::cout << opts << "\nEvery other option is the daemon's (migware --help), e.g. "
+                             "--primary, --backup, --port, --recovery.*, --tracker.*.\n";
+    };
 
     // The capture comes first, so that the daemon's options (whose values may
     // look like anything) need no second description here.
@@ -113,8 +117,7 @@ int run_engine_replay_cli(const std::vector<std::string>& args) {
         const bool help = std::find(args.begin(), args.end(), "--help") != args.end() ||
                           std::find(args.begin(), args.end(), "-h") != args.end();
         if (help) {
-            std::cout << opts << "\nEvery other option is the daemon's (migware --help), e.g. "
-                                 "--primary, --backup, --port, --recovery.*, --tracker.*.\n";
+            print_help();
             return kExitOk;
         }
         throw UsageError("replay --failover-at: the capture FILE comes first (migware replay FILE --failover-at T ...)");
@@ -142,8 +145,7 @@ int run_engine_replay_cli(const std::vector<std::string>& args) {
         throw UsageError(std::string("replay: ") + e.what());
     }
     if (vm.count("help")) {
-        std::cout << opts << "\nEvery other option is the daemon's (migware --help), e.g. "
-                             "--primary, --backup, --port, --recovery.*, --tracker.*.\n";
+        print_help();
         return kExitOk;
     }
     const auto at = migware::FailoverInstant::parse(failover_at);
