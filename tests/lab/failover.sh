@@ -19,6 +19,8 @@
 #           tests/lab/invariants.py on it.  [--hub-capture]  tcpdump on the hub's br0.
 #           [--expect-veto-or-rollback] [--expect-rollback] [--expect-no-transition]  checks of
 #           migware's log (event=monitor_veto|takeover_rolled_back; no event=transition at all)
+#   captures for replay (issue 11): [--capture-snaplen N]  snaplen of the hub and backup captures
+#           (default 128; 0 = whole frames, for `migware replay --failover-at`)
 #
 # Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
 # if every connection passed.  Needs root; fails loudly (never skips) without it.
@@ -32,6 +34,7 @@ MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHO
 PLUG_AFTER="" STOP_PRIMARY_APP="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
 CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 REPLAY_UNANSWERED=0
+CAP_SNAPLEN=128          # hub (br0) and backup (eth0, TUN) captures; the client's stays at 128
 FAULTS=() HUB_CAP=0 EXPECT_VETO_OR_RB=0 EXPECT_RB=0 EXPECT_NO_TRANSITION=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
 CHURN_CONNECT_TIMEOUT=8 CHURN_REPLY_TIMEOUT=4 CHURN_CLOSE_TIMEOUT=4
@@ -42,7 +45,7 @@ CLOSE_TIMEOUT=6
 REPLY_TIMEOUT=4
 PARTITION_PREF=1          # tc pref of the partition's drop filters: before the mirror's (49152)
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
@@ -72,6 +75,7 @@ while [[ $# -gt 0 ]]; do
         --vlan) export LAB_VLAN=${2:-}; shift 2;;
         --fault) FAULTS+=("${2:-}"); shift 2;;
         --hub-capture) HUB_CAP=1; shift;;
+        --capture-snaplen) CAP_SNAPLEN=${2:-}; shift 2;;
         --expect-veto-or-rollback) EXPECT_VETO_OR_RB=1; shift;;
         --expect-rollback) EXPECT_RB=1; shift;;
         --expect-no-transition) EXPECT_NO_TRANSITION=1; shift;;
@@ -99,6 +103,7 @@ if [[ -z $RATE ]]; then
     RATE=$(( CONNS * 10 )); (( RATE < 50 )) && RATE=50; (( RATE > 6000 )) && RATE=6000
 fi
 [[ $RATE =~ ^[0-9]+$ && $RATE -ge 1 && $RATE -le 50000 ]] || { echo "failover: --rate 1..50000" >&2; exit 2; }
+[[ $CAP_SNAPLEN =~ ^[0-9]+$ && $CAP_SNAPLEN -le 262144 ]] || { echo "failover: --capture-snaplen 0..262144" >&2; exit 2; }
 [[ $DIRECT =~ ^[0-9]+$ && $DIRECT -le 4000 ]] || { echo "failover: --direct-connections 0..4000" >&2; exit 2; }
 [[ -z $DIRECT_RATE ]] && DIRECT_RATE=$RATE
 [[ $DIRECT_RATE =~ ^[0-9]+$ && $DIRECT_RATE -ge 1 && $DIRECT_RATE -le 50000 ]] || { echo "failover: --direct-rate 1..50000" >&2; exit 2; }
@@ -297,7 +302,7 @@ if [[ $HUB_CAP -eq 1 ]]; then
     # bridge's local_rcv), learnt unicast included, once: what the segment carried.  Frames a
     # partition drops at p-primary never enter it; the mirror's copies bypass it.
     spawn "$LAB_NS_HUB" "$RUN_BOUND" /dev/null "$WORK/tcpdump-hub.log" \
-        tcpdump -i br0 -nn -s 128 --immediate-mode -U -B 65536 -Z root -w "$WORK/hub.pcap"
+        tcpdump -i br0 -nn -s "$CAP_SNAPLEN" --immediate-mode -U -B 65536 -Z root -w "$WORK/hub.pcap"
     HUBCAP_PID=$LAST_PID
     wait_for 5 "$HUBCAP_PID" "hub tcpdump" grep -qs 'listening on' "$WORK/tcpdump-hub.log" \
         || final_fail "tcpdump on the hub's br0 did not start: $(cat "$WORK/tcpdump-hub.log")"
@@ -329,7 +334,7 @@ backup_capture() {
     local dev=$1 filter=$2 tstype=host
     nsx "$LAB_NS_BACKUP" tcpdump -J -i "$dev" 2>/dev/null | grep -q '^ *adapter ' && tstype=adapter
     spawn "$LAB_NS_BACKUP" "$RUN_BOUND" /dev/null "$WORK/tcpdump-backup-$dev.log" \
-        tcpdump -i "$dev" -nn -s 128 --immediate-mode -U -B 65536 -j "$tstype" \
+        tcpdump -i "$dev" -nn -s "$CAP_SNAPLEN" --immediate-mode -U -B 65536 -j "$tstype" \
         --time-stamp-precision nano -Z root -w "$WORK/backup-$dev.pcap" "$filter"
     wait_for 5 "$LAST_PID" "tcpdump on backup $dev" grep -qs 'listening on' "$WORK/tcpdump-backup-$dev.log" \
         || final_fail "tcpdump on backup $dev did not start: $(cat "$WORK/tcpdump-backup-$dev.log")"

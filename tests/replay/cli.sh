@@ -25,6 +25,7 @@ expect() {
 printf 'not a capture\n' >"$tmp/text.pcap"
 : >"$tmp/empty.pcap"
 head -c 100 "$root/pcaps/push.pcap" >"$tmp/cut.pcap"  # a record cut mid-way
+head -c 24 "$root/pcaps/push.pcap" >"$tmp/header-only.pcap"  # a file header, no records
 
 expect missing-file 1 '^migware: .*/nope.pcap: cannot read capture' -- replay "$tmp/nope.pcap"
 expect not-a-capture 1 '^migware: .*text.pcap: cannot read capture' -- replay "$tmp/text.pcap"
@@ -43,6 +44,39 @@ grep -q '^CLIENT .*SERVER .*STATE' "$tmp/out" && grep -q '^malformed 0' "$tmp/ou
   { echo "FAIL text-table content"; cat "$tmp/out"; failed=$((failed + 1)); }
 expect help 0 '' -- replay --help
 grep -q -- '--server' "$tmp/out" || { echo "FAIL help lists --server"; failed=$((failed + 1)); }
+
+
+# The engine replay (--failover-at): its own usage errors, the daemon's options parsed by the
+# daemon's parser, and its outputs.
+E=(--primary 198.18.0.1 --backup 198.18.0.2 --port 7000)
+expect engine-bad-at 2 "^migware: replay: --failover-at '1,5' is not seconds" -- \
+  replay "$root/pcaps/push.pcap" --failover-at 1,5 "${E[@]}"
+expect engine-file-first 2 '^migware: replay --failover-at: the capture FILE comes first' -- \
+  replay --failover-at 1 "$root/pcaps/push.pcap" "${E[@]}"
+expect engine-daemon-option 2 '^migware: replay: --backup is required' -- \
+  replay "$root/pcaps/push.pcap" --failover-at 1 --primary 198.18.0.1 --port 7000
+expect engine-daemon-check 2 '^migware: replay: --primary and --backup are the same address' -- \
+  replay "$root/pcaps/push.pcap" --failover-at 1 --primary 198.18.0.1 --backup 198.18.0.1 --port 7000
+expect engine-bad-mac 2 "^migware: replay: --backup-mac '02:00' is not" -- \
+  replay "$root/pcaps/push.pcap" --failover-at 1 --backup-mac 02:00 "${E[@]}"
+expect engine-unknown-option 2 '^migware: replay: unrecognised option' -- \
+  replay "$root/pcaps/push.pcap" --failover-at 1 --frob "${E[@]}"
+expect engine-missing-file 1 '^migware: .*/nope.pcap: cannot read capture' -- \
+  replay "$tmp/nope.pcap" --failover-at 1 "${E[@]}"
+expect engine-missing-backup-capture 1 '^migware: .*/nope2.pcap: cannot read capture' -- \
+  replay "$root/pcaps/push.pcap" --failover-at 1 --backup-capture "$tmp/nope2.pcap" "${E[@]}"
+expect engine-cut-record 1 '^migware: .*cut.pcap: read error after 1 packets: ' -- \
+  replay "$tmp/cut.pcap" --failover-at 0 "${E[@]}"
+expect engine-no-frames 1 '^migware: .*header-only.pcap: the capture holds no frames' -- \
+  replay "$tmp/header-only.pcap" --failover-at 0 "${E[@]}"
+expect engine-run 0 '' -- replay "$root/pcaps/push.pcap" --failover-at=0.5 "${E[@]}" \
+  --recovery.syn-tries 2 --out-client "$tmp/c.pcap" --out-backup "$tmp/b.pcap"
+# two twin SYN tries each for 3 connections (a daemon option), written as pcap
+grep -qx 'counter syn_sent=6' "$tmp/out" && grep -q '^transition t=+0.500000000 from=normal to=recovery' "$tmp/out" &&
+  [[ $(head -c 4 "$tmp/b.pcap" | od -An -tx1 | tr -d ' ') == 4d3cb2a1 ]] && [[ -s $tmp/c.pcap ]] ||
+  { echo "FAIL engine-run content"; cat "$tmp/out"; failed=$((failed + 1)); }
+expect engine-help 0 '' -- replay --failover-at 1 --help
+grep -q -- '--backup-capture' "$tmp/out" || { echo "FAIL engine help lists --backup-capture"; failed=$((failed + 1)); }
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
