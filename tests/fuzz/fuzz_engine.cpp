@@ -30,6 +30,8 @@
 #include <cstdlib>
 #include <deque>
 #include <limits>
+#include <optional>
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -125,8 +127,11 @@ public:
             p.kind == PacketKind::Tcp && p.tcp.flags == tcp_flag::kSyn &&
             pending_syns.size() < kMaxPendingSyns)
             pending_syns.push_back(p);
+        else if (p.kind == PacketKind::Tcp && !p.tcp.has(tcp_flag::kSyn) && !p.tcp.has(tcp_flag::kRst))
+            last_segment = p;
         return true;
     }
+    std::optional<Packet> last_segment;  // the latest twin segment into the backup
     std::uint64_t packets = 0;
     std::deque<Packet> pending_syns;  // twin SYNs not yet answered
 };
@@ -141,39 +146,50 @@ public:
     std::uint64_t frames = 0;
 };
 
-/// The SYN-ACK the backup's stack would send for `syn`: MSS, SACK-permitted,
-/// window scale, and timestamps when the SYN had them.
-std::vector<std::byte> syn_ack_for(const Packet& syn, std::uint32_t isn) {
-    const bool ts = syn.tcp.options.has_timestamps;
-    const std::size_t tcp_len = ts ? 40 : 28;
-    std::vector<std::byte> v(20 + tcp_len);
+/// A segment from the backup's stack answering `to` (a packet the engine
+/// sent it): addresses swapped, the given seq/ack/flags. A SYN-ACK carries
+/// MSS, SACK-permitted and window scale; timestamps echo `to`'s when it had
+/// them.
+std::vector<std::byte> backup_reply(const Packet& to, std::uint32_t seq, std::uint32_t ack,
+                                    std::uint8_t flags, std::span<const std::byte> payload) {
+    const bool syn = (flags & tcp_flag::kSyn) != 0;
+    const bool ts = to.tcp.options.has_timestamps;
+    const std::size_t options = (syn ? 12 : 0) + (ts ? 12 : 0);
+    const std::size_t t = 20;
+    const std::size_t size = std::min<std::size_t>(t + 20 + options + payload.size(), 0xffff);
+    std::vector<std::byte> v(size);
     v[0] = std::byte{0x45};
     put16(v, 2, static_cast<std::uint16_t>(v.size()));
     put16(v, 6, 0x4000);  // DF
     v[8] = std::byte{64};
     v[9] = std::byte{6};
-    put32(v, 12, syn.ip.dst.value);
-    put32(v, 16, syn.ip.src.value);
+    put32(v, 12, to.ip.dst.value);
+    put32(v, 16, to.ip.src.value);
     put16(v, 10, static_cast<std::uint16_t>(~fold(sum16(std::span(v).first(20)))));
-    const std::size_t t = 20;
-    put16(v, t, syn.tcp.dst_port.value);
-    put16(v, t + 2, syn.tcp.src_port.value);
-    put32(v, t + 4, isn);
-    put32(v, t + 8, syn.tcp.seq.raw() + 1);
-    v[t + 12] = std::byte(static_cast<std::uint8_t>(tcp_len / 4) << 4);
-    v[t + 13] = std::byte{tcp_flag::kSyn | tcp_flag::kAck};
+    put16(v, t, to.tcp.dst_port.value);
+    put16(v, t + 2, to.tcp.src_port.value);
+    put32(v, t + 4, seq);
+    put32(v, t + 8, ack);
+    v[t + 12] = std::byte(static_cast<std::uint8_t>((20 + options) / 4) << 4);
+    v[t + 13] = std::byte{flags};
     put16(v, t + 14, 65160);
     std::size_t o = t + 20;
-    v[o] = std::byte{2}, v[o + 1] = std::byte{4}, put16(v, o + 2, 1460), o += 4;   // MSS
-    v[o] = std::byte{4}, v[o + 1] = std::byte{2}, o += 2;                          // SACK-permitted
-    if (ts) {
-        v[o] = std::byte{8}, v[o + 1] = std::byte{10}, put32(v, o + 2, isn ^ 0x5a5a5a5a);
-        put32(v, o + 6, syn.tcp.options.tsval), o += 10;
+    if (syn) {
+        v[o] = std::byte{2}, v[o + 1] = std::byte{4}, put16(v, o + 2, 1460), o += 4;  // MSS
+        v[o] = std::byte{1}, v[o + 1] = std::byte{1}, o += 2;                         // NOP NOP
+        v[o] = std::byte{4}, v[o + 1] = std::byte{2}, o += 2;                         // SACK-permitted
+        v[o] = std::byte{1}, v[o + 1] = std::byte{3}, v[o + 2] = std::byte{3};        // NOP, wscale 7
+        v[o + 3] = std::byte{7}, o += 4;
     }
-    v[o] = std::byte{1}, v[o + 1] = std::byte{3}, v[o + 2] = std::byte{3}, v[o + 3] = std::byte{7};  // wscale 7
+    if (ts) {
+        v[o] = std::byte{1}, v[o + 1] = std::byte{1}, v[o + 2] = std::byte{8};  // NOP NOP TS
+        v[o + 3] = std::byte{10}, put32(v, o + 4, seq ^ 0x5a5a5a5a);
+        put32(v, o + 8, to.tcp.options.tsval), o += 12;
+    }
+    std::copy_n(payload.begin(), v.size() - o, v.begin() + static_cast<std::ptrdiff_t>(o));
     Packet pseudo;
-    pseudo.ip.src = syn.ip.dst;
-    pseudo.ip.dst = syn.ip.src;
+    pseudo.ip.src = to.ip.dst;
+    pseudo.ip.dst = to.ip.src;
     pseudo.ip.total_length = static_cast<std::uint16_t>(v.size());
     pseudo.ip.header_length = 20;
     put16(v, t + 16, static_cast<std::uint16_t>(~fold(sum16(std::span(v).subspan(t), pseudo_sum(pseudo)))));
@@ -246,12 +262,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 4: engine.primary_heard(now, "fuzz"); break;
             case 5: engine.primary_up(now, "fuzz"); break;
             case 6: {
-                if (backup.pending_syns.empty()) break;
-                const Packet syn = backup.pending_syns.front();
-                backup.pending_syns.pop_front();
+                // The oldest unanswered twin SYN gets its SYN-ACK (ISN from
+                // the record); else the latest twin segment is acknowledged,
+                // with the rest of the record as the backup's data.
                 const std::uint32_t isn = bytes.size() >= 4 ? be32(bytes, 0) : 0x10000000u;
-                const auto synack = syn_ack_for(syn, isn);
-                engine.on_backup_packet(synack, now);
+                if (!backup.pending_syns.empty()) {
+                    const Packet syn = backup.pending_syns.front();
+                    backup.pending_syns.pop_front();
+                    engine.on_backup_packet(
+                        backup_reply(syn, isn, syn.tcp.seq.raw() + 1, tcp_flag::kSyn | tcp_flag::kAck, {}),
+                        now);
+                } else if (backup.last_segment) {
+                    const Packet& to = *backup.last_segment;
+                    const std::uint32_t end = to.tcp.seq.raw() + to.payload_length +
+                                              (to.tcp.has(tcp_flag::kFin) ? 1u : 0u);
+                    const auto data = bytes.size() > 4 ? bytes.subspan(4) : bytes.subspan(0, 0);
+                    const std::uint8_t flags = static_cast<std::uint8_t>(
+                        tcp_flag::kAck | (data.empty() ? 0 : tcp_flag::kPsh) |
+                        (bytes.size() == 1 ? tcp_flag::kFin : 0));
+                    engine.on_backup_packet(backup_reply(to, to.tcp.ack.raw(), end, flags, data), now);
+                }
                 break;
             }
             case 7: engine.probe_segment(now); break;
@@ -266,5 +296,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ++views;
     });
     require(views <= 256, "more connections than the table holds");
+
+    // FUZZ_ENGINE_VERBOSE=1: how far a script got (seed corpus checks, triage).
+    static const bool verbose = std::getenv("FUZZ_ENGINE_VERBOSE") != nullptr;
+    if (verbose) {
+        const auto& c = engine.counters();
+        std::fprintf(stderr,
+                     "fuzz_engine: state=%.*s connections=%zu twins=%llu recovered=%llu "
+                     "to_backup=%llu to_client=%llu fence_probes=%llu sent_backup=%llu "
+                     "sent_clients=%llu\n",
+                     static_cast<int>(migware::name_of(engine.state()).size()),
+                     migware::name_of(engine.state()).data(), views,
+                     static_cast<unsigned long long>(c.twins),
+                     static_cast<unsigned long long>(c.recovered),
+                     static_cast<unsigned long long>(c.to_backup),
+                     static_cast<unsigned long long>(c.to_client),
+                     static_cast<unsigned long long>(c.fence_probes),
+                     static_cast<unsigned long long>(backup.packets),
+                     static_cast<unsigned long long>(client.frames));
+    }
     return 0;
 }
