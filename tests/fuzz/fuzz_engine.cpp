@@ -276,11 +276,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     const Packet& to = *backup.last_segment;
                     const std::uint32_t end = to.tcp.seq.raw() + to.payload_length +
                                               (to.tcp.has(tcp_flag::kFin) ? 1u : 0u);
-                    const auto data = bytes.size() > 4 ? bytes.subspan(4) : bytes.subspan(0, 0);
+                    const auto payload = bytes.size() > 4 ? bytes.subspan(4) : bytes.subspan(0, 0);
                     const std::uint8_t flags = static_cast<std::uint8_t>(
-                        tcp_flag::kAck | (data.empty() ? 0 : tcp_flag::kPsh) |
+                        tcp_flag::kAck | (payload.empty() ? 0 : tcp_flag::kPsh) |
                         (bytes.size() == 1 ? tcp_flag::kFin : 0));
-                    engine.on_backup_packet(backup_reply(to, to.tcp.ack.raw(), end, flags, data), now);
+                    engine.on_backup_packet(backup_reply(to, to.tcp.ack.raw(), end, flags, payload), now);
                 }
                 break;
             }
