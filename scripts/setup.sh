@@ -17,7 +17,7 @@ PACKAGES=(
   libbenchmark-dev                    # bench/ micro-benchmarks
   tcpdump ethtool iproute2 procps     # lab: captures, offloads, namespaces, sysctl
   python3                             # lab traffic generators and test helpers
-  clang                               # builds the tc-BPF VLAN emulation for the VLAN lab tests
+  clang libclang-rt-14-dev            # tc-BPF VLAN emulation (lab); libFuzzer + sanitizer runtimes (scripts/fuzz.sh)
   libncurses-dev                      # migctl top: the live dashboard (ncursesw)
   tmux                                # dashboard test: migctl top in a real terminal, capture-pane
   python3-prometheus-client           # tests/control: parse `metrics` with a real Prometheus text parser
