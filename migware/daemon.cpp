@@ -13,8 +13,8 @@
 #include <cstring>
 #include <random>
 
-#include "migware/control_handler.hpp"
-#include "migware/control_server.hpp"
+#include "control/handler.hpp"
+#include "control/server.hpp"
 #include "migware/io.hpp"
 #include "migware/latency.hpp"
 #include "migware/snapshot.hpp"

@@ -1,4 +1,4 @@
-#include "migware/control_client.hpp"
+#include "control/client.hpp"
 
 #include <fcntl.h>
 #include <grp.h>

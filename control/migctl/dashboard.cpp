@@ -1,4 +1,4 @@
-#include "migware/dashboard.hpp"
+#include "control/migctl/dashboard.hpp"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -17,7 +17,7 @@
 #include <limits>
 #include <vector>
 
-#include "migware/control_client.hpp"
+#include "control/client.hpp"
 
 namespace migware::migctl {
 

@@ -1,4 +1,4 @@
-#include "migware/control_handler.hpp"
+#include "control/handler.hpp"
 
 #include <cstdio>
 #include <ctime>

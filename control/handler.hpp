@@ -6,7 +6,7 @@
 #include <string>
 
 #include "migware/config.hpp"
-#include "migware/control_server.hpp"
+#include "control/server.hpp"
 #include "migware/event_log.hpp"
 #include "migware/failover.hpp"
 #include "migware/json.hpp"

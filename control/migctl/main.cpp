@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "migware/control_client.hpp"
-#include "migware/dashboard.hpp"
+#include "control/client.hpp"
+#include "control/migctl/dashboard.hpp"
 #include "migware/json.hpp"
 
 namespace migware::migctl {
