@@ -196,7 +196,9 @@ class World:
     def metrics(self):
         out = []
         for k, v in self.counters().items():
-            kind = "gauge" if k in ("connections",) or "latency" in k else "counter"
+            if k.startswith("proxy_latency_"):
+                continue  # JSON-only percentiles: Prometheus gets the histogram below
+            kind = "gauge" if k in ("connections",) else "counter"
             name = "migware_" + k + ("_total" if kind == "counter" else "")
             out += ["# HELP %s %s" % (name, k.replace("_", " ")), "# TYPE %s %s" % (name, kind),
                     "%s %d" % (name, v)]
@@ -204,6 +206,17 @@ class World:
                 "# TYPE migware_state gauge"]
         out += ['migware_state{state="%s"} %d' % (s, int(s == self.state))
                 for s in ("normal", "recovery", "proxy")]
+        # As the daemon: a histogram in seconds with a direction label, fixed buckets.
+        out += ["# HELP migware_proxy_latency_seconds time from a proxied packet's arrival to its copy leaving",
+                "# TYPE migware_proxy_latency_seconds histogram"]
+        proxying = self.state == "proxy" and self.latency
+        for d, (n, total) in (("to_backup", (1000, 0.015)), ("to_client", (1200, 0.012))):
+            n, total = (n, total) if proxying else (0, 0.0)
+            for le in ("0.000005", "0.00001", "0.000025", "0.00005", "0.0001", "+Inf"):
+                frac = {"0.000005": 0.1, "0.00001": 0.5, "0.000025": 0.9, "0.00005": 0.99}.get(le, 1.0)
+                out.append('migware_proxy_latency_seconds_bucket{direction="%s",le="%s"} %d' % (d, le, int(n * frac)))
+            out.append('migware_proxy_latency_seconds_sum{direction="%s"} %g' % (d, total))
+            out.append('migware_proxy_latency_seconds_count{direction="%s"} %d' % (d, n))
         return "\n".join(out) + "\n"
 
     # -- requests --
