@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "control/handler.hpp"
 #include "migware/failover.hpp"
@@ -70,6 +71,25 @@ struct FakeDaemon {
             ++n;
         }
         return n;
+    }
+
+    /// `n` established connections from 198.18.x.y clients, as a restart
+    /// snapshot would bring them (no capture needed).
+    std::size_t restore_connections(std::size_t n) {
+        std::vector<tracker::HandshakeFacts> facts;
+        facts.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            tracker::HandshakeFacts f;
+            f.key.client = {Ipv4Addr{0xc6120000u + 10 + static_cast<std::uint32_t>(i / 20000)},
+                            sniffer::Port{static_cast<std::uint16_t>(40000 + i % 20000)}};
+            f.key.server = {cfg.primary, sniffer::Port{7000}};
+            f.client_isn = sniffer::SeqNum{static_cast<std::uint32_t>(1000 + i)};
+            f.server_isn = sniffer::SeqNum{static_cast<std::uint32_t>(900000 + i)};
+            f.client_mss = 1460;
+            f.server_mss = 1460;
+            facts.push_back(f);
+        }
+        return engine.restore(facts, now);
     }
 
     void primary_down() { engine.primary_down(now, "test: the primary is gone"); }
