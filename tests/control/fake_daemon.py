@@ -247,9 +247,19 @@ class World:
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                     raise ValueError("'%s' must be a non-negative integer" % k)
             limit = min(limit, 1000)
-            idx = [i for i in range(self.n) if state is None or self.phase(i) == state]
-            return {"total": len(idx), "offset": offset,
-                    "items": [self.conn(i) for i in idx[offset:offset + limit]]}, False
+            match = req.get("match")
+            if match is not None and (not isinstance(match, str) or len(match.encode()) > 256):
+                raise ValueError("'match' must be a string of at most 256 bytes")
+            needle = (match or "").lower()
+
+            def matches(i):
+                return not needle or any(needle in t.lower() for t in (self.client(i), self.server(), self.phase(i)))
+            idx = [i for i in range(self.n) if (state is None or self.phase(i) == state) and matches(i)]
+            result = {"total": len(idx), "offset": offset}
+            if match:
+                result["match"] = match
+            result["items"] = [self.conn(i) for i in idx[offset:offset + limit]]
+            return result, False
         if cmd == "_set":
             self.set(req)
             return {"state": self.state, "resolved": self.resolved}, False
