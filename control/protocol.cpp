@@ -162,23 +162,24 @@ const std::string* as_string(const Json& v) { return v.is_string() ? v.get_ptr<c
 const Json* as_array(const Json& v) { return v.is_array() ? &v : nullptr; }
 const Json* as_object(const Json& v) { return v.is_object() ? &v : nullptr; }
 
-std::string error_reply(const Json& id, std::string_view message) {
+namespace {
+
+std::string reply(const Json& id, bool ok, const char* key, Json value) {
     Json r = Json::object();
     r["v"] = 1;
     r["id"] = id;
-    r["ok"] = false;
-    r["error"] = std::string(message);
+    r["ok"] = ok;
+    r[key] = std::move(value);
     return dump(r);
 }
 
-std::string ok_reply(const Json& id, Json result) {
-    Json r = Json::object();
-    r["v"] = 1;
-    r["id"] = id;
-    r["ok"] = true;
-    r["result"] = std::move(result);
-    return dump(r);
+}  // namespace
+
+std::string error_reply(const Json& id, std::string_view message) {
+    return reply(id, false, "error", std::string(message));
 }
+
+std::string ok_reply(const Json& id, Json result) { return reply(id, true, "result", std::move(result)); }
 
 Expected<Request, std::string> parse_request(std::string_view line) {
     auto parsed = parse(line);

@@ -22,15 +22,6 @@
 
 namespace migware::migctl {
 
-using control::as_array;
-using control::as_bool;
-using control::as_double;
-using control::as_object;
-using control::as_string;
-using control::as_u64;
-using control::dump;
-using control::member;
-
 // ---- text helpers shared with the one-shot commands --------------------------
 
 std::string human_duration(double s) {

@@ -12,7 +12,16 @@
 
 namespace migware::migctl {
 
+// migctl reads replies through the protocol's non-throwing accessors.
 using control::Json;
+using control::as_array;
+using control::as_bool;
+using control::as_double;
+using control::as_object;
+using control::as_string;
+using control::as_u64;
+using control::dump;
+using control::member;
 
 /// Runs the dashboard until `q` (or SIGINT/SIGTERM). Returns the exit code;
 /// a failure before the screen opens is one line on stderr.

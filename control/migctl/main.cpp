@@ -25,15 +25,6 @@
 #include "control/protocol.hpp"
 
 namespace migware::migctl {
-
-using control::as_array;
-using control::as_bool;
-using control::as_double;
-using control::as_object;
-using control::as_string;
-using control::as_u64;
-using control::dump;
-using control::member;
 namespace {
 
 constexpr const char* kUsage =
