@@ -13,8 +13,9 @@
 #include <cstring>
 #include <random>
 
-#include "migware/control_handler.hpp"
-#include "migware/control_server.hpp"
+#include "control/handler.hpp"
+#include "control/server.hpp"
+#include "migware/counters.hpp"
 #include "migware/io.hpp"
 #include "migware/latency.hpp"
 #include "migware/snapshot.hpp"
@@ -100,58 +101,6 @@ void add_fd(int epfd, int fd) {
     ev.data.fd = fd;
     if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         throw IoError(std::string("epoll_ctl: ") + std::strerror(errno));
-}
-
-std::string counters_line(const FailoverEngine& e, const sniffer::CaptureStats& cs,
-                          const monitor::IcmpMonitor& m, const monitor::ServiceProbe& service) {
-    const auto& c = e.counters();
-    const auto& pc = e.pipeline().parse_counters();
-    const auto& tc = e.pipeline().table().counters();
-    std::string s;
-    auto kv = [&](const char* k, std::uint64_t v) { s += std::string(k) + "=" + std::to_string(v) + " "; };
-    kv("frames", pc.frames);
-    kv("tcp", pc.kind(sniffer::PacketKind::Tcp));
-    kv("malformed", pc.malformed());
-    kv("pcap_received", cs.received);
-    kv("kernel_drops", cs.dropped_kernel);
-    kv("interface_drops", cs.dropped_interface);
-    kv("connections", e.pipeline().table().size());
-    kv("evicted", tc.evicted_closed + tc.evicted_idle);
-    kv("twins", c.twins);
-    kv("recovered", c.recovered);
-    std::uint64_t unrec = 0;
-    for (auto u : c.unrecovered) unrec += u;
-    kv("unrecovered", unrec);
-    kv("syn_sent", c.syn_sent);
-    kv("syn_retransmitted", c.syn_retransmitted);
-    kv("replayed_bytes", c.replayed_bytes);
-    kv("queued_frames", c.queued_frames);
-    kv("to_backup", c.to_backup);
-    kv("to_client", c.to_client);
-    kv("send_errors", c.send_errors);
-    kv("rewrite_errors", c.rewrite_errors);
-    kv("new_connections_unserved", c.new_connections_unserved);
-    kv("fenced", c.fenced);
-    kv("stale_unfenced", e.stale_unfenced());
-    kv("arp_reasserted", c.arp_reasserted);
-    kv("primary_resets_seen", c.primary_resets_seen);
-    kv("probes_sent", m.sent());
-    kv("probe_replies", m.replies());
-    kv("probe_rejected", m.rejected_replies());
-    kv("vetoes_primary_tcp", m.vetoes(monitor::Veto::PrimaryTcp));
-    kv("vetoes_carrier", m.vetoes(monitor::Veto::Carrier));
-    kv("vetoes_no_segment_evidence", m.vetoes(monitor::Veto::NoSegmentEvidence));
-    kv("carrier_losses", m.carrier_losses());
-    kv("segment_frames", c.segment_frames);
-    kv("segment_probes", m.segment_probes());
-    kv("rollbacks", c.rollbacks);
-    kv("echo_answered", c.echo_answered);
-    kv("tcp_bad_checksum", c.tcp_bad_checksum);
-    kv("client_beyond_hole", c.client_beyond_hole);
-    kv("service_probes", service.sent());
-    kv("service_probes_refused", service.refused());
-    s.pop_back();
-    return s;
 }
 
 /// The live daemon: owns every fd and the loop, and hands packets and
@@ -329,9 +278,12 @@ int Daemon::run() {
         after_reads(state_before);
     }
     log_.set_listener(nullptr, nullptr);
+    const auto final_capture = capture_.stats();
+    const auto final_control = control_ ? control_->counters() : ControlCounters{};
     log_.emit(clock_.now(), "shutdown",
               "state=" + std::string(name_of(engine_.state())) + " " +
-                  counters_line(engine_, capture_.stats(), mon_, service_));
+                  counters::logfmt_line({&engine_, &mon_, &final_capture, &final_control, &service_,
+                                         &to_backup_latency_, &to_client_latency_}));
     return 0;
 }
 

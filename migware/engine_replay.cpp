@@ -8,6 +8,7 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "migware/counters.hpp"
 #include "sniffer/parser.hpp"
 
 namespace migware {
@@ -51,8 +52,9 @@ private:
 class VectorSink final : public EventSink {
 public:
     explicit VectorSink(std::vector<LoggedEvent>& out) : out_(out) {}
-    void emit(std::int64_t mono_ns, std::string_view event, const std::string& fields) override {
-        out_.push_back({mono_ns, std::string(event), fields});
+    using EventSink::emit;
+    void emit(std::int64_t mono_ns, std::string_view event, Fields fields) override {
+        out_.push_back({mono_ns, std::string(event), to_logfmt(fields)});
     }
 
 private:
@@ -118,63 +120,12 @@ bool daemon_would_capture(const sniffer::Packet& p, const FailoverConfig& c) {
     }
 }
 
-// temporary: replaced by the counter table (issue 11 item 3)
-std::vector<std::string> engine_counter_lines(const FailoverCounters& c) {
+/// Every engine counter the table lists, as `name=value`, in table order.
+std::vector<std::string> engine_counter_lines(const FailoverEngine& engine) {
     std::vector<std::string> out;
-    auto kv = [&](std::string_view k, std::uint64_t v) {
-        out.push_back(std::string(k) + "=" + std::to_string(v));
-    };
-    kv("twins", c.twins);
-    kv("recovered", c.recovered);
-    kv("twins_inferred", c.twins_inferred);
-    kv("twins_restored", c.twins_restored);
-    for (std::size_t i = 0; i < c.unrecovered.size(); ++i)
-        kv("unrecovered_" + std::string(name_of(static_cast<Unrecovered>(i))), c.unrecovered[i]);
-    kv("syn_sent", c.syn_sent);
-    kv("syn_retransmitted", c.syn_retransmitted);
-    kv("replayed_bytes", c.replayed_bytes);
-    kv("replay_incomplete", c.replay_incomplete);
-    kv("replayed_unanswered", c.replayed_unanswered);
-    kv("replayed_fins", c.replayed_fins);
-    kv("queued_frames", c.queued_frames);
-    kv("queue_overflow", c.queue_overflow);
-    kv("to_backup", c.to_backup);
-    kv("to_client", c.to_client);
-    kv("to_backup_bytes", c.to_backup_bytes);
-    kv("to_client_bytes", c.to_client_bytes);
-    kv("send_errors", c.send_errors);
-    kv("rewrite_errors", c.rewrite_errors);
-    kv("backup_unknown", c.backup_unknown);
-    kv("backup_not_tcp", c.backup_not_tcp);
-    kv("client_unrecovered", c.client_unrecovered);
-    kv("new_connections", c.new_connections);
-    kv("new_connections_unserved", c.new_connections_unserved);
-    kv("new_connections_to_primary", c.new_connections_to_primary);
-    kv("primary_packets_in_proxy", c.primary_packets_in_proxy);
-    kv("arp_replies", c.arp_replies);
-    kv("gratuitous_arps", c.gratuitous_arps);
-    kv("arp_reasserted", c.arp_reasserted);
-    kv("primary_fed", c.primary_fed);
-    kv("own_frames", c.own_frames);
-    kv("fence_rounds", c.fence_rounds);
-    kv("fence_probes", c.fence_probes);
-    kv("fence_resets", c.fence_resets);
-    kv("fenced", c.fenced);
-    kv("fence_gave_up", c.fence_gave_up);
-    kv("stale_segments", c.stale_segments);
-    kv("primary_resets_seen", c.primary_resets_seen);
-    kv("primary_resets_caught", c.primary_resets_caught);
-    kv("relayed_to_primary", c.relayed_to_primary);
-    kv("closed", c.closed);
-    kv("closed_acks_dropped", c.closed_acks_dropped);
-    kv("segment_frames", c.segment_frames);
-    kv("segment_arp_probes", c.segment_arp_probes);
-    kv("echo_answered", c.echo_answered);
-    kv("rollbacks", c.rollbacks);
-    kv("rollback_twins_reset", c.rollback_twins_reset);
-    kv("progress_after_fence", c.progress_after_fence);
-    kv("client_beyond_hole", c.client_beyond_hole);
-    kv("tcp_bad_checksum", c.tcp_bad_checksum);
+    counters::for_each_json({.engine = &engine}, [&](const std::string& key, std::uint64_t v) {
+        out.push_back(key + "=" + std::to_string(v));
+    });
     return out;
 }
 
@@ -466,7 +417,7 @@ EngineReplayResult run_engine_replay(sniffer::PacketSource& capture,
         if (e.event == "transition") r.final_state_since = e.at;
     std::size_t n = 0;
     engine.for_each_connection([&](const ConnectionView& v) { r.connection_lines.push_back(connection_line(++n, v)); });
-    r.counter_lines = engine_counter_lines(engine.counters());
+    r.counter_lines = engine_counter_lines(engine);
     return r;
 }
 

@@ -1,6 +1,8 @@
 #include "migware/event_log.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <type_traits>
 #include <cstdio>
 #include <ctime>
 
@@ -41,7 +43,41 @@ std::string logfmt_value(std::string_view v) {
     return out + "\"";
 }
 
-void StderrSink::emit(std::int64_t mono_ns, std::string_view event, const std::string& fields) {
+std::string field_text(const FieldValue& v) {
+    return std::visit(
+        [](const auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                return logfmt_value(std::string_view(x));
+            } else if constexpr (std::is_same_v<T, bool>) {
+                return x ? "true" : "false";
+            } else {
+                char buf[64];
+                const auto r = std::to_chars(buf, buf + sizeof buf, x);  // shortest exact text
+                return std::string(buf, r.ptr);
+            }
+        },
+        v);
+}
+
+std::string to_logfmt(const Fields& fields) {
+    std::string out;
+    for (const auto& f : fields) {
+        if (!out.empty()) out += ' ';
+        out += f.key;
+        out += '=';
+        out += field_text(f.value);
+    }
+    return out;
+}
+
+void EventSink::emit(std::int64_t mono_ns, std::string_view event, const std::string& logfmt) {
+    emit(mono_ns, event, fields_from_logfmt(logfmt));
+}
+
+namespace {
+
+void write_stderr(std::int64_t mono_ns, std::string_view event, const Fields& fields) {
     timespec wall{};
     clock_gettime(CLOCK_REALTIME, &wall);
     tm utc{};
@@ -50,10 +86,22 @@ void StderrSink::emit(std::int64_t mono_ns, std::string_view event, const std::s
     std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", utc.tm_year + 1900,
                   utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                   wall.tv_nsec / 1000);
+    const std::string text = to_logfmt(fields);
     std::fprintf(stderr, "ts=%s mono_ns=%lld event=%.*s%s%s\n", ts,
                  static_cast<long long>(mono_ns), static_cast<int>(event.size()), event.data(),
-                 fields.empty() ? "" : " ", fields.c_str());
+                 text.empty() ? "" : " ", text.c_str());
     std::fflush(stderr);
+}
+
+}  // namespace
+
+void StderrSink::emit(std::int64_t mono_ns, std::string_view event, Fields fields) {
+    write_stderr(mono_ns, event, fields);
+}
+
+void MemorySink::emit(std::int64_t mono_ns, std::string_view event, Fields fields) {
+    std::string text = to_logfmt(fields);
+    entries.push_back({mono_ns, std::string(event), std::move(text), std::move(fields)});
 }
 
 std::vector<std::pair<std::string, std::string>> parse_logfmt(std::string_view f) {
@@ -104,13 +152,32 @@ std::vector<std::pair<std::string, std::string>> parse_logfmt(std::string_view f
     return out;
 }
 
-void EventRing::emit(std::int64_t mono_ns, std::string_view event, const std::string& fields) {
-    if (to_stderr_) stderr_.emit(mono_ns, event, fields);
+Fields fields_from_logfmt(std::string_view logfmt) {
+    Fields out;
+    for (auto& [k, v] : parse_logfmt(logfmt)) {
+        // Exactly an integer's text, so writing it back gives the same bytes.
+        const char* first = v.data();
+        const char* last = v.data() + v.size();
+        std::int64_t i = 0;
+        std::uint64_t u = 0;
+        if (!v.empty() && std::from_chars(first, last, i).ptr == last && std::to_string(i) == v) {
+            out.push_back({std::move(k), i});
+        } else if (!v.empty() && std::from_chars(first, last, u).ptr == last && std::to_string(u) == v) {
+            out.push_back({std::move(k), u});
+        } else {
+            out.push_back({std::move(k), std::move(v)});
+        }
+    }
+    return out;
+}
+
+void EventRing::emit(std::int64_t mono_ns, std::string_view event, Fields fields) {
+    if (to_stderr_) write_stderr(mono_ns, event, fields);
     timespec wall{};
     clock_gettime(CLOCK_REALTIME, &wall);
     EventRecord rec{next_seq_++, mono_ns,
                     static_cast<std::int64_t>(wall.tv_sec) * 1'000'000'000 + wall.tv_nsec,
-                    std::string(event), fields};
+                    std::string(event), std::move(fields)};
     if (listener_) listener_(listener_ctx_, rec);
     if (ring_.size() < capacity_) {
         ring_.push_back(std::move(rec));
@@ -118,6 +185,15 @@ void EventRing::emit(std::int64_t mono_ns, std::string_view event, const std::st
         ring_[head_] = std::move(rec);
         head_ = (head_ + 1) % capacity_;
     }
+}
+
+const EventRecord* EventRing::newest(std::string_view event) const {
+    const std::size_t size = ring_.size();
+    for (std::size_t i = size; i-- > 0;) {
+        const EventRecord& e = ring_[(head_ + i) % size];
+        if (e.event == event) return &e;
+    }
+    return nullptr;
 }
 
 std::vector<EventRecord> EventRing::last(std::size_t n) const {

@@ -9,45 +9,39 @@ namespace {
 
 using tracker::Connection;
 
+using Json = nlohmann::ordered_json;
+
 template <typename T>
-std::string num_or_null(const std::optional<T>& v) {
-    return v ? std::to_string(*v) : "null";
+Json num_or_null(const std::optional<T>& v) {
+    return v ? Json(*v) : Json();
 }
 
-std::string seq_or_null(const std::optional<sniffer::SeqNum>& v) {
-    return v ? std::to_string(v->raw()) : "null";
-}
+Json seq_or_null(const std::optional<sniffer::SeqNum>& v) { return v ? Json(v->raw()) : Json(); }
 
-std::string bool_or_null(bool known, bool value) {
-    if (!known) return "null";
-    return value ? "true" : "false";
-}
+Json bool_or_null(bool known, bool value) { return known ? Json(value) : Json(); }
 
 std::string text(const std::optional<std::uint32_t>& v) { return v ? std::to_string(*v) : "-"; }
 
 }  // namespace
 
-std::string connection_json(const Connection& c) {
+Json connection_json(const Connection& c) {
     const bool hs = c.handshake_seen();
-    std::string s;
-    s.reserve(320);
-    s += "{\"client\":\"" + c.key.client.to_string() + "\"";
-    s += ",\"server\":\"" + c.key.server.to_string() + "\"";
-    s += ",\"state\":\"" + std::string(tracker::name_of(c.state)) + "\"";
-    s += ",\"client_isn\":" + seq_or_null(c.client_isn);
-    s += ",\"server_isn\":" + seq_or_null(c.server_isn);
-    s += ",\"mss\":" + num_or_null(c.client_mss);
-    s += ",\"client_wscale\":" +
-         (hs && c.wscale_in_use() ? std::to_string(c.client_wscale()) : std::string("null"));
-    s += ",\"server_wscale\":" +
-         (hs && c.wscale_in_use() ? std::to_string(c.server_wscale()) : std::string("null"));
-    s += ",\"sack\":" + bool_or_null(hs, c.sack_in_use());
-    s += ",\"timestamps\":" + bool_or_null(hs, c.timestamps_in_use());
-    s += std::string(",\"partial\":") + (c.partial ? "true" : "false");
-    s += ",\"client_bytes_acked\":" + num_or_null(c.client_bytes_acked());
-    s += ",\"server_bytes_acked\":" + num_or_null(c.server_bytes_acked());
-    s += "}";
-    return s;
+    const bool ws = hs && c.wscale_in_use();
+    Json j = Json::object();
+    j["client"] = c.key.client.to_string();
+    j["server"] = c.key.server.to_string();
+    j["state"] = std::string(tracker::name_of(c.state));
+    j["client_isn"] = seq_or_null(c.client_isn);
+    j["server_isn"] = seq_or_null(c.server_isn);
+    j["mss"] = num_or_null(c.client_mss);
+    j["client_wscale"] = ws ? Json(c.client_wscale()) : Json();
+    j["server_wscale"] = ws ? Json(c.server_wscale()) : Json();
+    j["sack"] = bool_or_null(hs, c.sack_in_use());
+    j["timestamps"] = bool_or_null(hs, c.timestamps_in_use());
+    j["partial"] = c.partial;
+    j["client_bytes_acked"] = num_or_null(c.client_bytes_acked());
+    j["server_bytes_acked"] = num_or_null(c.server_bytes_acked());
+    return j;
 }
 
 std::string summary_json(const Pipeline& p) {
@@ -60,7 +54,7 @@ std::string summary_json(const Pipeline& p) {
 }
 
 void print_json(std::ostream& out, const Pipeline& p) {
-    p.table().for_each([&](const Connection& c) { out << connection_json(c) << '\n'; });
+    p.table().for_each([&](const Connection& c) { out << connection_json(c).dump() << '\n'; });
     out << summary_json(p) << '\n';
 }
 

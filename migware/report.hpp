@@ -5,11 +5,15 @@
 #include <iosfwd>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "migware/pipeline.hpp"
 
 namespace migware {
 
-std::string connection_json(const tracker::Connection& c);
+/// One connection as `migware replay --json` prints it, keys in that order; the
+/// control socket's `connections` items start from it.
+nlohmann::ordered_json connection_json(const tracker::Connection& c);
 std::string summary_json(const Pipeline& p);
 
 void print_json(std::ostream& out, const Pipeline& p);

@@ -21,6 +21,8 @@ PACKAGES=(
   libncurses-dev                      # migctl top: the live dashboard (ncursesw)
   tmux                                # dashboard test: migctl top in a real terminal, capture-pane
   python3-prometheus-client           # tests/control: parse `metrics` with a real Prometheus text parser
+  nlohmann-json3-dev                  # control/: the control protocol's JSON
+  prometheus                          # promtool: tests/control check `metrics` with it (required)
 )
 
 if [[ "${MIGWARE_SKIP_APT:-0}" != 1 ]]; then

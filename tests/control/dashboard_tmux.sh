@@ -122,6 +122,10 @@ snap top filter-cancelled
 check filter-esc-keeps-old 'grep -q "1 match \"40005\"" "$tmp/screen" && grep -q "\[filter \"40005\"\]" "$tmp/screen"'
 tm send-keys -t top / BSpace BSpace BSpace BSpace BSpace l o s t Enter
 wait_for filter-phase top 'Connections: 2 match "lost"'
+# The daemon filters ("match"), so a connection far past the first page is found too.
+tm send-keys -t top / BSpace BSpace BSpace BSpace 4 1 5 0 0 Enter
+wait_for filter-deep top 'Connections: 1 match "41500"  rows 1-1'
+check filter-deep-row 'grep -Eq "^198\.18\.0\.10:41500 " "$tmp/screen" && ! grep -q "on this page" "$tmp/screen"'
 tm send-keys -t top c
 wait_for table-off top 'Events \(newest last\)'
 

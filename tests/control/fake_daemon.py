@@ -196,7 +196,9 @@ class World:
     def metrics(self):
         out = []
         for k, v in self.counters().items():
-            kind = "gauge" if k in ("connections",) or "latency" in k else "counter"
+            if k.startswith("proxy_latency_"):
+                continue  # JSON-only percentiles: Prometheus gets the histogram below
+            kind = "gauge" if k in ("connections",) else "counter"
             name = "migware_" + k + ("_total" if kind == "counter" else "")
             out += ["# HELP %s %s" % (name, k.replace("_", " ")), "# TYPE %s %s" % (name, kind),
                     "%s %d" % (name, v)]
@@ -204,6 +206,17 @@ class World:
                 "# TYPE migware_state gauge"]
         out += ['migware_state{state="%s"} %d' % (s, int(s == self.state))
                 for s in ("normal", "recovery", "proxy")]
+        # As the daemon: a histogram in seconds with a direction label, fixed buckets.
+        out += ["# HELP migware_proxy_latency_seconds time from a proxied packet's arrival to its copy leaving",
+                "# TYPE migware_proxy_latency_seconds histogram"]
+        proxying = self.state == "proxy" and self.latency
+        for d, (n, total) in (("to_backup", (1000, 0.015)), ("to_client", (1200, 0.012))):
+            n, total = (n, total) if proxying else (0, 0.0)
+            for le in ("0.000005", "0.00001", "0.000025", "0.00005", "0.0001", "+Inf"):
+                frac = {"0.000005": 0.1, "0.00001": 0.5, "0.000025": 0.9, "0.00005": 0.99}.get(le, 1.0)
+                out.append('migware_proxy_latency_seconds_bucket{direction="%s",le="%s"} %d' % (d, le, int(n * frac)))
+            out.append('migware_proxy_latency_seconds_sum{direction="%s"} %g' % (d, total))
+            out.append('migware_proxy_latency_seconds_count{direction="%s"} %d' % (d, n))
         return "\n".join(out) + "\n"
 
     # -- requests --
@@ -234,9 +247,19 @@ class World:
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                     raise ValueError("'%s' must be a non-negative integer" % k)
             limit = min(limit, 1000)
-            idx = [i for i in range(self.n) if state is None or self.phase(i) == state]
-            return {"total": len(idx), "offset": offset,
-                    "items": [self.conn(i) for i in idx[offset:offset + limit]]}, False
+            match = req.get("match")
+            if match is not None and (not isinstance(match, str) or len(match.encode()) > 256):
+                raise ValueError("'match' must be a string of at most 256 bytes")
+            needle = (match or "").lower()
+
+            def matches(i):
+                return not needle or any(needle in t.lower() for t in (self.client(i), self.server(), self.phase(i)))
+            idx = [i for i in range(self.n) if (state is None or self.phase(i) == state) and matches(i)]
+            result = {"total": len(idx), "offset": offset}
+            if match:
+                result["match"] = match
+            result["items"] = [self.conn(i) for i in idx[offset:offset + limit]]
+            return result, False
         if cmd == "_set":
             self.set(req)
             return {"state": self.state, "resolved": self.resolved}, False

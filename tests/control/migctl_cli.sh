@@ -105,8 +105,17 @@ kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
 json_lines events-follow-json 1
 
 expect metrics 0 '' '^# TYPE migware_frames_total counter$' -- "${S[@]}" metrics
-if command -v promtool >/dev/null; then
-  promtool check metrics <"$tmp/out" >/dev/null 2>&1 && pass metrics-promtool || fail metrics-promtool
+# promtool (Debian prometheus, scripts/setup.sh) is required: a missing one is a failure, not a skip.
+# The fake daemon is in Proxy here; tests/control/metrics_promtool.sh checks the real handler's
+# text in Normal, Recovery and Proxy.
+if ! command -v promtool >/dev/null; then
+  fail "metrics-promtool: promtool not installed (apt-get install prometheus; scripts/setup.sh)"
+else
+  if promtool check metrics <"$tmp/out" >"$tmp/promtool" 2>&1; then
+    pass metrics-promtool
+  else
+    fail metrics-promtool; cat "$tmp/promtool"
+  fi
 fi
 expect metrics-json 0 '' '^\{"text":"# HELP' -- "${S[@]}" metrics --json
 json_lines metrics-json-valid 1

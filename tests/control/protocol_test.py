@@ -18,6 +18,7 @@ import math
 import os
 import tempfile
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -449,7 +450,17 @@ def test_proxied_items():
 def check_event(ev):
     return (isinstance(ev, dict) and is_int(ev.get("seq")) and is_int(ev.get("mono_ns"))
             and isinstance(ev.get("wall"), str) and ISO.match(ev["wall"]) and isinstance(ev.get("event"), str)
-            and isinstance(ev.get("fields"), dict) and all(isinstance(v, str) for v in ev["fields"].values()))
+            and isinstance(ev.get("fields"), dict) and all(typed_field(v) for v in ev["fields"].values()))
+
+
+INTEGER_TEXT = re.compile(r"^(0|-?[1-9][0-9]*)$")
+
+
+def typed_field(v):
+    """Event fields are typed JSON scalars (CONTROL.md): a string never holds an exact integer's text."""
+    if isinstance(v, str):
+        return not INTEGER_TEXT.match(v)
+    return isinstance(v, (bool, int, float))
 
 
 def test_events():
@@ -463,6 +474,10 @@ def test_events():
     check("events: oldest first, seq strictly increasing", all(a < b for a, b in zip(seqs, seqs[1:])), seqs)
     check("events: the start event is there (state=normal)",
           any(x.get("event") == "start" and x["fields"].get("state") == "normal" for x in evs), evs[:2])
+    starts = [x for x in evs if x.get("event") == "start"]
+    mc = starts[0]["fields"].get("max_connections") if starts else None
+    check("events: numbers are JSON integers (start: max_connections)",
+          isinstance(mc, int) and not isinstance(mc, bool) and mc > 0, starts[:1])
     r2, e = safe(rpc, {"v": 1, "cmd": "events", "last": 1})
     ok = r2 and r2.get("ok") and len(r2["result"]["events"]) == 1 and r2["result"]["events"][0]["seq"] >= seqs[-1]
     check("events: last=1 gives the newest event", ok, e or r2)
@@ -490,6 +505,12 @@ def test_metrics(expect_state, counters):
         return
     text = r["result"]["text"]
     check(f"{label}: text ends with a newline", text.endswith("\n"), repr(text[-40:]))
+    # promtool (Debian prometheus) is required: its absence fails the check.
+    promtool = shutil.which("promtool")
+    if check(f"{label}: promtool is installed (prometheus)", promtool is not None, "not on PATH"):
+        pr = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+        check(f"{label}: promtool check metrics", pr.returncode == 0,
+              (pr.stdout + pr.stderr).decode(errors="replace")[:400])
     if not check(f"{label}: prometheus_client is installed (python3-prometheus-client)",
                  text_string_to_metric_families is not None, "import failed"):
         return

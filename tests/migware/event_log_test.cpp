@@ -55,5 +55,51 @@ TEST(LogfmtTest, ParserReadsBackEveryValueExactly) {
     }
 }
 
+TEST(LogfmtTest, TypedFieldsAreWrittenAsLogfmt) {
+    const Fields f{{"s", std::string("a b")}, {"plain", std::string("x")}, {"i", std::int64_t{-5}},
+                   {"u", std::uint64_t{18446744073709551615u}}, {"d", 0.25}, {"b", false},
+                   {"nl", std::string("a\nb")}, {"empty", std::string()}};
+    EXPECT_EQ(to_logfmt(f), "s=\"a b\" plain=x i=-5 u=18446744073709551615 d=0.25 b=false nl=\"a\\nb\" empty=\"\"");
+    EXPECT_EQ(to_logfmt({}), "");
+    MemorySink sink;
+    sink.emit(7, "e", f);
+    ASSERT_EQ(sink.entries.size(), 1u);
+    EXPECT_EQ(sink.entries[0].fields, to_logfmt(f));
+    EXPECT_EQ(sink.entries[0].values, f);
+}
+
+// transitional: remove with the string overload
+TEST(LogfmtTest, TransitionalStringsBecomeFieldsAndReadBackTheSame) {
+    const std::string text =
+        "n=42 neg=-7 big=18446744073709551615 over=18446744073709551616 lead=007 dec=1.5 zero=-0 plus=+1 "
+        "hex=0x10 q=\"two words\" bare";
+    const Fields f = fields_from_logfmt(text);
+    ASSERT_EQ(f.size(), 11u);
+    EXPECT_EQ(f[0], (Field{"n", std::int64_t{42}}));
+    EXPECT_EQ(f[1], (Field{"neg", std::int64_t{-7}}));
+    EXPECT_EQ(f[2], (Field{"big", std::uint64_t{18446744073709551615u}}));
+    for (std::size_t i : {3u, 4u, 5u, 6u, 7u, 8u}) EXPECT_TRUE(std::holds_alternative<std::string>(f[i].value)) << f[i].key;
+    EXPECT_EQ(f[9], (Field{"q", std::string("two words")}));
+    EXPECT_EQ(f[10], (Field{"bare", std::string()}));
+    // What the engine writes comes out of stderr/MemorySink byte for byte.
+    MemorySink sink;
+    const std::string engine_like = "from=normal to=recovery cause=primary_down reason=\"4 probes\" twins=12";
+    sink.emit(1, "transition", engine_like);
+    EXPECT_EQ(sink.entries[0].fields, engine_like);
+}
+
+TEST(EventRingTest, KeepsTheLastEventsWithTheirFields) {
+    EventRing ring(3, false);
+    for (int i = 0; i < 5; ++i) ring.emit(i, i % 2 ? "odd" : "even", Fields{{"i", std::int64_t{i}}});
+    const auto last = ring.last(10);
+    ASSERT_EQ(last.size(), 3u);
+    EXPECT_EQ(last[0].seq, 3u);
+    EXPECT_EQ(last[2].fields, (Fields{{"i", std::int64_t{4}}}));
+    ASSERT_NE(ring.newest("odd"), nullptr);
+    EXPECT_EQ(ring.newest("odd")->seq, 4u);
+    EXPECT_EQ(ring.newest("none"), nullptr);
+    EXPECT_EQ(ring.next_seq(), 6u);
+}
+
 }  // namespace
 }  // namespace migware

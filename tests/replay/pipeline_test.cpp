@@ -46,7 +46,7 @@ TEST(ReplayPipeline, EveryCorpusCaptureKeepsItsCountersConsistent) {
         std::size_t rows = 0;
         pipeline.table().for_each([&](const tracker::Connection& c) {
             ++rows;
-            const std::string json = connection_json(c);
+            const std::string json = connection_json(c).dump();
             EXPECT_EQ(json.front(), '{');
             EXPECT_EQ(json.back(), '}');
         });
@@ -69,7 +69,7 @@ TEST(ReplayReport, UnknownFieldsAreNull) {
     c.key = {*sniffer::Endpoint::parse("198.18.0.10:40000"), *sniffer::Endpoint::parse("198.18.0.1:7000")};
     c.partial = true;
     c.state = tracker::TcpState::Established;
-    EXPECT_EQ(connection_json(c),
+    EXPECT_EQ(connection_json(c).dump(),
               "{\"client\":\"198.18.0.10:40000\",\"server\":\"198.18.0.1:7000\","
               "\"state\":\"established\",\"client_isn\":null,\"server_isn\":null,\"mss\":null,"
               "\"client_wscale\":null,\"server_wscale\":null,\"sack\":null,\"timestamps\":null,"

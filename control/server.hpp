@@ -5,6 +5,8 @@
 // buffer, and a client that lets it fill is cut off.
 //
 // What a request means is the handler's business; this class only frames.
+// (Namespace migware, not migware::control, until the daemon that uses it is
+// restructured: issue 11 moves the files first.)
 
 #include <sys/types.h>
 
@@ -14,6 +16,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "migware/counters.hpp"  // ControlCounters
 
 namespace migware {
 
@@ -26,16 +30,6 @@ class ControlHandler {
 public:
     virtual ~ControlHandler() = default;
     virtual ControlReply handle(std::string_view request_line) = 0;
-};
-
-struct ControlCounters {
-    std::uint64_t accepted = 0;
-    std::uint64_t refused_peer = 0;       // SO_PEERCRED check failed
-    std::uint64_t requests = 0;
-    std::uint64_t slow_disconnects = 0;   // output buffer full
-    std::uint64_t oversize_requests = 0;  // line over the limit
-    std::uint64_t active = 0;
-    std::uint64_t followers = 0;
 };
 
 struct ControlOptions {

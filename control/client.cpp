@@ -1,4 +1,4 @@
-#include "migware/control_client.hpp"
+#include "control/client.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -131,15 +131,17 @@ CallError Client::lost(std::string message) {
     return CallError{std::move(message), true};
 }
 
-json::Expected<std::uint64_t, CallError> Client::send(json::Value request, int timeout_ms) {
+Expected<std::uint64_t, CallError> Client::send(Json request, int timeout_ms) {
     if (fd_ < 0) return CallError{"not connected", true};
     const std::uint64_t id = next_id_++;
     // "v" and "id" first, then the caller's fields, so a captured line reads naturally.
-    json::Value msg = json::Value::object({{"v", 1}, {"id", id}});
-    if (const auto* o = request.as_object())
-        for (const auto& m : *o)
-            if (m.key != "v" && m.key != "id") msg.set(m.key, m.value);
-    std::string line = json::dump(msg);
+    Json msg = Json::object();
+    msg["v"] = 1;
+    msg["id"] = id;
+    if (request.is_object())
+        for (auto& [k, v] : request.items())
+            if (k != "v" && k != "id") msg[k] = v;
+    std::string line = dump(msg);
     line += '\n';
 
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -171,9 +173,7 @@ Reply Client::read_message(int timeout_ms) {
         if (nl != std::string::npos) {
             const std::string line = inbuf_.substr(0, nl);
             inbuf_.erase(0, nl + 1);
-            json::ParseLimits limits;
-            limits.max_bytes = kMaxReplyLine;
-            auto v = json::parse(line, limits);
+            auto v = parse(line);
             if (!v) return lost("unreadable reply from the daemon: " + v.error().message());
             if (!v->is_object()) return lost("unreadable reply from the daemon: not a JSON object");
             return std::move(v).value();
@@ -209,27 +209,27 @@ Reply Client::read_message(int timeout_ms) {
 Reply Client::read_reply(std::uint64_t id, int timeout_ms) {
     auto msg = read_message(timeout_ms);
     if (!msg) return msg;
-    const json::Value& m = *msg;
-    if (m["id"].as_u64() != id) {
+    const Json& m = *msg;
+    if (as_u64(member(m, "id")) != id) {
         // Replies come in order (CONTROL.md), so a mismatch means we lost track.
         return lost("reply out of order from the daemon (expected id " + std::to_string(id) +
-                    ", got " + json::dump(m["id"]) + ")");
+                    ", got " + dump(member(m, "id")) + ")");
     }
-    if (m["ok"].as_bool() == true) {
-        if (!m["result"].is_object()) return CallError{"daemon reply without a result object", false};
-        return m["result"];
+    if (as_bool(member(m, "ok")) == true) {
+        if (!member(m, "result").is_object()) return CallError{"daemon reply without a result object", false};
+        return member(m, "result");
     }
-    if (const auto* e = m["error"].as_string()) return CallError{"daemon: " + *e, false};
+    if (const auto* e = as_string(member(m, "error"))) return CallError{"daemon: " + *e, false};
     return CallError{"daemon: request failed (no error text)", false};
 }
 
-Reply Client::call(json::Value request, int timeout_ms) {
+Reply Client::call(Json request, int timeout_ms) {
     auto id = send(std::move(request), timeout_ms);
     if (!id) return id.error();
     return read_reply(*id, timeout_ms);
 }
 
-std::vector<Reply> Client::call_many(std::vector<json::Value> requests, int timeout_ms) {
+std::vector<Reply> Client::call_many(std::vector<Json> requests, int timeout_ms) {
     std::vector<Reply> out;
     out.reserve(requests.size());
     std::vector<std::uint64_t> ids;

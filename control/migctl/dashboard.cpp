@@ -1,4 +1,4 @@
-#include "migware/dashboard.hpp"
+#include "control/migctl/dashboard.hpp"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -17,7 +17,8 @@
 #include <limits>
 #include <vector>
 
-#include "migware/control_client.hpp"
+#include "control/client.hpp"
+#include "migware/counters.hpp"
 
 namespace migware::migctl {
 
@@ -59,16 +60,16 @@ std::string human_bytes(double v) {
     return buf;
 }
 
-std::string scalar_text(const json::Value& v) {
+std::string scalar_text(const Json& v) {
     if (v.is_null()) return "-";
-    if (const auto* s = v.as_string()) return *s;
-    return json::dump(v);
+    if (const auto* s = as_string(v)) return *s;
+    return dump(v);
 }
 
-std::optional<std::uint64_t> counter(const json::Value& counters,
+std::optional<std::uint64_t> counter(const Json& counters,
                                      std::initializer_list<std::string_view> names) {
     for (auto n : names)
-        if (auto v = counters[n].as_u64()) return v;
+        if (auto v = as_u64(member(counters, n))) return v;
     return std::nullopt;
 }
 
@@ -89,24 +90,24 @@ std::string logfmt_quoted(const std::string& s) {
 
 }  // namespace
 
-std::string event_line(const json::Value& ev, bool full_timestamp) {
+std::string event_line(const Json& ev, bool full_timestamp) {
     std::string line;
-    if (const auto* wall = ev["wall"].as_string()) {
+    if (const auto* wall = as_string(member(ev, "wall"))) {
         // "2026-11-23T02:38:29.314Z": the time of day is what a live view needs.
         if (!full_timestamp && wall->size() >= 23 && (*wall)[10] == 'T') line = wall->substr(11, 12);
         else line = *wall;
         line += ' ';
     }
-    if (!ev["seq"].is_null()) line += "#" + scalar_text(ev["seq"]) + " ";
-    line += scalar_text(ev["event"]);
-    const json::Value& f = ev["fields"];
-    const bool arrow = f["from"].is_string() && f["to"].is_string();
-    if (arrow) line += " " + *f["from"].as_string() + "->" + *f["to"].as_string();
-    if (const auto* o = f.as_object()) {
-        for (const auto& m : *o) {
-            if (arrow && (m.key == "from" || m.key == "to")) continue;
-            line += " " + m.key + "=";
-            line += m.value.is_string() ? logfmt_quoted(*m.value.as_string()) : scalar_text(m.value);
+    if (!member(ev, "seq").is_null()) line += "#" + scalar_text(member(ev, "seq")) + " ";
+    line += scalar_text(member(ev, "event"));
+    const Json& f = member(ev, "fields");
+    const bool arrow = member(f, "from").is_string() && member(f, "to").is_string();
+    if (arrow) line += " " + *as_string(member(f, "from")) + "->" + *as_string(member(f, "to"));
+    if (const auto* o = as_object(f)) {
+        for (const auto& m : o->items()) {
+            if (arrow && (m.key() == "from" || m.key() == "to")) continue;
+            line += " " + m.key() + "=";
+            line += m.value().is_string() ? logfmt_quoted(*as_string(m.value())) : scalar_text(m.value());
         }
     }
     return line;
@@ -241,36 +242,27 @@ private:
             rates_ = {};
         }
 
-        std::vector<json::Value> reqs;
-        reqs.push_back(json::Value::object({{"cmd", "status"}}));
-        reqs.push_back(json::Value::object({{"cmd", "counters"}}));
-        reqs.push_back(json::Value::object({{"cmd", "events"}, {"last", std::max(event_rows(), 1)}}));
+        std::vector<Json> reqs;
+        reqs.push_back(Json({{"cmd", "status"}}));
+        reqs.push_back(Json({{"cmd", "counters"}}));
+        reqs.push_back(Json({{"cmd", "events"}, {"last", std::max(event_rows(), 1)}}));
         // Counts by phase: from status.connections when the daemon gives it,
         // otherwise the exact totals of a one-item connections query per phase.
         const bool phase_queries = !status_has_phases_;
         if (phase_queries)
             for (const char* ph : kPhases)
-                reqs.push_back(json::Value::object({{"cmd", "connections"}, {"state", ph}, {"limit", 1}}));
+                reqs.push_back(Json({{"cmd", "connections"}, {"state", ph}, {"limit", 1}}));
         const std::size_t table_first = reqs.size();
         const bool filtered = !filter_.empty();
         std::size_t table_pages = 0;
         if (table_shown_) {
-            if (!filtered) {
-                reqs.push_back(json::Value::object({{"cmd", "connections"},
-                                                    {"offset", scroll_},
-                                                    {"limit", std::max(table_rows(), 1)}}));
-                table_pages = 1;
-            } else if (filter_refresh_due_ || now >= next_filter_fetch_) {
-                // A filter needs the rows themselves; scan at most 10 pages a second.
-                const std::uint64_t pages =
-                    std::clamp<std::uint64_t>((table_total_ + kPage - 1) / kPage, 1, kMaxFilterPages);
-                for (std::uint64_t p = 0; p < pages; ++p)
-                    reqs.push_back(json::Value::object(
-                        {{"cmd", "connections"}, {"offset", p * kPage}, {"limit", kPage}}));
-                table_pages = pages;
-                next_filter_fetch_ = now + std::chrono::seconds(1);
-                filter_refresh_due_ = false;
-            }
+            // One page at scroll_. A filter travels with it ("match"): the
+            // daemon picks the matching rows in one pass over its table, so
+            // neither side copies the whole table to filter it.
+            Json req{{"cmd", "connections"}, {"offset", scroll_}, {"limit", std::max(table_rows(), 1)}};
+            if (filtered) req["match"] = filter_;
+            reqs.push_back(std::move(req));
+            table_pages = 1;
         }
 
         auto replies = client_.call_many(std::move(reqs), kCallTimeoutMs);
@@ -280,16 +272,16 @@ private:
             return;
         }
         problem_.clear();
-        auto take = [&](std::size_t i, json::Value& into) {
+        auto take = [&](std::size_t i, Json& into) {
             if (replies[i]) into = replies[i].value();
             else if (problem_.empty()) problem_ = replies[i].error().message;
         };
         take(0, status_);
         last_contact_ = now;
         have_status_ = status_.is_object();
-        status_has_phases_ = status_["connections"].is_object();
+        status_has_phases_ = member(status_, "connections").is_object();
 
-        json::Value counters;
+        Json counters;
         take(1, counters);
         if (counters.is_object()) update_rates(counters, now);
 
@@ -298,41 +290,39 @@ private:
         if (phase_queries) {
             for (std::size_t i = 0; i < kPhases.size(); ++i) {
                 phase_counts_[i].reset();
-                if (replies[3 + i]) phase_counts_[i] = replies[3 + i].value()["total"].as_u64();
+                if (replies[3 + i]) phase_counts_[i] = as_u64(member(replies[3 + i].value(), "total"));
             }
         }
         if (status_has_phases_) {
             for (std::size_t i = 0; i < kPhases.size(); ++i)
-                phase_counts_[i] = status_["connections"][kPhases[i]].as_u64();
+                phase_counts_[i] = as_u64(member(member(status_, "connections"), kPhases[i]));
         }
 
         if (table_pages > 0) {
-            std::vector<json::Value> items;
-            for (std::size_t i = 0; i < table_pages; ++i) {
-                const auto& r = replies[table_first + i];
-                if (!r) {
-                    if (problem_.empty()) problem_ = r.error().message;
-                    continue;
+            const auto& r = replies[table_first];
+            if (!r) {
+                if (problem_.empty()) problem_ = r.error().message;
+            } else {
+                table_total_ = as_u64(member(r.value(), "total")).value_or(0);
+                std::vector<Json> items;
+                if (const auto* a = as_array(member(r.value(), "items"))) items.assign(a->begin(), a->end());
+                // A daemon older than "match" ignores it: filter what came, and say so.
+                page_only_filter_ = filtered && !control::has(r.value(), "match");
+                if (page_only_filter_) {
+                    const std::string needle = lower(filter_);
+                    std::erase_if(items, [&](const Json& it) {
+                        for (const char* k : {"client", "server", "phase"})
+                            if (lower(scalar_text(member(it, k))).find(needle) != std::string::npos) return false;
+                        return true;
+                    });
                 }
-                table_total_ = r.value()["total"].as_u64().value_or(0);
-                if (const auto* a = r.value()["items"].as_array())
-                    items.insert(items.end(), a->begin(), a->end());
+                rows_ = std::move(items);
             }
-            if (filtered) {
-                const std::string needle = lower(filter_);
-                std::erase_if(items, [&](const json::Value& it) {
-                    for (const char* k : {"client", "server", "phase"})
-                        if (lower(scalar_text(it[k])).find(needle) != std::string::npos) return false;
-                    return true;
-                });
-                scanned_ = std::min<std::uint64_t>(table_total_, kPage * table_pages);
-            }
-            rows_ = std::move(items);
         }
         clamp_scroll();
     }
 
-    void update_rates(const json::Value& cur, SteadyClock::time_point now) {
+    void update_rates(const Json& cur, SteadyClock::time_point now) {
         if (have_prev_counters_) {
             const double dt = std::chrono::duration<double>(now - counters_at_).count();
             if (dt > 0.05) {
@@ -341,14 +331,14 @@ private:
                     if (!a || !b || *b < *a) return std::nullopt;  // absent, or the daemon restarted
                     return static_cast<double>(*b - *a) / dt;
                 };
-                rates_.cap_pkts = rate({"pcap_received", "frames"});
-                rates_.cap_bytes = rate({"pcap_received_bytes", "frame_bytes", "captured_bytes"});
-                rates_.tb_pkts = rate({"to_backup_packets", "to_backup"});
-                rates_.tb_bytes = rate({"to_backup_bytes"});
-                rates_.tc_pkts = rate({"to_client_packets", "to_client"});
-                rates_.tc_bytes = rate({"to_client_bytes"});
-                rates_.kernel = rate({"kernel_drops"});
-                rates_.iface = rate({"interface_drops"});
+                rates_.cap_pkts = rate({counters::kPcapReceived, "frames"});
+                rates_.cap_bytes = rate({"pcap_received_bytes", "frame_bytes", counters::kCapturedBytes});
+                rates_.tb_pkts = rate({counters::kToBackupPackets, "to_backup"});
+                rates_.tb_bytes = rate({counters::kToBackupBytes});
+                rates_.tc_pkts = rate({counters::kToClientPackets, "to_client"});
+                rates_.tc_bytes = rate({counters::kToClientBytes});
+                rates_.kernel = rate({counters::kKernelDrops});
+                rates_.iface = rate({counters::kInterfaceDrops});
                 const auto m0 = malformed_total(prev_counters_), m1 = malformed_total(cur);
                 rates_.malformed = m0 && m1 && *m1 >= *m0
                                        ? std::optional<double>(static_cast<double>(*m1 - *m0) / dt)
@@ -363,14 +353,14 @@ private:
         have_prev_counters_ = true;
     }
 
-    static std::optional<std::uint64_t> malformed_total(const json::Value& c) {
-        if (auto m = c["malformed"].as_u64()) return m;
-        const auto* o = c.as_object();
+    static std::optional<std::uint64_t> malformed_total(const Json& c) {
+        if (auto m = as_u64(member(c, counters::kMalformed))) return m;
+        const auto* o = as_object(c);
         if (o == nullptr) return std::nullopt;
         std::optional<std::uint64_t> sum;
-        for (const auto& m : *o)
-            if (m.key.rfind("malformed_", 0) == 0)
-                if (auto v = m.value.as_u64()) sum = sum.value_or(0) + *v;
+        for (const auto& m : o->items())
+            if (m.key().rfind("malformed_", 0) == 0)
+                if (auto v = as_u64(m.value())) sum = sum.value_or(0) + *v;
         return sum;
     }
 
@@ -387,7 +377,6 @@ private:
                     table_shown_ = true;  // the filter applies to the connection table
                     scroll_ = 0;
                     rows_.clear();
-                    filter_refresh_due_ = true;
                     force_poll_ = true;
                     break;
                 case KEY_BACKSPACE:
@@ -410,7 +399,6 @@ private:
                 table_shown_ = !table_shown_;
                 scroll_ = 0;
                 rows_.clear();
-                filter_refresh_due_ = true;
                 force_poll_ = true;
                 break;
             case '/':
@@ -438,12 +426,11 @@ private:
         if (!table_shown_) return;
         scroll_ += d;
         clamp_scroll();
-        if (filter_.empty()) force_poll_ = true;  // fetch the page now
+        force_poll_ = true;  // fetch the page now
     }
 
     void clamp_scroll() {
-        const std::int64_t n = filter_.empty() ? static_cast<std::int64_t>(table_total_)
-                                               : static_cast<std::int64_t>(rows_.size());
+        const auto n = static_cast<std::int64_t>(table_total_);
         scroll_ = std::clamp<std::int64_t>(scroll_, 0, std::max<std::int64_t>(0, n - table_rows()));
     }
 
@@ -519,7 +506,7 @@ private:
     const Glyphs& glyphs() const { return utf8_ ? kUtf8Glyphs : kAsciiGlyphs; }
 
     std::string state_word() const {
-        std::string s = scalar_text(status_["state"]);
+        std::string s = scalar_text(member(status_, "state"));
         for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return s;
     }
@@ -557,27 +544,27 @@ private:
             const double ago = std::chrono::duration<double>(SteadyClock::now() - last_contact_).count();
             text += " [stale: no contact for " + human_duration(ago) + "]";
         }
-        if (auto s = status_["seconds_in_state"].as_double()) text += " for " + human_duration(*s);
-        if (const auto* w = status_["since_wall"].as_string(); w && w->size() >= 19)
+        if (auto s = as_double(member(status_, "seconds_in_state"))) text += " for " + human_duration(*s);
+        if (const auto* w = as_string(member(status_, "since_wall")); w && w->size() >= 19)
             text += " since " + w->substr(11, 8) + "Z";
-        const json::Value& tr = status_["last_transition"];
+        const Json& tr = member(status_, "last_transition");
         if (tr.is_object()) {
-            text += "  " + std::string(glyphs().sep) + " " + scalar_text(tr["from"]) + "->" +
-                    scalar_text(tr["to"]);
-            if (!tr["cause"].is_null()) text += " (" + scalar_text(tr["cause"]) + ")";
-            if (const auto* r = tr["reason"].as_string(); r && !r->empty()) text += " " + clean(*r);
+            text += "  " + std::string(glyphs().sep) + " " + scalar_text(member(tr, "from")) + "->" +
+                    scalar_text(member(tr, "to"));
+            if (!member(tr, "cause").is_null()) text += " (" + scalar_text(member(tr, "cause")) + ")";
+            if (const auto* r = as_string(member(tr, "reason")); r && !r->empty()) text += " " + clean(*r);
         }
         put_line(0, {{text + " ", a}}, a);
     }
 
     void draw_primary(int row) {
-        const json::Value& p = status_["primary"];
-        const std::string health = scalar_text(p["health"]);
+        const Json& p = member(status_, "primary");
+        const std::string health = scalar_text(member(p, "health"));
         const attr_t ha = health == "up" ? good_attr() : health == "down" ? bad_attr() : A_BOLD;
         Line l{{"Primary   ", A_BOLD}, {pad(health, 6), ha}};
-        std::string t = "misses " + scalar_text(p["consecutive_misses"]) + "  replies " +
-                        scalar_text(p["replies"]) + "/" + scalar_text(p["probes_sent"]);
-        const auto* rtts = p["rtt_us"].as_array();
+        std::string t = "misses " + scalar_text(member(p, "consecutive_misses")) + "  replies " +
+                        scalar_text(member(p, "replies")) + "/" + scalar_text(member(p, "probes_sent"));
+        const auto* rtts = as_array(member(p, "rtt_us"));
         if (rtts != nullptr && !rtts->empty()) t += "  rtt " + scalar_text(rtts->back()) + "us ";
         l.push_back({t});
         if (rtts != nullptr && !rtts->empty()) {
@@ -593,13 +580,13 @@ private:
         put_line(row, l);
     }
 
-    std::string sparkline(const json::Array& samples, std::size_t n) const {
+    std::string sparkline(const Json& samples, std::size_t n) const {
         const std::size_t first = samples.size() - n;
         double hi = 0;
-        for (std::size_t i = first; i < samples.size(); ++i) hi = std::max(hi, samples[i].as_double().value_or(0));
+        for (std::size_t i = first; i < samples.size(); ++i) hi = std::max(hi, as_double(samples[i]).value_or(0));
         std::string out;
         for (std::size_t i = first; i < samples.size(); ++i) {
-            const double v = samples[i].as_double().value_or(0);
+            const double v = as_double(samples[i]).value_or(0);
             // Scaled to the window's maximum from zero, so a flat line means steady.
             const auto level = hi > 0 ? static_cast<std::size_t>(v / hi * 7.0 + 0.5) : 0;
             out += glyphs().spark[std::min<std::size_t>(level, 7)];
@@ -632,8 +619,8 @@ private:
             return {pad(t, 22), rising ? bad_attr() : A_NORMAL};
         };
         put_line(row, {{"Drops     ", A_BOLD},
-                       item("kernel", counter(counters_, {"kernel_drops"}), rates_.kernel),
-                       item("interface", counter(counters_, {"interface_drops"}), rates_.iface),
+                       item("kernel", counter(counters_, {counters::kKernelDrops}), rates_.kernel),
+                       item("interface", counter(counters_, {counters::kInterfaceDrops}), rates_.iface),
                        item("malformed", malformed_total(counters_), rates_.malformed)});
     }
 
@@ -649,12 +636,12 @@ private:
     }
 
     void draw_recovery(int row) {
-        const json::Value& r = status_["recovery"];
-        const auto twins = r["twins"].as_u64().value_or(0);
-        const auto resolved = r["resolved"].as_u64().value_or(0);
+        const Json& r = member(status_, "recovery");
+        const auto twins = as_u64(member(r, "twins")).value_or(0);
+        const auto resolved = as_u64(member(r, "resolved")).value_or(0);
         const std::string counts = std::to_string(resolved) + "/" + std::to_string(twins);
-        const std::string tail = "  recovered " + scalar_text(r["recovered"]) + "  failed " +
-                                 scalar_text(r["failed"]);
+        const std::string tail = "  recovered " + scalar_text(member(r, "recovered")) + "  failed " +
+                                 scalar_text(member(r, "failed"));
         const std::string word = state_word();
         if (word == "RECOVERY") {
             const int bar = std::clamp(COLS - 10 - 3 - static_cast<int>(counts.size() + tail.size()), 10, 40);
@@ -670,7 +657,7 @@ private:
                            {tail}});
         } else if (twins > 0) {
             std::string t = "done " + counts + tail;
-            if (auto us = r["duration_us"].as_double()) {
+            if (auto us = as_double(member(r, "duration_us"))) {
                 char buf[32];
                 std::snprintf(buf, sizeof buf, "  in %.1f ms", *us / 1000.0);
                 t += buf;
@@ -686,7 +673,7 @@ private:
             put_line(row, {{"Latency   ", A_BOLD}, {"(in Proxy)", dim_attr()}});
             return;
         }
-        auto us = [&](const char* name) {
+        auto us = [&](std::string_view name) {
             const auto v = counter(counters_, {name});
             if (!v) return std::string("-");
             char buf[32];
@@ -694,11 +681,11 @@ private:
             return std::string(buf);
         };
         put_line(row, {{"Latency   ", A_BOLD},
-                       {pad("to backup p50 " + us("proxy_latency_to_backup_p50_ns") + " p99 " +
-                                us("proxy_latency_to_backup_p99_ns"),
+                       {pad("to backup p50 " + us(counters::kLatencyToBackupP50) + " p99 " +
+                                us(counters::kLatencyToBackupP99),
                             34)},
-                       {"to client p50 " + us("proxy_latency_to_client_p50_ns") + " p99 " +
-                        us("proxy_latency_to_client_p99_ns")}});
+                       {"to client p50 " + us(counters::kLatencyToClientP50) + " p99 " +
+                        us(counters::kLatencyToClientP99)}});
     }
 
     void heading(int row, const std::string& title) {
@@ -714,14 +701,14 @@ private:
 
     void draw_events() {
         heading(kFirstContentRow - 1, "Events (newest last)");
-        const auto* evs = events_["events"].as_array();
+        const auto* evs = as_array(member(events_, "events"));
         if (evs == nullptr) return;
         const int rows = event_rows();
         const std::size_t n = std::min<std::size_t>(evs->size(), static_cast<std::size_t>(rows));
         int row = kFirstContentRow;
         for (std::size_t i = evs->size() - n; i < evs->size(); ++i, ++row) {
-            const json::Value& e = (*evs)[i];
-            const std::string name = scalar_text(e["event"]);
+            const Json& e = (*evs)[i];
+            const std::string name = scalar_text(member(e, "event"));
             attr_t a = A_NORMAL;
             if (name == "transition") a = A_BOLD;
             else if (name == "unrecoverable" || name == "error" || name == "capture_drops") a = bad_attr();
@@ -733,25 +720,25 @@ private:
         std::string title = "Connections";
         if (filter_.empty()) {
             title += " " + std::to_string(table_total_);
+        } else if (page_only_filter_) {
+            title += ": " + std::to_string(rows_.size()) + " match \"" + filter_ + "\" on this page (daemon without match)";
         } else {
-            title += ": " + std::to_string(rows_.size()) + " match \"" + filter_ + "\"";
-            if (scanned_ < table_total_)
-                title += " in the first " + std::to_string(scanned_) + " of " + std::to_string(table_total_);
+            title += ": " + std::to_string(table_total_) + " match \"" + filter_ + "\"";
         }
         const int rows = table_rows();
-        const std::int64_t n = filter_.empty() ? static_cast<std::int64_t>(table_total_)
-                                               : static_cast<std::int64_t>(rows_.size());
-        if (n > 0)
+        const auto n = page_only_filter_ ? scroll_ + static_cast<std::int64_t>(rows_.size())
+                                         : static_cast<std::int64_t>(table_total_);
+        if (n > scroll_)
             title += "  rows " + std::to_string(scroll_ + 1) + "-" +
                      std::to_string(std::min<std::int64_t>(scroll_ + rows, n));
         heading(kFirstContentRow - 1, title);
         // Widths from the rows on screen, so IPv4 endpoints leave room for the counters.
-        const std::size_t first = filter_.empty() ? 0 : static_cast<std::size_t>(scroll_);
+        const std::size_t first = 0;  // rows_ is the page at scroll_
         const std::size_t last = std::min(rows_.size(), first + static_cast<std::size_t>(rows));
         int wc = 6, ws = 6;
         for (std::size_t i = first; i < last; ++i) {
-            wc = std::max(wc, static_cast<int>(scalar_text(rows_[i]["client"]).size()));
-            ws = std::max(ws, static_cast<int>(scalar_text(rows_[i]["server"]).size()));
+            wc = std::max(wc, static_cast<int>(scalar_text(member(rows_[i], "client")).size()));
+            ws = std::max(ws, static_cast<int>(scalar_text(member(rows_[i], "server")).size()));
         }
         wc = std::min(wc, 47);  // [IPv6]:port at most
         ws = std::min(ws, 47);
@@ -767,16 +754,15 @@ private:
         put_line(kFirstContentRow,
                  {{fmt("CLIENT", "SERVER", "PHASE", "TWIN", "TO_BACKUP", "TO_CLIENT", "STATE/REASON"),
                    A_BOLD | A_UNDERLINE}});
-        // Unfiltered, rows_ is the page at scroll_; filtered, it is every match.
         for (std::size_t i = first; i < last; ++i) {
-            const json::Value& it = rows_[i];
-            const std::string phase = scalar_text(it["phase"]);
+            const Json& it = rows_[i];
+            const std::string phase = scalar_text(member(it, "phase"));
             const bool lost = phase == "lost";
             put_line(kFirstContentRow + 1 + static_cast<int>(i - first),
-                     {{clean(fmt(scalar_text(it["client"]), scalar_text(it["server"]), phase,
-                                 scalar_text(it["twin_port"]), scalar_text(it["to_backup_packets"]),
-                                 scalar_text(it["to_client_packets"]),
-                                 lost ? "lost: " + scalar_text(it["reason"]) : scalar_text(it["state"]))),
+                     {{clean(fmt(scalar_text(member(it, "client")), scalar_text(member(it, "server")), phase,
+                                 scalar_text(member(it, "twin_port")), scalar_text(member(it, "to_backup_packets")),
+                                 scalar_text(member(it, "to_client_packets")),
+                                 lost ? "lost: " + scalar_text(member(it, "reason")) : scalar_text(member(it, "state")))),
                        lost ? bad_attr() : A_NORMAL}});
         }
     }
@@ -814,15 +800,13 @@ private:
         put_line(row, l);
     }
 
-    static constexpr std::uint64_t kPage = 1000;  // the protocol's cap on "limit"
-    static constexpr std::uint64_t kMaxFilterPages = 10;
 
     std::string path_;
     control::Client client_;
     bool utf8_ = std::strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     bool use_color_ = false;
 
-    json::Value status_, counters_, prev_counters_, events_;
+    Json status_, counters_, prev_counters_, events_;
     bool have_status_ = false;
     bool status_has_phases_ = false;
     bool have_prev_counters_ = false;
@@ -836,12 +820,10 @@ private:
 
     bool table_shown_ = false;
     std::int64_t scroll_ = 0;
-    std::vector<json::Value> rows_;
+    std::vector<Json> rows_;
     std::uint64_t table_total_ = 0;
-    std::uint64_t scanned_ = 0;
     std::string filter_;
-    bool filter_refresh_due_ = false;
-    SteadyClock::time_point next_filter_fetch_{};
+    bool page_only_filter_ = false;
     bool editing_ = false;
     std::string edit_;
     bool force_poll_ = false;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "migware/json.hpp"
+#include "control/protocol.hpp"
 
 namespace migware::control {
 
@@ -25,7 +25,7 @@ struct CallError {
     bool connection_lost = false;  // the connection is unusable (closed, timed out, garbage)
 };
 
-using Reply = json::Expected<json::Value, CallError>;
+using Reply = Expected<Json, CallError>;
 
 class Client {
 public:
@@ -44,7 +44,7 @@ public:
     const std::string& path() const { return path_; }
 
     /// Sends one request; "v":1 and a fresh "id" are added. Returns that id.
-    json::Expected<std::uint64_t, CallError> send(json::Value request, int timeout_ms);
+    Expected<std::uint64_t, CallError> send(Json request, int timeout_ms);
 
     /// Reads the next line as JSON. timeout_ms < 0 waits forever.
     Reply read_message(int timeout_ms);
@@ -54,11 +54,11 @@ public:
     Reply read_reply(std::uint64_t id, int timeout_ms);
 
     /// One request, one reply.
-    Reply call(json::Value request, int timeout_ms = 5000);
+    Reply call(Json request, int timeout_ms = 5000);
 
     /// Several requests pipelined on the connection; replies in the same order.
     /// After a lost connection the remaining entries carry the same error.
-    std::vector<Reply> call_many(std::vector<json::Value> requests, int timeout_ms = 5000);
+    std::vector<Reply> call_many(std::vector<Json> requests, int timeout_ms = 5000);
 
 private:
     CallError lost(std::string message);

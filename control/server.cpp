@@ -1,4 +1,4 @@
-#include "migware/control_server.hpp"
+#include "control/server.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>

@@ -20,9 +20,9 @@
 #include <string_view>
 #include <vector>
 
-#include "migware/control_client.hpp"
-#include "migware/dashboard.hpp"
-#include "migware/json.hpp"
+#include "control/client.hpp"
+#include "control/migctl/dashboard.hpp"
+#include "control/protocol.hpp"
 
 namespace migware::migctl {
 namespace {
@@ -122,7 +122,7 @@ control::Client connect_or_die(const std::string& path) {
     return c;
 }
 
-json::Value call_or_die(control::Client& c, json::Value request) {
+Json call_or_die(control::Client& c, Json request) {
     auto r = c.call(std::move(request));
     if (!r) die(r.error().message);
     return std::move(r).value();
@@ -140,43 +140,43 @@ std::string upper(std::string s) {
 
 // ---- status ------------------------------------------------------------------
 
-void print_status(const json::Value& st) {
+void print_status(const Json& st) {
     auto row = [](std::string_view label, const std::string& text) {
         std::string l(label);
         l.resize(13, ' ');
         print_line(l + text);
     };
-    std::string state = upper(scalar_text(st["state"]));
-    if (auto secs = st["seconds_in_state"].as_double()) state += " for " + human_duration(*secs);
-    if (const auto* since = st["since_wall"].as_string()) state += " (since " + *since + ")";
+    std::string state = upper(scalar_text(member(st, "state")));
+    if (auto secs = as_double(member(st, "seconds_in_state"))) state += " for " + human_duration(*secs);
+    if (const auto* since = as_string(member(st, "since_wall"))) state += " (since " + *since + ")";
     row("state", state);
 
-    const json::Value& tr = st["last_transition"];
+    const Json& tr = member(st, "last_transition");
     if (tr.is_object()) {
-        std::string t = scalar_text(tr["from"]) + "->" + scalar_text(tr["to"]);
-        if (!tr["cause"].is_null()) t += " (" + scalar_text(tr["cause"]) + ")";
-        if (const auto* reason = tr["reason"].as_string(); reason && !reason->empty())
+        std::string t = scalar_text(member(tr, "from")) + "->" + scalar_text(member(tr, "to"));
+        if (!member(tr, "cause").is_null()) t += " (" + scalar_text(member(tr, "cause")) + ")";
+        if (const auto* reason = as_string(member(tr, "reason")); reason && !reason->empty())
             t += ": " + *reason;
         row("last change", t);
     } else {
         row("last change", "none since start");
     }
 
-    const json::Value& p = st["primary"];
+    const Json& p = member(st, "primary");
     if (p.is_object()) {
-        std::string t = scalar_text(p["health"]);
-        t += ", " + scalar_text(p["replies"]) + "/" + scalar_text(p["probes_sent"]) + " probes answered";
-        if (auto m = p["consecutive_misses"].as_u64(); m && *m > 0)
+        std::string t = scalar_text(member(p, "health"));
+        t += ", " + scalar_text(member(p, "replies")) + "/" + scalar_text(member(p, "probes_sent")) + " probes answered";
+        if (auto m = as_u64(member(p, "consecutive_misses")); m && *m > 0)
             t += ", " + std::to_string(*m) + " consecutive misses";
-        if (auto r = p["rejected_replies"].as_u64(); r && *r > 0)
+        if (auto r = as_u64(member(p, "rejected_replies")); r && *r > 0)
             t += ", " + std::to_string(*r) + " rejected";
-        if (auto l = p["late_replies"].as_u64(); l && *l > 0) t += ", " + std::to_string(*l) + " late";
+        if (auto l = as_u64(member(p, "late_replies")); l && *l > 0) t += ", " + std::to_string(*l) + " late";
         row("primary", t);
-        if (const auto* rtts = p["rtt_us"].as_array(); rtts && !rtts->empty()) {
+        if (const auto* rtts = as_array(member(p, "rtt_us")); rtts && !rtts->empty()) {
             double lo = 1e300, hi = 0, sum = 0;
             std::size_t n = 0;
             for (const auto& v : *rtts) {
-                if (auto d = v.as_double()) {
+                if (auto d = as_double(v)) {
                     lo = std::min(lo, *d);
                     hi = std::max(hi, *d);
                     sum += *d;
@@ -192,11 +192,11 @@ void print_status(const json::Value& st) {
         }
     }
 
-    const json::Value& r = st["recovery"];
-    if (r.is_object() && r["twins"].as_u64().value_or(0) > 0) {
-        std::string t = scalar_text(r["resolved"]) + "/" + scalar_text(r["twins"]) + " resolved, " +
-                        scalar_text(r["recovered"]) + " recovered, " + scalar_text(r["failed"]) + " failed";
-        if (auto us = r["duration_us"].as_double()) {
+    const Json& r = member(st, "recovery");
+    if (r.is_object() && as_u64(member(r, "twins")).value_or(0) > 0) {
+        std::string t = scalar_text(member(r, "resolved")) + "/" + scalar_text(member(r, "twins")) + " resolved, " +
+                        scalar_text(member(r, "recovered")) + " recovered, " + scalar_text(member(r, "failed")) + " failed";
+        if (auto us = as_double(member(r, "duration_us"))) {
             char buf[48];
             std::snprintf(buf, sizeof buf, " in %.1f ms", *us / 1000.0);
             t += buf;
@@ -206,33 +206,33 @@ void print_status(const json::Value& st) {
         row("recovery", "not started");
     }
 
-    const json::Value& cn = st["connections"];  // optional extra: counts by phase
+    const Json& cn = member(st, "connections");  // optional extra: counts by phase
     if (cn.is_object()) {
         std::string t;
         for (const char* ph : {"tracked", "recovering", "proxied", "lost", "closed"})
-            t += std::string(t.empty() ? "" : "  ") + ph + " " + scalar_text(cn[ph]);
+            t += std::string(t.empty() ? "" : "  ") + ph + " " + scalar_text(member(cn, ph));
         row("connections", t);
     }
 
-    const json::Value& c = st["config"];
+    const Json& c = member(st, "config");
     if (c.is_object()) {
         std::string ports;
-        if (const auto* a = c["ports"].as_array())
+        if (const auto* a = as_array(member(c, "ports")))
             for (const auto& v : *a) ports += (ports.empty() ? "" : ",") + scalar_text(v);
-        row("config", "interface " + scalar_text(c["interface"]) + ", primary " +
-                          scalar_text(c["primary"]) + ", backup " + scalar_text(c["backup"]) +
-                          ", ports " + (ports.empty() ? "-" : ports) + ", tun " + scalar_text(c["tun"]));
-        row("", "monitor every " + scalar_text(c["monitor_interval_ms"]) + " ms, timeout " +
-                    scalar_text(c["monitor_timeout_ms"]) + " ms, down after " +
-                    scalar_text(c["monitor_misses"]) + " misses; max " +
-                    scalar_text(c["max_connections"]) + " connections");
+        row("config", "interface " + scalar_text(member(c, "interface")) + ", primary " +
+                          scalar_text(member(c, "primary")) + ", backup " + scalar_text(member(c, "backup")) +
+                          ", ports " + (ports.empty() ? "-" : ports) + ", tun " + scalar_text(member(c, "tun")));
+        row("", "monitor every " + scalar_text(member(c, "monitor_interval_ms")) + " ms, timeout " +
+                    scalar_text(member(c, "monitor_timeout_ms")) + " ms, down after " +
+                    scalar_text(member(c, "monitor_misses")) + " misses; max " +
+                    scalar_text(member(c, "max_connections")) + " connections");
     }
-    if (!st["version"].is_null()) row("version", scalar_text(st["version"]));
+    if (!member(st, "version").is_null()) row("version", scalar_text(member(st, "version")));
 }
 
 // ---- conns -------------------------------------------------------------------
 
-void print_conns_table(const std::vector<json::Value>& items, std::uint64_t total) {
+void print_conns_table(const std::vector<Json>& items, std::uint64_t total) {
     struct Col {
         const char* title;
         const char* key;
@@ -253,7 +253,7 @@ void print_conns_table(const std::vector<json::Value>& items, std::uint64_t tota
     for (const auto& it : items) {
         std::array<std::string, kN> r;
         for (std::size_t i = 0; i < kN; ++i) {
-            r[i] = scalar_text(it[kCols[i].key]);
+            r[i] = scalar_text(member(it, kCols[i].key));
             width[i] = std::max(width[i], r[i].size());
         }
         rows.push_back(std::move(r));
@@ -278,18 +278,18 @@ void print_conns_table(const std::vector<json::Value>& items, std::uint64_t tota
 }
 
 int cmd_conns(control::Client& c, const Args& a) {
-    std::vector<json::Value> items;
+    std::vector<Json> items;
     std::uint64_t total = 0;
     constexpr std::uint64_t kPage = 1000;  // the protocol's cap
     for (std::uint64_t offset = 0;;) {
-        json::Value req = json::Value::object({{"cmd", "connections"}, {"offset", offset}, {"limit", kPage}});
-        if (a.state) req.set("state", *a.state);
-        const json::Value page = call_or_die(c, std::move(req));
-        total = page["total"].as_u64().value_or(0);
-        const auto* got = page["items"].as_array();
+        Json req = Json({{"cmd", "connections"}, {"offset", offset}, {"limit", kPage}});
+        if (a.state) req["state"] = *a.state;
+        const Json page = call_or_die(c, std::move(req));
+        total = as_u64(member(page, "total")).value_or(0);
+        const auto* got = as_array(member(page, "items"));
         if (got == nullptr) die("daemon reply to connections has no items array");
         for (const auto& it : *got) {
-            if (a.json) print_line(json::dump(it));
+            if (a.json) print_line(dump(it));
             else items.push_back(it);
         }
         offset += got->size();
@@ -303,20 +303,20 @@ int cmd_conns(control::Client& c, const Args& a) {
 // ---- events ------------------------------------------------------------------
 
 int cmd_events(control::Client& c, const Args& a) {
-    json::Value req = json::Value::object({{"cmd", "events"}, {"last", a.last}});
-    if (a.follow) req.set("follow", true);
-    const json::Value r = call_or_die(c, std::move(req));
-    const auto* evs = r["events"].as_array();
+    Json req = Json({{"cmd", "events"}, {"last", a.last}});
+    if (a.follow) req["follow"] = true;
+    const Json r = call_or_die(c, std::move(req));
+    const auto* evs = as_array(member(r, "events"));
     if (evs == nullptr) die("daemon reply to events has no events array");
-    for (const auto& e : *evs) print_line(a.json ? json::dump(e) : event_line(e, true));
+    for (const auto& e : *evs) print_line(a.json ? dump(e) : event_line(e, true));
     std::fflush(stdout);
     if (!a.follow) return 0;
     for (;;) {
         auto m = c.read_message(-1);
         if (!m) die(m.error().message);
-        const json::Value& e = (*m)["event"];
+        const Json& e = member((*m), "event");
         if (!e.is_object()) continue;  // not an event line: nothing for us
-        print_line(a.json ? json::dump(e) : event_line(e, true));
+        print_line(a.json ? dump(e) : event_line(e, true));
         std::fflush(stdout);
     }
 }
@@ -329,19 +329,19 @@ int run(const Args& a) {
     if (a.command == "top") return run_dashboard(a.socket);
     control::Client c = connect_or_die(a.socket);
     if (a.command == "status") {
-        const json::Value r = call_or_die(c, json::Value::object({{"cmd", "status"}}));
-        if (a.json) print_line(json::dump(r));
+        const Json r = call_or_die(c, Json({{"cmd", "status"}}));
+        if (a.json) print_line(dump(r));
         else print_status(r);
         return 0;
     }
     if (a.command == "conns") return cmd_conns(c, a);
     if (a.command == "events") return cmd_events(c, a);
     // metrics
-    const json::Value r = call_or_die(c, json::Value::object({{"cmd", "metrics"}}));
+    const Json r = call_or_die(c, Json({{"cmd", "metrics"}}));
     if (a.json) {
-        print_line(json::dump(r));
+        print_line(dump(r));
     } else {
-        const auto* text = r["text"].as_string();
+        const auto* text = as_string(member(r, "text"));
         if (text == nullptr) die("daemon reply to metrics has no text");
         std::fwrite(text->data(), 1, text->size(), stdout);
         if (!text->empty() && text->back() != '\n') std::fputc('\n', stdout);
