@@ -221,7 +221,7 @@ Daemon::Daemon(const DaemonConfig& cfg)
       control_handler_({cfg, engine_, mon_, log_, to_backup_latency_, to_client_latency_,
                         [this] { return capture_.stats(); },
                         [this] { return control_ ? control_->counters() : ControlCounters{}; },
-                        [this] { return clock_.now(); }}),
+                        [this] { return clock_.now(); }, &service_}),
       ctx_{&engine_, capture_.link(), &clock_, &to_backup_latency_},
       arp_ctx_{&engine_, arp_capture_.link(), &clock_, &to_backup_latency_},
       service_(cfg.probe) {

@@ -316,6 +316,14 @@ std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns)
         slot = static_cast<std::uint32_t>(slots_.size());
         slots_.emplace_back();
     }
+    if (order_.size() < slots_.size()) order_.resize(slots_.size());
+    order_[slot] = {created_.tail, kNil};
+    if (created_.tail != kNil) {
+        order_[created_.tail].next = slot;
+    } else {
+        created_.head = slot;
+    }
+    created_.tail = slot;
     Connection& c = slots_[slot];
     c.key = key;
     c.id = next_id_++;
@@ -329,6 +337,10 @@ std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns)
 
 void ConnectionTable::remove(std::uint32_t slot) {
     ++generation_;
+    const Links o = order_[slot];
+    (o.prev != kNil ? order_[o.prev].next : created_.head) = o.next;
+    (o.next != kNil ? order_[o.next].prev : created_.tail) = o.prev;
+    order_[slot] = {};
     Connection& c = slots_[slot];
     unlink(list_of(c), slot);
     index_.erase(pair_key(c.key.client, c.key.server));

@@ -90,15 +90,12 @@ public:
     const TableConfig& config() const { return config_; }
     bool is_protected(const Endpoint& e) const;
 
-    /// Visits every connection, in creation order.
+    /// Visits every connection, in creation order: a walk of an intrusive
+    /// list, no copy and no sort (the control socket pages through it while
+    /// the packet thread waits).
     template <typename F>
     void for_each(F&& visit) const {
-        std::vector<const Connection*> all;
-        all.reserve(index_.size());
-        for (const auto& [key, slot] : index_) all.push_back(&slots_[slot]);
-        std::sort(all.begin(), all.end(),
-                  [](const Connection* a, const Connection* b) { return a->id < b->id; });
-        for (const Connection* c : all) visit(*c);
+        for (std::uint32_t s = created_.head; s != kNil; s = order_[s].next) visit(slots_[s]);
     }
 
 private:
@@ -147,6 +144,13 @@ private:
     List open_;    // least recently seen first
     List closed_;  // earliest closed first
     std::uint64_t next_id_ = 1;
+    // Creation order, by slot (parallel to slots_): what for_each walks.
+    struct Links {
+        std::uint32_t prev = kNil;
+        std::uint32_t next = kNil;
+    };
+    std::vector<Links> order_;
+    List created_;
     std::uint64_t generation_ = 0;
     TableCounters counters_;
 };

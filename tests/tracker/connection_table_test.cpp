@@ -366,6 +366,35 @@ TEST(ConnectionTable, FullTableEvictsClosedFirstThenLeastRecentlySeen) {
     EXPECT_EQ(t.size(), 3u);
 }
 
+TEST(ConnectionTable, ForEachVisitsInCreationOrderAcrossRemovalsAndReusedSlots) {
+    TableConfig cfg;
+    cfg.max_connections = 3;
+    ConnectionTable t(cfg);
+    auto client = [](std::uint16_t port) { return Endpoint{kClient.ip, Port{port}}; };
+    auto ports = [&] {
+        std::vector<std::uint16_t> out;
+        std::uint64_t last_id = 0;
+        t.for_each([&](const Connection& c) {
+            EXPECT_GT(c.id, last_id);
+            last_id = c.id;
+            out.push_back(c.key.client.port.value);
+        });
+        return out;
+    };
+    handshake(t, 100, 900, client(1));
+    handshake(t, 200, 900, client(2));
+    handshake(t, 300, 900, client(3));
+    EXPECT_EQ(ports(), (std::vector<std::uint16_t>{1, 2, 3}));
+    feed(t, {.src = client(2), .dst = kServer, .flags = tf::kRst, .seq = 201});
+    handshake(t, 400, 900, client(4));  // evicts the closed #2; #4 takes its slot
+    EXPECT_EQ(ports(), (std::vector<std::uint16_t>{1, 3, 4}));
+    handshake(t, 500, 900, client(5));  // evicts #1 (least recently seen), the head
+    EXPECT_EQ(ports(), (std::vector<std::uint16_t>{3, 4, 5}));
+    feed(t, {.src = client(5), .dst = kServer, .flags = tf::kRst, .seq = 501});
+    handshake(t, 600, 900, client(6));  // evicts the closed #5, the tail
+    EXPECT_EQ(ports(), (std::vector<std::uint16_t>{3, 4, 6}));
+}
+
 TEST(ConnectionTable, ExpiryUsesPacketTimeForIdleAndClosedConnections) {
     TableConfig cfg;
     cfg.idle_timeout_ns = 1000;
