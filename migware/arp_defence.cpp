@@ -43,9 +43,9 @@ void FailoverEngine::on_arp(const Packet& p, MonoNs now) {
             reassert_tokens_ -= 1;
             if (counters_.arp_reasserted++ < kResetLogLimit)
                 log_.emit(now, "arp_reasserted",
-                          "claimed_by=" + p.arp.sender_mac.to_string() + " op=" +
-                              std::to_string(p.arp.op) + " n=" +
-                              std::to_string(counters_.arp_reasserted));
+                          Fields{{"claimed_by", p.arp.sender_mac.to_string()},
+                                 {"op", std::uint64_t{p.arp.op}},
+                                 {"n", counters_.arp_reasserted}});
             announce(our_mac());
         }
         primary_heard(now, "arp from the primary");
@@ -181,8 +181,8 @@ void FailoverEngine::announce_takeover(MonoNs now) {
     // primary's kernel again should it come back (it would reset them).
     if (!have_a_mac()) return;
     const std::size_t vlans = announce(our_mac());
-    log_.emit(now, "gratuitous_arp", "ip=" + config_.primary.to_string() + " mac=" +
-                                         our_mac().to_string() + " vlans=" + std::to_string(vlans));
+    log_.emit(now, "gratuitous_arp",
+              Fields{{"ip", config_.primary.to_string()}, {"mac", our_mac().to_string()}, {"vlans", vlans}});
 }
 
 std::size_t FailoverEngine::announce(const sniffer::MacAddr& sender) {

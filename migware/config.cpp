@@ -186,14 +186,16 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     cfg.failover.new_connections_to_returning_primary = new_conn_policy == "primary";
     std::string port_list;
     for (auto p : cfg.ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
-    cfg.summary = "interface=" + cfg.interface + " primary=" + primary + " backup=" + backup +
-                  " ports=" + port_list + " tun=" + cfg.tun_name +
-                  " monitor=" + std::to_string(interval_ms) + "ms/" + std::to_string(timeout_ms) +
-                  "ms/" + std::to_string(misses) + " segment_evidence=" +
-                  (cfg.monitor.require_segment_evidence ? "on" : "off") +
-                  (cfg.reference ? " reference=" + cfg.reference->to_string() : std::string()) +
-                  " max_connections=" +
-                  std::to_string(cfg.failover.table.max_connections);
+    cfg.summary = Fields{{"interface", cfg.interface},
+                         {"primary", primary},
+                         {"backup", backup},
+                         {"ports", port_list},
+                         {"tun", cfg.tun_name},
+                         {"monitor", std::to_string(interval_ms) + "ms/" + std::to_string(timeout_ms) +
+                                         "ms/" + std::to_string(misses)},
+                         {"segment_evidence", cfg.monitor.require_segment_evidence ? "on" : "off"}};
+    if (cfg.reference) cfg.summary.push_back({"reference", cfg.reference->to_string()});
+    cfg.summary.push_back({"max_connections", cfg.failover.table.max_connections});
     return cfg;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "migware/event_log.hpp"
 #include "migware/failover.hpp"
 #include "monitor/icmp_monitor.hpp"
 #include "monitor/service_probe.hpp"
@@ -37,7 +38,7 @@ struct DaemonConfig {
     std::string control_socket = "/run/migware/control.sock";  // empty: no control socket
     std::string control_group;                                  // empty: the daemon's group
     std::string state_file = "/var/lib/migware/snapshot";      // empty: no restart snapshot
-    std::string summary;          // one line: what was configured
+    Fields summary;               // what was configured (the start event's fields)
 };
 
 /// Parses argv (without the program name). Returns nullopt after printing

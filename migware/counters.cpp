@@ -272,15 +272,4 @@ std::uint64_t value(const Descriptor& d, const Sources& s, std::size_t i) {
     return d.read_at != nullptr && i < d.label_count ? d.read_at(s, i) : 0;
 }
 
-std::string logfmt_line(const Sources& s) {
-    std::string out;
-    for_each_json(s, [&](const std::string& k, std::uint64_t v) {
-        if (!out.empty()) out += ' ';
-        out += k;
-        out += '=';
-        out += std::to_string(v);
-    });
-    return out;
-}
-
 }  // namespace migware::counters

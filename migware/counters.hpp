@@ -113,8 +113,6 @@ void for_each_json(const Sources& s, F&& visit) {
     }
 }
 
-/// "k=v k=v ...": every JSON key, for the daemon's shutdown line.
-std::string logfmt_line(const Sources& s);
 
 // Names the dashboard reads (the table uses the same constants).
 inline constexpr std::string_view kPcapReceived = "pcap_received";

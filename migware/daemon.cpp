@@ -39,19 +39,19 @@ void load_snapshot(const DaemonConfig& cfg, FailoverEngine& engine, EventSink& l
     std::string error;
     const std::string text = read_snapshot_file(cfg.state_file, exists, error);
     if (!exists) {
-        log.emit(now, "snapshot", "file=" + logfmt_value(cfg.state_file) + " result=none");
+        log.emit(now, "snapshot", Fields{{"file", cfg.state_file}, {"result", "none"}});
         return;
     }
     auto parsed = error.empty() ? parse_snapshot(text) : SnapshotParse{{}, error};
     if (!parsed.error.empty()) {
         log.emit(now, "snapshot_refused",
-                 "file=" + logfmt_value(cfg.state_file) + " reason=" + logfmt_value(parsed.error) +
-                     " action=\"ignored; connections are picked up mid-stream\"");
+                 Fields{{"file", cfg.state_file},
+                        {"reason", parsed.error},
+                        {"action", "ignored; connections are picked up mid-stream"}});
         return;
     }
     const std::size_t n = engine.restore(parsed.facts, now);
-    log.emit(now, "snapshot", "file=" + logfmt_value(cfg.state_file) + " result=loaded connections=" +
-                                  std::to_string(n));
+    log.emit(now, "snapshot", Fields{{"file", cfg.state_file}, {"result", "loaded"}, {"connections", n}});
 }
 
 class Fd {
@@ -254,9 +254,10 @@ Daemon::Daemon(const DaemonConfig& cfg)
     next_snapshot_ = clock_.now() + kSnapshotEvery;
     next_stats_ = clock_.now() + kStatsEvery;
     engine_.started(clock_.now());
-    log_.emit(clock_.now(), "start",
-              "state=normal " + cfg.summary +
-                  (control_ ? " control=" + cfg.control_socket : std::string(" control=off")));
+    Fields start{{"state", "normal"}};
+    start.insert(start.end(), cfg.summary.begin(), cfg.summary.end());
+    start.push_back({"control", control_ ? cfg.control_socket : std::string("off")});
+    log_.emit(clock_.now(), "start", std::move(start));
 }
 
 int Daemon::run() {
@@ -280,10 +281,11 @@ int Daemon::run() {
     log_.set_listener(nullptr, nullptr);
     const auto final_capture = capture_.stats();
     const auto final_control = control_ ? control_->counters() : ControlCounters{};
-    log_.emit(clock_.now(), "shutdown",
-              "state=" + std::string(name_of(engine_.state())) + " " +
-                  counters::logfmt_line({&engine_, &mon_, &final_capture, &final_control, &service_,
-                                         &to_backup_latency_, &to_client_latency_}));
+    Fields shutdown{{"state", std::string(name_of(engine_.state()))}};
+    counters::for_each_json({&engine_, &mon_, &final_capture, &final_control, &service_,
+                             &to_backup_latency_, &to_client_latency_},
+                            [&](std::string key, std::uint64_t v) { shutdown.push_back({std::move(key), v}); });
+    log_.emit(clock_.now(), "shutdown", std::move(shutdown));
     return 0;
 }
 
@@ -350,7 +352,7 @@ void Daemon::on_capture_ready() {
         if (got < 0) {
             if (clock_.now() >= next_capture_error_log_) {  // at most once a second
                 next_capture_error_log_ = clock_.now() + kStatsEvery;
-                log_.emit(clock_.now(), "capture_error", "reason=" + logfmt_value(capture_.error()));
+                log_.emit(clock_.now(), "capture_error", Fields{{"reason", capture_.error()}});
             }
             break;
         }
@@ -375,8 +377,9 @@ void Daemon::on_link_event() {
     if (up != carrier_) {
         carrier_ = up;
         log_.emit(clock_.now(), "carrier",
-                  "interface=" + cfg_.interface + " state=" + (up ? "up" : "down") +
-                      " state_now=" + std::string(name_of(engine_.state())));
+                  Fields{{"interface", cfg_.interface},
+                         {"state", up ? "up" : "down"},
+                         {"state_now", std::string(name_of(engine_.state()))}});
     }
     mon_.on_carrier(up, clock_.now());
 }
@@ -384,7 +387,7 @@ void Daemon::on_link_event() {
 void Daemon::on_signal() {
     signalfd_siginfo si{};
     if (::read(sigfd_.get(), &si, sizeof si) != sizeof si) return;
-    log_.emit(clock_.now(), "signal", std::string("signal=") + strsignal(static_cast<int>(si.ssi_signo)));
+    log_.emit(clock_.now(), "signal", Fields{{"signal", std::string(strsignal(static_cast<int>(si.ssi_signo)))}});
     running_ = false;
 }
 
@@ -447,8 +450,9 @@ void Daemon::service_probe(MonoNs now) {
     if (!sv) return;
     const bool host_up = mon_.health() == monitor::Health::Up;
     log_.emit(now, sv->health == monitor::ServiceHealth::Down ? "service_down" : "service_up",
-              "port=" + std::to_string(cfg_.ports.front()) + " host=" +
-                  std::string(monitor::name_of(mon_.health())) + " reason=" + logfmt_value(sv->reason));
+              Fields{{"port", std::uint64_t{cfg_.ports.front()}},
+                     {"host", std::string(monitor::name_of(mon_.health()))},
+                     {"reason", sv->reason}});
     if (sv->health == monitor::ServiceHealth::Down && host_up && engine_.state() == State::Normal) {
         // The primary's own kernel has already closed the service's
         // connections (FIN/RST to the clients); nothing here can mask that.
@@ -461,12 +465,13 @@ void Daemon::judge(MonoNs now) {
     auto verdict = mon_.tick(now, engine_.passive_signal());
     if (auto veto = mon_.take_veto_notice()) {
         log_.emit(now, "monitor_veto",
-                  "reason=" + std::string(monitor::name_of(veto->reason)) + " detail=" +
-                      logfmt_value(veto->detail) + " state=" + std::string(name_of(engine_.state())));
+                  Fields{{"reason", std::string(monitor::name_of(veto->reason))},
+                         {"detail", veto->detail},
+                         {"state", std::string(name_of(engine_.state()))}});
     }
     if (!verdict) return;
-    log_.emit(now, "monitor", "health=" + std::string(monitor::name_of(verdict->health)) +
-                                  " reason=" + logfmt_value(verdict->reason));
+    log_.emit(now, "monitor",
+              Fields{{"health", std::string(monitor::name_of(verdict->health))}, {"reason", verdict->reason}});
     if (verdict->health == monitor::Health::Down) {
         take_over(now, verdict->reason);
     } else if (verdict->health == monitor::Health::Up) {
@@ -489,7 +494,7 @@ void Daemon::write_snapshot(MonoNs now) {
         snapshot_error_logged_ = false;
     } else if (!snapshot_error_logged_) {
         snapshot_error_logged_ = true;  // once per failure streak, not every 250 ms
-        log_.emit(now, "snapshot_error", "reason=" + logfmt_value(err));
+        log_.emit(now, "snapshot_error", Fields{{"reason", err}});
     }
 }
 
@@ -502,15 +507,16 @@ void Daemon::report_stats(MonoNs now) {
                                     engine_.pipeline().parse_counters().malformed()};
     if (errors[0] > last_errors_[0] || errors[1] > last_errors_[1] || errors[2] > last_errors_[2]) {
         log_.emit(now, "errors",
-                  "send_errors=" + std::to_string(errors[0] - last_errors_[0]) +
-                      " rewrite_errors=" + std::to_string(errors[1] - last_errors_[1]) +
-                      " malformed=" + std::to_string(errors[2] - last_errors_[2]) + " window=1s");
+                  Fields{{"send_errors", errors[0] - last_errors_[0]},
+                         {"rewrite_errors", errors[1] - last_errors_[1]},
+                         {"malformed", errors[2] - last_errors_[2]},
+                         {"window", "1s"}});
         std::copy(std::begin(errors), std::end(errors), last_errors_);
     }
     const auto cs = capture_.stats();
     if (cs.dropped_kernel > last_drops_) {
-        log_.emit(now, "capture_drops", "kernel_drops=" + std::to_string(cs.dropped_kernel) +
-                                            " new=" + std::to_string(cs.dropped_kernel - last_drops_));
+        log_.emit(now, "capture_drops",
+                  Fields{{"kernel_drops", cs.dropped_kernel}, {"new", cs.dropped_kernel - last_drops_}});
         last_drops_ = cs.dropped_kernel;
     }
 }

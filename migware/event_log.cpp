@@ -71,10 +71,6 @@ std::string to_logfmt(const Fields& fields) {
     return out;
 }
 
-void EventSink::emit(std::int64_t mono_ns, std::string_view event, const std::string& logfmt) {
-    emit(mono_ns, event, fields_from_logfmt(logfmt));
-}
-
 namespace {
 
 void write_stderr(std::int64_t mono_ns, std::string_view event, const Fields& fields) {
@@ -148,25 +144,6 @@ std::vector<std::pair<std::string, std::string>> parse_logfmt(std::string_view f
             }
         }
         if (!key.empty()) out.emplace_back(std::move(key), std::move(value));
-    }
-    return out;
-}
-
-Fields fields_from_logfmt(std::string_view logfmt) {
-    Fields out;
-    for (auto& [k, v] : parse_logfmt(logfmt)) {
-        // Exactly an integer's text, so writing it back gives the same bytes.
-        const char* first = v.data();
-        const char* last = v.data() + v.size();
-        std::int64_t i = 0;
-        std::uint64_t u = 0;
-        if (!v.empty() && std::from_chars(first, last, i).ptr == last && std::to_string(i) == v) {
-            out.push_back({std::move(k), i});
-        } else if (!v.empty() && std::from_chars(first, last, u).ptr == last && std::to_string(u) == v) {
-            out.push_back({std::move(k), u});
-        } else {
-            out.push_back({std::move(k), std::move(v)});
-        }
     }
     return out;
 }

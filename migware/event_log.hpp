@@ -31,9 +31,6 @@ public:
     virtual ~EventSink() = default;
     /// `fields` without the event/time keys.
     virtual void emit(std::int64_t mono_ns, std::string_view event, Fields fields) = 0;
-    // transitional: remove once every caller passes Fields
-    /// `logfmt` is "k=v k2=\"v 2\""; read back with fields_from_logfmt().
-    void emit(std::int64_t mono_ns, std::string_view event, const std::string& logfmt);
 };
 
 /// Writes `ts=<wall> mono_ns=<n> event=<e> <fields>` lines to stderr.
@@ -70,12 +67,6 @@ std::string to_logfmt(const Fields& fields);
 /// escapes undone). Malformed input yields what could be read.
 std::vector<std::pair<std::string, std::string>> parse_logfmt(std::string_view fields);
 
-// transitional: remove once every caller passes Fields
-/// parse_logfmt, typed: a value whose text is exactly an integer's (no sign
-/// but '-', no leading zero, in range) becomes an integer; everything else,
-/// decimals included, stays a string. Unquoted, so `reason="42"` is an
-/// integer too: the logfmt text cannot tell them apart.
-Fields fields_from_logfmt(std::string_view logfmt);
 
 /// One logged event, as kept for the control socket.
 struct EventRecord {

@@ -151,26 +151,29 @@ bool FailoverEngine::tcp_checksum_ok(const sniffer::RawFrame& frame, const Packe
 
 void FailoverEngine::primary_up(MonoNs now, const std::string& reason) {
     if (state_ == State::Normal) {
-        log_.emit(now, "primary_up", "reason=" + logfmt_value(reason));
+        log_.emit(now, "primary_up", Fields{{"reason", reason}});
         return;
     }
     // PrimaryAnswering changes no state: the twins own the clients now.
     primary_back_ = true;
     primary_heard(now, "echo replies");
     log_.emit(now, "primary_answering",
-              "state=" + std::string(name_of(state_)) + " reason=" + logfmt_value(reason) +
-                  (config_.new_connections_to_returning_primary
-                       ? " action=\"keep serving the twins; new connections go to the primary\""
-                       : " action=\"keep serving the twins; new connections stay with the backup "
-                         "(no automatic fail-back)\""));
+              Fields{{"state", std::string(name_of(state_))},
+                     {"reason", reason},
+                     {"action", config_.new_connections_to_returning_primary
+                                    ? "keep serving the twins; new connections go to the primary"
+                                    : "keep serving the twins; new connections stay with the backup "
+                                      "(no automatic fail-back)"}});
 }
 
 void FailoverEngine::transition(Event event, MonoNs now, const std::string& reason) {
     const Transition tr = next_state(state_, event);
     if (!tr.changed) return;
     log_.emit(now, "transition",
-              "from=" + std::string(name_of(state_)) + " to=" + std::string(name_of(tr.to)) +
-                  " cause=" + std::string(name_of(event)) + " reason=" + logfmt_value(reason));
+              Fields{{"from", std::string(name_of(state_))},
+                     {"to", std::string(name_of(tr.to))},
+                     {"cause", std::string(name_of(event))},
+                     {"reason", reason}});
     state_ = tr.to;
     state_since_ = now;
 }

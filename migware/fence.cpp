@@ -38,8 +38,9 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
     if (!primary_talking_logged_) {
         primary_talking_logged_ = true;
         log_.emit(now, "primary_tcp_seen",
-                  "src=" + ep({p.ip.src, p.tcp.src_port}) + " dst=" + ep({p.ip.dst, p.tcp.dst_port}) +
-                      " note=\"the primary sends TCP again; twins keep serving (logged once)\"");
+                  Fields{{"src", ep({p.ip.src, p.tcp.src_port})},
+                         {"dst", ep({p.ip.dst, p.tcp.dst_port})},
+                         {"note", "the primary sends TCP again; twins keep serving (logged once)"}});
     }
     primary_heard(now, "tcp from the primary");
     const tracker::FourTuple key{{p.ip.dst, p.tcp.dst_port}, {p.ip.src, p.tcp.src_port}};
@@ -99,9 +100,10 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
             ++counters_.primary_resets_caught;
         } else if (counters_.primary_resets_seen++ < kResetLogLimit) {
             log_.emit(now, "primary_reset_client",
-                      "client=" + ep(key.client) + " server=" + ep(key.server) + " seq=" +
-                          std::to_string(p.tcp.seq.raw()) +
-                          " note=\"the primary's kernel answered a client segment\"");
+                      Fields{{"client", ep(key.client)},
+                             {"server", ep(key.server)},
+                             {"seq", std::uint64_t{p.tcp.seq.raw()}},
+                             {"note", "the primary's kernel answered a client segment"}});
         }
     }
 }
@@ -128,8 +130,8 @@ void FailoverEngine::start_fence_round(MonoNs now, const std::string& reason) {
     fence_round_open_ = true;
     fence_round_started_ = now;
     ++counters_.fence_rounds;
-    log_.emit(now, "fence_start", "reason=" + logfmt_value(reason) + " stale=" + std::to_string(n) +
-                                      " primary_mac=" + primary_mac_.to_string());
+    log_.emit(now, "fence_start",
+              Fields{{"reason", reason}, {"stale", n}, {"primary_mac", primary_mac_.to_string()}});
 }
 
 void FailoverEngine::fence_timer(MonoNs now) {
@@ -168,11 +170,11 @@ void FailoverEngine::fence_timer(MonoNs now) {
         fence_round_open_ = false;
         next_fence_round_ = now + kFenceRoundGap;
         log_.emit(now, "fence_done",
-                  "fenced=" + std::to_string(counters_.fenced) + " resets=" +
-                      std::to_string(counters_.fence_resets) + " probes=" +
-                      std::to_string(counters_.fence_probes) + " unfenced=" +
-                      std::to_string(stale_unfenced()) + " in_us=" +
-                      std::to_string((now - fence_round_started_) / 1000));
+                  Fields{{"fenced", counters_.fenced},
+                         {"resets", counters_.fence_resets},
+                         {"probes", counters_.fence_probes},
+                         {"unfenced", stale_unfenced()},
+                         {"in_us", (now - fence_round_started_) / 1000}});
     }
 }
 

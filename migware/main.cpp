@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
         }
         if (!config) return kExitOk;  // --help
         if (config->check_only) {
-            std::cout << "configuration ok: " << config->summary << '\n';
+            std::cout << "configuration ok: " << to_logfmt(config->summary) << '\n';
             return kExitOk;
         }
         return migware::run_daemon(*config);

@@ -150,20 +150,16 @@ void FailoverEngine::start_recovery(MonoNs now) {
                 neighbours_.push_back(me);
         }
     }
-    std::string skipped;
+    Fields fields{{"twins", twins_.size()}};
     for (std::size_t i = 0; i < counters_.unrecovered.size(); ++i)
-        skipped += " " + std::string(name_of(static_cast<Unrecovered>(i))) + "=" +
-                   std::to_string(counters_.unrecovered[i]);
-    log_.emit(now, "recovery_start", "twins=" + std::to_string(twins_.size()) + skipped +
-                                         " replay_incomplete=" +
-                                         std::to_string(counters_.replay_incomplete) +
-                                         " restored=" + std::to_string(counters_.twins_restored) +
-                                         " inferred=" + std::to_string(counters_.twins_inferred) +
-                                         " gone_before_failure=" +
-                                         std::to_string(counters_.gone_before_failure) +
-                                         " expired_before_failure=" +
-                                         std::to_string(table.counters().expired_idle +
-                                                        table.counters().expired_closed));
+        fields.push_back({std::string(name_of(static_cast<Unrecovered>(i))), counters_.unrecovered[i]});
+    fields.push_back({"replay_incomplete", counters_.replay_incomplete});
+    fields.push_back({"restored", counters_.twins_restored});
+    fields.push_back({"inferred", counters_.twins_inferred});
+    fields.push_back({"gone_before_failure", counters_.gone_before_failure});
+    fields.push_back({"expired_before_failure",
+                      table.counters().expired_idle + table.counters().expired_closed});
+    log_.emit(now, "recovery_start", std::move(fields));
     pump_syns(now);
     check_resolved(now);
 }
@@ -326,10 +322,9 @@ void FailoverEngine::log_unrecoverable(MonoNs now, const tracker::FourTuple& key
     // One event per connection up to a bound, then a summary at the end of
     // Recovery: thousands of lines would bury the transition the operator needs.
     if (unrecoverable_logged_++ >= kUnrecoverableLogLimit) return;
-    std::string fields = "client=" + ep(key.client) + " server=" + ep(key.server) +
-                         " reason=" + std::string(name_of(why));
-    if (syn_tries > 0) fields += " syn_tries=" + std::to_string(syn_tries);
-    log_.emit(now, "unrecoverable", fields);
+    Fields fields{{"client", ep(key.client)}, {"server", ep(key.server)}, {"reason", std::string(name_of(why))}};
+    if (syn_tries > 0) fields.push_back({"syn_tries", std::int64_t{syn_tries}});
+    log_.emit(now, "unrecoverable", std::move(fields));
 }
 
 void FailoverEngine::check_resolved(MonoNs now) {
@@ -337,8 +332,8 @@ void FailoverEngine::check_resolved(MonoNs now) {
     recovery_done_ = now;
     if (unrecoverable_logged_ > kUnrecoverableLogLimit)
         log_.emit(now, "unrecoverable_summary",
-                  "logged=" + std::to_string(kUnrecoverableLogLimit) + " not_logged=" +
-                      std::to_string(unrecoverable_logged_ - kUnrecoverableLogLimit));
+                  Fields{{"logged", kUnrecoverableLogLimit},
+                         {"not_logged", unrecoverable_logged_ - kUnrecoverableLogLimit}});
     const std::uint64_t failed =
         counters_.unrecovered[static_cast<std::size_t>(Unrecovered::NoSynAck)] +
         counters_.unrecovered[static_cast<std::size_t>(Unrecovered::BackupRefused)];

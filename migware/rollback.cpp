@@ -35,8 +35,8 @@ bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
     // its sockets; undoing the takeover now would strand their clients.
     if (counters_.progress_after_fence++ == 0)
         log_.emit(now, "primary_progress_after_fence",
-                  "evidence=" + logfmt_value(evidence) +
-                      " action=\"none: the fence had already reset some of its sockets\"");
+                  Fields{{"evidence", evidence},
+                         {"action", "none: the fence had already reset some of its sockets"}});
     return false;
 }
 
@@ -54,12 +54,13 @@ void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
     point_clients_at_primary();
     ++counters_.rollbacks;
     log_.emit(now, "takeover_rolled_back",
-              "evidence=" + logfmt_value(evidence) + " twins_closed=" + std::to_string(reset) +
-                  " twins_that_carried_traffic=" + std::to_string(carried) +
-                  " new_connections_lost=" + std::to_string(direct) +
-                  " primary_fed=" + std::to_string(counters_.primary_fed) +
-                  " action=\"no probe or RST to the primary; twins closed inside this host; "
-                  "clients pointed back at the primary's MAC; tracking resumes\"");
+              Fields{{"evidence", evidence},
+                     {"twins_closed", reset},
+                     {"twins_that_carried_traffic", carried},
+                     {"new_connections_lost", direct},
+                     {"primary_fed", counters_.primary_fed},
+                     {"action", "no probe or RST to the primary; twins closed inside this host; "
+                                "clients pointed back at the primary's MAC; tracking resumes"}});
     // Forget every twin; the tracker's table stays and catches up with the
     // next segments (A and K only move forward, the held bytes heal).
     twins_.clear();

@@ -68,26 +68,6 @@ TEST(LogfmtTest, TypedFieldsAreWrittenAsLogfmt) {
     EXPECT_EQ(sink.entries[0].values, f);
 }
 
-// transitional: remove with the string overload
-TEST(LogfmtTest, TransitionalStringsBecomeFieldsAndReadBackTheSame) {
-    const std::string text =
-        "n=42 neg=-7 big=18446744073709551615 over=18446744073709551616 lead=007 dec=1.5 zero=-0 plus=+1 "
-        "hex=0x10 q=\"two words\" bare";
-    const Fields f = fields_from_logfmt(text);
-    ASSERT_EQ(f.size(), 11u);
-    EXPECT_EQ(f[0], (Field{"n", std::int64_t{42}}));
-    EXPECT_EQ(f[1], (Field{"neg", std::int64_t{-7}}));
-    EXPECT_EQ(f[2], (Field{"big", std::uint64_t{18446744073709551615u}}));
-    for (std::size_t i : {3u, 4u, 5u, 6u, 7u, 8u}) EXPECT_TRUE(std::holds_alternative<std::string>(f[i].value)) << f[i].key;
-    EXPECT_EQ(f[9], (Field{"q", std::string("two words")}));
-    EXPECT_EQ(f[10], (Field{"bare", std::string()}));
-    // What the engine writes comes out of stderr/MemorySink byte for byte.
-    MemorySink sink;
-    const std::string engine_like = "from=normal to=recovery cause=primary_down reason=\"4 probes\" twins=12";
-    sink.emit(1, "transition", engine_like);
-    EXPECT_EQ(sink.entries[0].fields, engine_like);
-}
-
 TEST(EventRingTest, KeepsTheLastEventsWithTheirFields) {
     EventRing ring(3, false);
     for (int i = 0; i < 5; ++i) ring.emit(i, i % 2 ? "odd" : "even", Fields{{"i", std::int64_t{i}}});
