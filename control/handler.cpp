@@ -7,6 +7,7 @@
 
 #include "control/metrics.hpp"
 #include "migware/report.hpp"
+#include "migware/version.hpp"
 
 namespace migware {
 
@@ -17,7 +18,6 @@ using control::Json;
 constexpr std::uint64_t kDefaultLimit = 100;
 constexpr std::uint64_t kMaxLimit = 1000;
 constexpr std::size_t kMaxMatch = 256;
-constexpr const char* kVersion = "0.1.0";
 constexpr std::string_view kCommands = "(status, connections, counters, events, metrics)";
 
 std::string wall_text(std::int64_t wall_ns) {
@@ -38,12 +38,6 @@ std::int64_t wall_now_ns() {
 }
 
 Json or_null(bool known, Json v) { return known ? std::move(v) : Json(); }
-
-std::optional<Phase> phase_named(std::string_view name) {
-    for (std::size_t i = 0; i < 5; ++i)
-        if (name_of(static_cast<Phase>(i)) == name) return static_cast<Phase>(i);
-    return std::nullopt;
-}
 
 char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
@@ -233,10 +227,9 @@ ControlReply DaemonControl::handle(std::string_view line) {
         std::optional<Phase> phase;
         if (control::has(body, "state")) {
             const std::string* name = control::as_string(control::member(body, "state"));
-            phase = name ? phase_named(*name) : std::nullopt;
+            phase = name ? phase_from_name(*name) : std::nullopt;
             if (!phase)
-                return {control::error_reply(id, "'state' must be one of tracked, recovering, proxied, lost, closed"),
-                        false};
+                return {control::error_reply(id, "'state' must be one of " + joined(kPhaseNames)), false};
         }
         std::string_view match;
         if (control::has(body, "match")) {

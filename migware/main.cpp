@@ -21,6 +21,7 @@
 #include "migware/io.hpp"
 #include "migware/pipeline.hpp"
 #include "migware/report.hpp"
+#include "migware/version.hpp"
 #include "sniffer/pcap_source.hpp"
 
 namespace po = boost::program_options;
@@ -263,7 +264,7 @@ int main(int argc, char** argv) {
             return kExitUsage;
         }
         if (args[0] == "--version") {
-            std::cout << "migware 0.1.0\n";
+            std::cout << "migware " << migware::kVersion << "\n";
             return kExitOk;
         }
         if (args[0] == "replay") return run_replay({args.begin() + 1, args.end()});

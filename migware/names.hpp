@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace migware {
@@ -22,6 +23,17 @@ constexpr std::optional<E> enum_from_name(const std::array<std::string_view, N>&
     for (std::size_t i = 0; i < N; ++i)
         if (names[i] == s) return static_cast<E>(i);
     return std::nullopt;
+}
+
+/// "a, b, c": the names for a message.
+template <std::size_t N>
+std::string joined(const std::array<std::string_view, N>& names, std::string_view sep = ", ") {
+    std::string out;
+    for (std::string_view n : names) {
+        if (!out.empty()) out += sep;
+        out += n;
+    }
+    return out;
 }
 
 }  // namespace migware

@@ -19,6 +19,7 @@
 
 #include "control/client.hpp"
 #include "migware/counters.hpp"
+#include "migware/phase.hpp"
 
 namespace migware::migctl {
 
@@ -121,7 +122,7 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr auto kRefresh = std::chrono::milliseconds(250);
 constexpr auto kReconnectEvery = std::chrono::seconds(1);
 constexpr int kCallTimeoutMs = 1500;
-constexpr std::array<const char*, 5> kPhases = {"tracked", "recovering", "proxied", "lost", "closed"};
+constexpr const auto& kPhases = migware::kPhaseNames;
 constexpr int kFirstContentRow = 9;  // rows 0-7 summary, 8 section heading
 
 // The handler can only set a flag; the loop wakes from wgetch's timeout.
@@ -250,7 +251,7 @@ private:
         // otherwise the exact totals of a one-item connections query per phase.
         const bool phase_queries = !status_has_phases_;
         if (phase_queries)
-            for (const char* ph : kPhases)
+            for (std::string_view ph : kPhases)
                 reqs.push_back(Json({{"cmd", "connections"}, {"state", ph}, {"limit", 1}}));
         const std::size_t table_first = reqs.size();
         const bool filtered = !filter_.empty();

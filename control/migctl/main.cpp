@@ -23,6 +23,7 @@
 #include "control/client.hpp"
 #include "control/migctl/dashboard.hpp"
 #include "control/protocol.hpp"
+#include "migware/phase.hpp"
 
 namespace migware::migctl {
 namespace {
@@ -99,12 +100,9 @@ Args parse_args(int argc, char** argv) {
                      [&](const char* c) { return a.command == c; }) == std::end(kCommands))
         throw UsageError{"unknown command '" + a.command + "'"};
     if (a.state) {
-        static const char* kPhases[] = {"tracked", "recovering", "proxied", "lost", "closed"};
         if (a.command != "conns") throw UsageError{"--state only applies to conns"};
-        if (std::find_if(std::begin(kPhases), std::end(kPhases),
-                         [&](const char* p) { return *a.state == p; }) == std::end(kPhases))
-            throw UsageError{"--state '" + *a.state +
-                             "' is not one of tracked, recovering, proxied, lost, closed"};
+        if (!migware::phase_from_name(*a.state))
+            throw UsageError{"--state '" + *a.state + "' is not one of " + migware::joined(migware::kPhaseNames)};
     }
     if (a.follow && a.command != "events") throw UsageError{"--follow only applies to events"};
     if (a.json && a.command == "top") throw UsageError{"top has no --json"};
@@ -209,8 +207,8 @@ void print_status(const Json& st) {
     const Json& cn = member(st, "connections");  // optional extra: counts by phase
     if (cn.is_object()) {
         std::string t;
-        for (const char* ph : {"tracked", "recovering", "proxied", "lost", "closed"})
-            t += std::string(t.empty() ? "" : "  ") + ph + " " + scalar_text(member(cn, ph));
+        for (std::string_view ph : migware::kPhaseNames)
+            t += std::string(t.empty() ? "" : "  ") + std::string(ph) + " " + scalar_text(member(cn, ph));
         row("connections", t);
     }
 
