@@ -115,15 +115,18 @@ void for_each_json(const Sources& s, F&& visit) {
 
 
 // Names the dashboard reads (the table uses the same constants).
+// The capture:
 inline constexpr std::string_view kPcapReceived = "pcap_received";
 inline constexpr std::string_view kCapturedBytes = "captured_bytes";
+inline constexpr std::string_view kKernelDrops = "kernel_drops";
+inline constexpr std::string_view kInterfaceDrops = "interface_drops";
+inline constexpr std::string_view kMalformed = "malformed";
+// The proxy, both directions:
 inline constexpr std::string_view kToBackupPackets = "to_backup_packets";
 inline constexpr std::string_view kToBackupBytes = "to_backup_bytes";
 inline constexpr std::string_view kToClientPackets = "to_client_packets";
 inline constexpr std::string_view kToClientBytes = "to_client_bytes";
-inline constexpr std::string_view kKernelDrops = "kernel_drops";
-inline constexpr std::string_view kInterfaceDrops = "interface_drops";
-inline constexpr std::string_view kMalformed = "malformed";
+// Its added latency (JSON only: Prometheus has the histogram):
 inline constexpr std::string_view kLatencyToBackupP50 = "proxy_latency_to_backup_p50_ns";
 inline constexpr std::string_view kLatencyToBackupP99 = "proxy_latency_to_backup_p99_ns";
 inline constexpr std::string_view kLatencyToClientP50 = "proxy_latency_to_client_p50_ns";

@@ -54,20 +54,6 @@ void load_snapshot(const DaemonConfig& cfg, FailoverEngine& engine, EventSink& l
     log.emit(now, "snapshot", Fields{{"file", cfg.state_file}, {"result", "loaded"}, {"connections", n}});
 }
 
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
 struct CaptureCtx {
     FailoverEngine* engine;
     sniffer::LinkType link;
@@ -147,9 +133,9 @@ private:
     std::optional<monitor::IcmpMonitor> ref_mon_;
     std::uint64_t reference_replies_ = 0;
     bool carrier_;
-    Fd sigfd_;
-    Fd timer_;
-    Fd ep_;
+    UniqueFd sigfd_;
+    UniqueFd timer_;
+    UniqueFd ep_;
     LatencyRecorder to_backup_latency_, to_client_latency_;
     std::unique_ptr<ControlServer> control_;
     DaemonControl control_handler_;
@@ -178,9 +164,9 @@ FailoverConfig live_engine_config(const DaemonConfig& cfg) {
 
 std::uint64_t random64(std::random_device& rd) { return (std::uint64_t{rd()} << 32) | rd(); }
 
-Fd make_fd(int fd, const char* what) {
+UniqueFd make_fd(int fd, const char* what) {
     if (fd < 0) throw IoError(std::string("event loop set-up: ") + what + ": " + std::strerror(errno));
-    return Fd(fd);
+    return UniqueFd(fd);
 }
 
 sigset_t blocked_signals() {

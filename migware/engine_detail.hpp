@@ -16,6 +16,10 @@ namespace migware::detail {
 
 using monitor::MonoNs;
 using sniffer::Endpoint;
+using sniffer::Packet;
+using sniffer::PacketKind;
+using sniffer::SeqNum;
+namespace tf = sniffer::tcp_flag;
 
 inline constexpr std::size_t kScratchBytes = 65536 + 64;
 inline constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 when the client sent none

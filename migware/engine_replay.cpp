@@ -22,31 +22,23 @@ constexpr MonoNs kNever = std::numeric_limits<MonoNs>::max();
 // did not act on a due timer, and replaying on would spin for ever.
 constexpr std::uint64_t kMaxStuckTimers = 1000;
 
-/// Records what the engine sends, stamped with the replay's packet time.
-class VectorBackupLink final : public BackupLink {
+/// Records what the engine sends on both links, stamped with the replay's
+/// packet time.
+class VectorLinks final : public BackupLink, public ClientLink {
 public:
-    VectorBackupLink(const MonoNs& now, std::vector<SentPacket>& out) : now_(now), out_(out) {}
-    bool send_to_backup(std::span<const std::byte> ip_packet) override {
-        out_.push_back({now_, {ip_packet.begin(), ip_packet.end()}});
-        return true;
-    }
+    VectorLinks(const MonoNs& now, std::vector<SentPacket>& to_backup, std::vector<SentPacket>& to_client)
+        : now_(now), to_backup_(to_backup), to_client_(to_client) {}
+    bool send_to_backup(std::span<const std::byte> ip_packet) override { return record(to_backup_, ip_packet); }
+    bool send_to_client(std::span<const std::byte> frame) override { return record(to_client_, frame); }
 
 private:
-    const MonoNs& now_;
-    std::vector<SentPacket>& out_;
-};
-
-class VectorClientLink final : public ClientLink {
-public:
-    VectorClientLink(const MonoNs& now, std::vector<SentPacket>& out) : now_(now), out_(out) {}
-    bool send_to_client(std::span<const std::byte> frame) override {
-        out_.push_back({now_, {frame.begin(), frame.end()}});
+    bool record(std::vector<SentPacket>& out, std::span<const std::byte> bytes) {
+        out.push_back({now_, {bytes.begin(), bytes.end()}});
         return true;
     }
-
-private:
     const MonoNs& now_;
-    std::vector<SentPacket>& out_;
+    std::vector<SentPacket>& to_backup_;
+    std::vector<SentPacket>& to_client_;
 };
 
 class VectorSink final : public EventSink {
@@ -280,11 +272,10 @@ EngineReplayResult run_engine_replay(sniffer::PacketSource& capture,
                                      const EngineReplayOptions& options) {
     EngineReplayResult r;
     MonoNs now = 0;
-    VectorBackupLink backup_link(now, r.to_backup);
-    VectorClientLink client_link(now, r.to_client);
+    VectorLinks links(now, r.to_backup, r.to_client);
     VectorSink sink(r.events);
     const FailoverConfig& cfg = options.engine;
-    FailoverEngine engine(cfg, backup_link, client_link, sink);
+    FailoverEngine engine(cfg, links, links, sink);
     const bool skip_outbound = options.daemon_filter && cfg.backup_mac != sniffer::MacAddr{};
 
     Cursor client(&capture);

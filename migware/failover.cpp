@@ -5,19 +5,13 @@
 #include "migware/failover.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <limits>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/bytes.hpp"
 #include "rewrite/checksum.hpp"
-#include "rewrite/handshake.hpp"
 
 namespace migware {
 
-using sniffer::Packet;
-using sniffer::PacketKind;
-using sniffer::SeqNum;
-namespace tf = sniffer::tcp_flag;
 using namespace detail;
 
 FailoverEngine::FailoverEngine(FailoverConfig config, BackupLink& backup, ClientLink& client,

@@ -38,13 +38,12 @@ sockaddr_in inet(Ipv4Addr ip) {
 class Socket {
 public:
     Socket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-        if (fd_ < 0) throw IoError("socket: " + errno_text());
+        if (!fd_.valid()) throw IoError("socket: " + errno_text());
     }
-    ~Socket() { ::close(fd_); }
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
 
 private:
-    int fd_;
+    UniqueFd fd_;
 };
 
 }  // namespace
@@ -65,17 +64,21 @@ void require_capabilities() {
                       "; run as root or grant it: setcap cap_net_raw,cap_net_admin+ep <migware>");
 }
 
+void UniqueFd::reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
 // ---------------------------------------------------------------- TUN
 
 TunDevice::TunDevice(const std::string& name) : name_(name) {
-    fd_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd_ < 0) throw IoError("/dev/net/tun: " + errno_text());
+    fd_ = UniqueFd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    if (!fd_.valid()) throw IoError("/dev/net/tun: " + errno_text());
     ifreq ifr{};
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
     std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    if (::ioctl(fd_, TUNSETIFF, &ifr) != 0) {
+    if (::ioctl(fd_.get(), TUNSETIFF, &ifr) != 0) {
         const std::string err = errno_text();
-        ::close(fd_);
         throw IoError("TUN device '" + name + "': " + err);
     }
     name_ = ifr.ifr_name;
@@ -110,7 +113,6 @@ TunDevice::~TunDevice() {
     } catch (...) {
         // closing the device below removes its routes anyway
     }
-    if (fd_ >= 0) ::close(fd_);
 }
 
 sniffer::MacAddr interface_mac(const std::string& interface) {
@@ -145,12 +147,12 @@ void TunDevice::unroute_host(Ipv4Addr ip) {
 }
 
 std::size_t TunDevice::read(std::span<std::byte> buf) {
-    const ssize_t n = ::read(fd_, buf.data(), buf.size());
+    const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
     return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 bool TunDevice::send_to_backup(std::span<const std::byte> ip_packet) {
-    const ssize_t n = ::write(fd_, ip_packet.data(), ip_packet.size());
+    const ssize_t n = ::write(fd_.get(), ip_packet.data(), ip_packet.size());
     if (n != static_cast<ssize_t>(ip_packet.size())) {
         ++write_errors_;
         return false;
@@ -187,20 +189,15 @@ bool LinkInjector::send_to_client(std::span<const std::byte> frame) {
 // ---------------------------------------------------------------- carrier
 
 LinkWatch::LinkWatch(const std::string& interface) : interface_(interface) {
-    fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd_ < 0) throw IoError("netlink socket: " + errno_text());
+    fd_ = UniqueFd(::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE));
+    if (!fd_.valid()) throw IoError("netlink socket: " + errno_text());
     sockaddr_nl sa{};
     sa.nl_family = AF_NETLINK;
     sa.nl_groups = RTMGRP_LINK;
-    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    if (::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
         const std::string err = errno_text();
-        ::close(fd_);
         throw IoError("netlink bind (link notifications): " + err);
     }
-}
-
-LinkWatch::~LinkWatch() {
-    if (fd_ >= 0) ::close(fd_);
 }
 
 bool LinkWatch::drain() {
@@ -210,7 +207,7 @@ bool LinkWatch::drain() {
     std::array<std::byte, 8192> buf{};
     bool any = false;
     for (int i = 0; i < 64; ++i) {
-        const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+        const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
         if (n > 0 || (n < 0 && errno == ENOBUFS)) {
             any = true;
             continue;
@@ -229,19 +226,15 @@ bool LinkWatch::carrier_up() const {
 }
 
 IcmpSocket::IcmpSocket(const std::string& interface) {
-    fd_ = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-    if (fd_ < 0) throw IoError("ICMP socket: " + errno_text() + " (needs CAP_NET_RAW)");
-    if (::setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+    fd_ = UniqueFd(::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
+    if (!fd_.valid()) throw IoError("ICMP socket: " + errno_text() + " (needs CAP_NET_RAW)");
+    if (::setsockopt(fd_.get(), SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
                      static_cast<socklen_t>(interface.size())) != 0)
         throw IoError("ICMP socket on " + interface + ": " + errno_text());
     // Only echo replies reach us (raw ICMP sockets see every ICMP message).
     icmp_filter filter{};
     filter.data = ~(1u << ICMP_ECHOREPLY);
-    ::setsockopt(fd_, SOL_RAW, ICMP_FILTER, &filter, sizeof filter);
-}
-
-IcmpSocket::~IcmpSocket() {
-    if (fd_ >= 0) ::close(fd_);
+    ::setsockopt(fd_.get(), SOL_RAW, ICMP_FILTER, &filter, sizeof filter);
 }
 
 bool IcmpSocket::send_probe(Ipv4Addr to, const monitor::Probe& probe) {
@@ -259,45 +252,39 @@ bool IcmpSocket::send_probe(Ipv4Addr to, const monitor::Probe& probe) {
     pkt[2] = static_cast<std::uint8_t>(csum >> 8);
     pkt[3] = static_cast<std::uint8_t>(csum);
     const sockaddr_in dst = inet(to);
-    return ::sendto(fd_, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&dst),
+    return ::sendto(fd_.get(), pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&dst),
                     sizeof dst) == static_cast<ssize_t>(pkt.size());
 }
 
 std::size_t IcmpSocket::read(std::span<std::byte> buf) {
-    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
     return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 // ---------------------------------------------------------------- TCP probe
 
 ServiceConnect::ServiceConnect(const std::string& interface, Ipv4Addr ip, std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw IoError("service probe socket: " + errno_text());
-    ::setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd_.valid()) throw IoError("service probe socket: " + errno_text());
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
                  static_cast<socklen_t>(interface.size()));
     linger lg{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     sockaddr_in dst = inet(ip);
     dst.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+    if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
         immediate_ = true;
     } else if (errno != EINPROGRESS) {
         const std::string err = errno_text();
-        ::close(fd_);
-        fd_ = -1;
         throw IoError("service probe connect: " + err);
     }
-}
-
-ServiceConnect::~ServiceConnect() {
-    if (fd_ >= 0) ::close(fd_);
 }
 
 monitor::ProbeResult ServiceConnect::result() const {
     if (immediate_) return monitor::ProbeResult::Connected;
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return monitor::ProbeResult::Error;
+    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return monitor::ProbeResult::Error;
     if (err == 0) return monitor::ProbeResult::Connected;
     if (err == ECONNREFUSED) return monitor::ProbeResult::Refused;
     return monitor::ProbeResult::Error;

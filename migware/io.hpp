@@ -22,6 +22,33 @@ struct IoError : std::runtime_error {
 /// Fails with one line naming the missing capability (CAP_NET_RAW, CAP_NET_ADMIN).
 void require_capabilities();
 
+/// Owns one file descriptor: closed when destroyed, movable, not copyable.
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+    UniqueFd& operator=(UniqueFd&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = o.release();
+        }
+        return *this;
+    }
+    ~UniqueFd() { reset(); }
+    int get() const noexcept { return fd_; }
+    bool valid() const noexcept { return fd_ >= 0; }
+    void reset() noexcept;
+
+private:
+    int release() noexcept {
+        const int fd = fd_;
+        fd_ = -1;
+        return fd;
+    }
+    int fd_ = -1;
+};
+
 /// The interface's Ethernet address (SIOCGIFHWADDR). Throws IoError when it
 /// has none (not Ethernet) or cannot be read.
 sniffer::MacAddr interface_mac(const std::string& interface);
@@ -33,10 +60,8 @@ class TunDevice final : public BackupLink {
 public:
     explicit TunDevice(const std::string& name);
     ~TunDevice() override;
-    TunDevice(const TunDevice&) = delete;
-    TunDevice& operator=(const TunDevice&) = delete;
 
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     const std::string& name() const { return name_; }
     void route_host(Ipv4Addr ip);
     /// Removes a route route_host() added (a rolled-back takeover).
@@ -47,7 +72,7 @@ public:
     std::uint64_t write_errors() const { return write_errors_; }
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
     std::string name_;
     std::vector<Ipv4Addr> routes_;
     std::uint64_t write_errors_ = 0;
@@ -58,8 +83,6 @@ class LinkInjector final : public ClientLink {
 public:
     explicit LinkInjector(const std::string& interface);
     ~LinkInjector() override;
-    LinkInjector(const LinkInjector&) = delete;
-    LinkInjector& operator=(const LinkInjector&) = delete;
     bool send_to_client(std::span<const std::byte> frame) override;
 
 private:
@@ -73,16 +96,13 @@ private:
 class IcmpSocket {
 public:
     explicit IcmpSocket(const std::string& interface);
-    ~IcmpSocket();
-    IcmpSocket(const IcmpSocket&) = delete;
-    IcmpSocket& operator=(const IcmpSocket&) = delete;
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     bool send_probe(Ipv4Addr to, const monitor::Probe& probe);
     /// Reads one datagram (IP header included); 0 when nothing is waiting.
     std::size_t read(std::span<std::byte> buf);
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
 };
 
 /// The capture interface's carrier, from rtnetlink link notifications
@@ -91,17 +111,14 @@ private:
 class LinkWatch {
 public:
     explicit LinkWatch(const std::string& interface);
-    ~LinkWatch();
-    LinkWatch(const LinkWatch&) = delete;
-    LinkWatch& operator=(const LinkWatch&) = delete;
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     /// Drains the notifications; true when the carrier state may have changed.
     bool drain();
     /// Up and running with carrier (IFF_UP and IFF_RUNNING, SIOCGIFFLAGS).
     bool carrier_up() const;
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
     std::string interface_;
 };
 
@@ -112,15 +129,12 @@ class ServiceConnect {
 public:
     /// Starts the connect; throws IoError on set-up failure.
     ServiceConnect(const std::string& interface, Ipv4Addr ip, std::uint16_t port);
-    ~ServiceConnect();
-    ServiceConnect(const ServiceConnect&) = delete;
-    ServiceConnect& operator=(const ServiceConnect&) = delete;
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     /// After the fd turned writable: how the connect ended.
     monitor::ProbeResult result() const;
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
     bool immediate_ = false;  // connect() completed at once
 };
 

@@ -5,19 +5,15 @@
 #include "migware/failover.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "migware/engine_detail.hpp"
 #include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
 #include "rewrite/handshake.hpp"
 
 namespace migware {
 
-using sniffer::Packet;
-using sniffer::PacketKind;
-using sniffer::SeqNum;
-namespace tf = sniffer::tcp_flag;
 using namespace detail;
 
 void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Packet& p, MonoNs now) {

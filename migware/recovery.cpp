@@ -5,20 +5,14 @@
 #include "migware/failover.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <array>
 #include <limits>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
 #include "rewrite/handshake.hpp"
 
 namespace migware {
 
-using sniffer::Packet;
-using sniffer::PacketKind;
-using sniffer::SeqNum;
-namespace tf = sniffer::tcp_flag;
 using namespace detail;
 
 void FailoverEngine::primary_down(MonoNs now, const std::string& reason) {

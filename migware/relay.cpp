@@ -3,20 +3,12 @@
 
 #include "migware/failover.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
-#include "rewrite/handshake.hpp"
 
 namespace migware {
 
-using sniffer::Packet;
-using sniffer::PacketKind;
-using sniffer::SeqNum;
-namespace tf = sniffer::tcp_flag;
 using namespace detail;
 
 bool FailoverEngine::relay_to_primary(const sniffer::RawFrame& frame, const Packet& p, MonoNs now) {

@@ -3,20 +3,13 @@
 
 #include "migware/failover.hpp"
 
-#include <algorithm>
-#include <cstring>
+#include <array>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
 #include "rewrite/handshake.hpp"
 
 namespace migware {
 
-using sniffer::Packet;
-using sniffer::PacketKind;
-using sniffer::SeqNum;
-namespace tf = sniffer::tcp_flag;
 using namespace detail;
 
 void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
