@@ -1,8 +1,9 @@
-#include "rewrite/checksum.hpp"
+#include "sniffer/checksum.hpp"
 
-#include "rewrite/bytes.hpp"
+#include <bit>
+#include <cstring>
 
-namespace migware::rewrite {
+namespace migware::sniffer {
 namespace {
 
 constexpr std::size_t kIpChecksumOffset = 10;
@@ -39,10 +40,33 @@ std::uint16_t l4_length(std::span<const std::byte> segment) noexcept {
 }  // namespace
 
 std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc) noexcept {
-    const std::size_t even = bytes.size() & ~std::size_t{1};
-    for (std::size_t i = 0; i < even; i += 2) acc += load_be16(bytes, i);
-    if (even != bytes.size()) acc += std::to_integer<std::uint64_t>(bytes[even]) << 8;
-    return acc;
+    // 32-bit host-order words into a 64-bit sum: 2^16 = 1 (mod 0xffff), so
+    // carries out of a 16-bit half are end-around carries in waiting, and a
+    // little-endian machine gets the byte-swapped sum (RFC 1071 §2(B)),
+    // swapped back once below. 2^32 words would be needed to overflow.
+    const std::byte* p = bytes.data();
+    std::size_t n = bytes.size();
+    std::uint64_t s = 0;
+    for (; n >= 4; n -= 4, p += 4) {
+        std::uint32_t w;
+        std::memcpy(&w, p, 4);
+        s += w;
+    }
+    if (n >= 2) {
+        std::uint16_t w;
+        std::memcpy(&w, p, 2);
+        s += w;
+        n -= 2;
+        p += 2;
+    }
+    if (n == 1) {
+        // The odd byte is the high half of a zero-padded big-endian word.
+        const auto b = std::to_integer<std::uint64_t>(*p);
+        s += std::endian::native == std::endian::little ? b : (b << 8);
+    }
+    std::uint16_t v = fold(s);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
+    return acc + v;
 }
 
 std::uint16_t fold(std::uint64_t sum) noexcept {
@@ -54,7 +78,7 @@ std::uint16_t internet_checksum(std::span<const std::byte> bytes) noexcept {
     return static_cast<std::uint16_t>(~fold(sum_words(bytes)));
 }
 
-std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst, std::uint8_t protocol,
+std::uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol,
                                 std::uint16_t length) noexcept {
     return std::uint64_t{src.value >> 16} + (src.value & 0xffffu) + (dst.value >> 16) +
            (dst.value & 0xffffu) + protocol + length;
@@ -69,13 +93,13 @@ bool ipv4_header_checksum_ok(std::span<const std::byte> header) noexcept {
     return fold(sum_words(header)) == 0xffffu;
 }
 
-std::uint16_t tcp_checksum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
+std::uint16_t tcp_checksum(Ipv4Addr src, Ipv4Addr dst,
                            std::span<const std::byte> segment) noexcept {
     const std::uint64_t pseudo = pseudo_header_sum(src, dst, kIpProtoTcp, l4_length(segment));
     return static_cast<std::uint16_t>(~fold(sum_skipping(segment, kTcpChecksumOffset, pseudo)));
 }
 
-bool tcp_checksum_ok(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
+bool tcp_checksum_ok(Ipv4Addr src, Ipv4Addr dst,
                      std::span<const std::byte> segment) noexcept {
     if (segment.size() < 20) return false;
     const std::uint64_t pseudo = pseudo_header_sum(src, dst, kIpProtoTcp, l4_length(segment));
@@ -111,4 +135,4 @@ std::uint16_t checksum_update_bytes(std::uint16_t hc, std::span<const std::byte>
     return static_cast<std::uint16_t>(~fold(sum));
 }
 
-}  // namespace migware::rewrite
+}  // namespace migware::sniffer
