@@ -1,8 +1,5 @@
 #include "sniffer/checksum.hpp"
 
-#include <bit>
-#include <cstring>
-
 namespace migware::sniffer {
 namespace {
 
@@ -39,41 +36,6 @@ std::uint16_t l4_length(std::span<const std::byte> segment) noexcept {
 
 }  // namespace
 
-std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc) noexcept {
-    // 32-bit host-order words into a 64-bit sum: 2^16 = 1 (mod 0xffff), so
-    // carries out of a 16-bit half are end-around carries in waiting, and a
-    // little-endian machine gets the byte-swapped sum (RFC 1071 §2(B)),
-    // swapped back once below. 2^32 words would be needed to overflow.
-    const std::byte* p = bytes.data();
-    std::size_t n = bytes.size();
-    std::uint64_t s = 0;
-    for (; n >= 4; n -= 4, p += 4) {
-        std::uint32_t w;
-        std::memcpy(&w, p, 4);
-        s += w;
-    }
-    if (n >= 2) {
-        std::uint16_t w;
-        std::memcpy(&w, p, 2);
-        s += w;
-        n -= 2;
-        p += 2;
-    }
-    if (n == 1) {
-        // The odd byte is the high half of a zero-padded big-endian word.
-        const auto b = std::to_integer<std::uint64_t>(*p);
-        s += std::endian::native == std::endian::little ? b : (b << 8);
-    }
-    std::uint16_t v = fold(s);
-    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
-    return acc + v;
-}
-
-std::uint16_t fold(std::uint64_t sum) noexcept {
-    while ((sum >> 16) != 0) sum = (sum & 0xffffu) + (sum >> 16);
-    return static_cast<std::uint16_t>(sum);
-}
-
 std::uint16_t internet_checksum(std::span<const std::byte> bytes) noexcept {
     return static_cast<std::uint16_t>(~fold(sum_words(bytes)));
 }
@@ -86,11 +48,6 @@ std::uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protoco
 
 std::uint16_t ipv4_header_checksum(std::span<const std::byte> header) noexcept {
     return static_cast<std::uint16_t>(~fold(sum_skipping(header, kIpChecksumOffset, 0)));
-}
-
-bool ipv4_header_checksum_ok(std::span<const std::byte> header) noexcept {
-    if (header.size() < 20) return false;
-    return fold(sum_words(header)) == 0xffffu;
 }
 
 std::uint16_t tcp_checksum(Ipv4Addr src, Ipv4Addr dst,

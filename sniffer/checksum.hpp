@@ -10,8 +10,10 @@
 // 16-bit result as folding after every word, and a 64-bit accumulator cannot
 // overflow for anything shorter than 2^48 bytes.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "sniffer/net_types.hpp"
@@ -25,10 +27,50 @@ inline constexpr std::uint8_t kIpProtoTcp = 6;
 /// (mod 0xffff) to the plain word-by-word sum and zero only if that is, so
 /// fold() of it is bit-identical; the words themselves are summed 32 bits at
 /// a time in host order (RFC 1071 §2(B)).
-std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc = 0) noexcept;
+/// Inline, with fold() and ipv4_header_checksum_ok(): the parser runs them
+/// on every IPv4 frame.
+inline std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc = 0) noexcept;
 
 /// Folds the carries back into 16 bits (end-around carry). Not complemented.
-std::uint16_t fold(std::uint64_t sum) noexcept;
+inline std::uint16_t fold(std::uint64_t sum) noexcept {
+    while ((sum >> 16) != 0) sum = (sum & 0xffffu) + (sum >> 16);
+    return static_cast<std::uint16_t>(sum);
+}
+
+/// The folded sum of `bytes` in host byte order: on a little-endian machine
+/// the byte-swapped RFC 1071 sum (§2(B)). 0xffff either way is 0xffff.
+inline std::uint16_t host_order_sum(std::span<const std::byte> bytes) noexcept {
+    // 32-bit host-order words into a 64-bit sum: 2^16 = 1 (mod 0xffff), so
+    // carries out of a 16-bit half are end-around carries in waiting. 2^32
+    // words would be needed to overflow.
+    const std::byte* p = bytes.data();
+    std::size_t n = bytes.size();
+    std::uint64_t s = 0;
+    for (; n >= 4; n -= 4, p += 4) {
+        std::uint32_t w;
+        std::memcpy(&w, p, 4);
+        s += w;
+    }
+    if (n >= 2) {
+        std::uint16_t w;
+        std::memcpy(&w, p, 2);
+        s += w;
+        n -= 2;
+        p += 2;
+    }
+    if (n == 1) {
+        // The odd byte is the high half of a zero-padded big-endian word.
+        const auto b = std::to_integer<std::uint64_t>(*p);
+        s += std::endian::native == std::endian::little ? b : (b << 8);
+    }
+    return fold(s);
+}
+
+inline std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc) noexcept {
+    std::uint16_t v = host_order_sum(bytes);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
+    return acc + v;
+}
 
 /// ~fold(sum_words(bytes)): the value to store in a checksum field whose bytes
 /// are zero inside `bytes`.
@@ -45,7 +87,9 @@ std::uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protoco
 std::uint16_t ipv4_header_checksum(std::span<const std::byte> header) noexcept;
 
 /// True if the header, checksum field included, sums to 0xffff.
-bool ipv4_header_checksum_ok(std::span<const std::byte> header) noexcept;
+inline bool ipv4_header_checksum_ok(std::span<const std::byte> header) noexcept {
+    return header.size() >= 20 && host_order_sum(header) == 0xffffu;
+}
 
 /// The TCP checksum `segment` (header + payload, exactly the IP payload)
 /// should carry; the bytes in the checksum field (offset 16) are ignored.
