@@ -1,11 +1,12 @@
 #pragma once
 // In-place rewriting of one captured Ethernet(+802.1Q)/IPv4/TCP frame, or of
 // a bare IPv4 packet (TUN, raw socket: layout.l3 == 0), using the parser's
-// Layout and option offsets. No copies, no heap, no exceptions.
+// Layout and option offsets. No heap, no exceptions, and no copies but the
+// one translate_backup_to_client_frame makes into the caller's scratch.
 //
 // Checksums: where a frame came from decides how its checksums are handled,
-// and the caller must say so (ChecksumSource); see DESIGN-NOTES.md "Where
-// TCP checksums are checked".
+// and the caller must say so (ChecksumSource); see DESIGN-NOTES.md, "Parser"
+// (where TCP checksums are checked).
 //  - Wire: a frame captured off the segment (client -> backup). Every
 //    checksum is updated incrementally (RFC 1624) field by field, never
 //    verified and never recomputed, so a corrupt segment stays corrupt by

@@ -44,23 +44,22 @@ inline std::uint16_t host_order_sum(std::span<const std::byte> bytes) noexcept {
     // carries out of a 16-bit half are end-around carries in waiting. 2^32
     // words would be needed to overflow.
     const std::byte* p = bytes.data();
-    std::size_t n = bytes.size();
+    const std::size_t n = bytes.size();
+    const std::size_t whole = n & ~std::size_t{3};
     std::uint64_t s = 0;
-    for (; n >= 4; n -= 4, p += 4) {
+    for (std::size_t i = 0; i < whole; i += 4) {
         std::uint32_t w;
-        std::memcpy(&w, p, 4);
+        std::memcpy(&w, p + i, 4);
         s += w;
     }
-    if (n >= 2) {
+    if ((n & 2) != 0) {
         std::uint16_t w;
-        std::memcpy(&w, p, 2);
+        std::memcpy(&w, p + whole, 2);
         s += w;
-        n -= 2;
-        p += 2;
     }
-    if (n == 1) {
+    if ((n & 1) != 0) {
         // The odd byte is the high half of a zero-padded big-endian word.
-        const auto b = std::to_integer<std::uint64_t>(*p);
+        const auto b = std::to_integer<std::uint64_t>(p[n - 1]);
         s += std::endian::native == std::endian::little ? b : (b << 8);
     }
     return fold(s);
