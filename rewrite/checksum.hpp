@@ -1,71 +1,26 @@
 #pragma once
-// The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
-//
-// Sums are kept unfolded in a 64-bit accumulator: the one's complement sum
-// is associative and commutative, so folding once at the end gives the same
-// 16-bit result as folding after every word, and a 64-bit accumulator cannot
-// overflow for anything shorter than 2^48 bytes.
+// Forwarding header: the Internet checksum lives in "sniffer/checksum.hpp"
+// (one implementation for the parser, rewrite/ and the engine). Kept only so
+// that migware/failover.cpp, which includes it and calls
+// rewrite::tcp_checksum_ok / ipv4_header_checksum / internet_checksum, keeps
+// compiling until its owner includes "sniffer/checksum.hpp" instead. Nothing
+// in sniffer/ or rewrite/ includes it. Delete it once migware/ no longer does.
 
-#include <cstddef>
-#include <cstdint>
-#include <span>
-
-#include "sniffer/net_types.hpp"
+#include "sniffer/checksum.hpp"
 
 namespace migware::rewrite {
 
-inline constexpr std::uint8_t kIpProtoTcp = 6;
-
-/// Adds `bytes` as big-endian 16-bit words to `acc` (RFC 1071 §4.1); an odd
-/// trailing byte is padded with a zero low byte.
-std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc = 0) noexcept;
-
-/// Folds the carries back into 16 bits (end-around carry). Not complemented.
-std::uint16_t fold(std::uint64_t sum) noexcept;
-
-/// ~fold(sum_words(bytes)): the value to store in a checksum field whose bytes
-/// are zero inside `bytes`.
-std::uint16_t internet_checksum(std::span<const std::byte> bytes) noexcept;
-
-/// Sum of the IPv4 pseudo-header (RFC 9293 §3.1) for a segment of
-/// `l4_length` bytes.
-std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst, std::uint8_t protocol,
-                                std::uint16_t l4_length) noexcept;
-
-/// The IPv4 header checksum `header` should carry (RFC 791). The two bytes
-/// currently in the checksum field (offset 10) are ignored. `header` is the
-/// whole header, options included (IHL * 4 bytes).
-std::uint16_t ipv4_header_checksum(std::span<const std::byte> header) noexcept;
-
-/// True if the header, checksum field included, sums to 0xffff.
-bool ipv4_header_checksum_ok(std::span<const std::byte> header) noexcept;
-
-/// The TCP checksum `segment` (header + payload, exactly the IP payload)
-/// should carry; the bytes in the checksum field (offset 16) are ignored.
-std::uint16_t tcp_checksum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
-                           std::span<const std::byte> segment) noexcept;
-
-/// True if pseudo-header + segment, checksum field included, sums to 0xffff.
-bool tcp_checksum_ok(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
-                     std::span<const std::byte> segment) noexcept;
-
-/// RFC 1624 eqn 3: HC' = ~(~HC + ~m + m') for one 16-bit word at an even
-/// offset. Eqn 3, not eqn 2, because it cannot produce 0xffff (-0) from any
-/// HC that a full computation can produce, so the result is bit-identical to
-/// a full recomputation (RFC 1624 §3-§4).
-std::uint16_t checksum_update16(std::uint16_t hc, std::uint16_t old_word,
-                                std::uint16_t new_word) noexcept;
-
-/// RFC 1624 eqn 3 for a 32-bit field at an even offset (two words).
-std::uint16_t checksum_update32(std::uint16_t hc, std::uint32_t old_value,
-                                std::uint32_t new_value) noexcept;
-
-/// RFC 1624 eqn 3 for a field of any length at any offset. `odd_offset` says
-/// the field starts at an odd byte offset from the start of the checksummed
-/// region (TCP options need not be word aligned); RFC 1071 §2(B): the sum of
-/// byte-swapped words is the byte-swapped sum, so each byte just lands in the
-/// other half of its word. Spans of different lengths leave `hc` unchanged.
-std::uint16_t checksum_update_bytes(std::uint16_t hc, std::span<const std::byte> old_bytes,
-                                    std::span<const std::byte> new_bytes, bool odd_offset) noexcept;
+using sniffer::checksum_update16;
+using sniffer::checksum_update32;
+using sniffer::checksum_update_bytes;
+using sniffer::fold;
+using sniffer::internet_checksum;
+using sniffer::ipv4_header_checksum;
+using sniffer::ipv4_header_checksum_ok;
+using sniffer::kIpProtoTcp;
+using sniffer::pseudo_header_sum;
+using sniffer::sum_words;
+using sniffer::tcp_checksum;
+using sniffer::tcp_checksum_ok;
 
 }  // namespace migware::rewrite

@@ -3,11 +3,23 @@
 #include <array>
 #include <cstring>
 
-#include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
+#include "rewrite/frames.hpp"
+#include "sniffer/checksum.hpp"
+#include "sniffer/wire.hpp"
 
 namespace migware::rewrite {
 namespace {
+
+using sniffer::checksum_update16;
+using sniffer::checksum_update32;
+using sniffer::checksum_update_bytes;
+using sniffer::kIpProtoTcp;
+using sniffer::wire::fits;
+using sniffer::wire::load_be16;
+using sniffer::wire::load_be32;
+using sniffer::wire::load_u8;
+using sniffer::wire::store_be16;
+using sniffer::wire::store_be32;
 
 constexpr std::size_t kEthMacsLen = 12;  // dst MAC, src MAC
 constexpr std::size_t kMinIpHeader = 20;
@@ -43,9 +55,14 @@ void write_mac(std::span<std::byte> frame, std::size_t offset, const sniffer::Ma
 
 }  // namespace
 
-FrameEditor::FrameEditor(std::span<std::byte> frame, const sniffer::Packet& packet) noexcept
-    : frame_(frame) {
-    status_ = validate(packet);
+FrameEditor::FrameEditor(std::span<std::byte> frame, const sniffer::Packet& packet,
+                         ChecksumSource source) noexcept
+    : FrameEditor(frame, packet, source, 0) {}
+
+FrameEditor::FrameEditor(std::span<std::byte> frame, const sniffer::Packet& packet,
+                         ChecksumSource source, std::size_t moved_by) noexcept
+    : frame_(frame), source_(source) {
+    status_ = validate(packet, moved_by);
     if (!ok()) {
         // Readers and setters key off these, so a rejected frame is inert.
         ethernet_ = false;
@@ -53,17 +70,25 @@ FrameEditor::FrameEditor(std::span<std::byte> frame, const sniffer::Packet& pack
         sack_count_ = 0;
         return;
     }
-    ip_incremental_ = ipv4_header_checksum_ok(ip_header());
+    // Wire: no verification here, on purpose. An incremental update keeps
+    // a corrupt checksum exactly as wrong as it arrived (RFC 1624 eqn 3
+    // preserves the residual of the whole sum), so the backup's stack drops
+    // the segment as the real primary would have; verifying first would
+    // only decide to launder it. LocalStack: the stored values are never
+    // read, finish() recomputes both.
     ip_hc_ = load_be16(frame_, l3_ + kIpChecksum);
-    tcp_incremental_ = tcp_checksum_ok(src_ip(), dst_ip(), tcp_segment());
     tcp_hc_ = load_be16(frame_, l4_ + kTcpChecksum);
 }
 
-RewriteStatus FrameEditor::validate(const sniffer::Packet& packet) noexcept {
+RewriteStatus FrameEditor::validate(const sniffer::Packet& packet, std::size_t moved_by) noexcept {
     if (packet.kind != sniffer::PacketKind::Tcp) return RewriteStatus::NotTcp;
     if (packet.truncated_by_capture) return RewriteStatus::Truncated;
-    l3_ = packet.layout.l3;
-    l4_ = packet.layout.l4;
+    // A bare IP packet moved behind an Ethernet header must have been parsed
+    // without one, or its offsets would count that header twice.
+    if (moved_by != 0 && (packet.has_ethernet || packet.layout.l3 != 0))
+        return RewriteStatus::BadLayout;
+    l3_ = packet.layout.l3 + moved_by;
+    l4_ = packet.layout.l4 + moved_by;
 
     // Every offset below is checked against the bytes themselves, not just
     // taken from the Packet: the editor writes, so a stale or foreign Packet
@@ -84,7 +109,7 @@ RewriteStatus FrameEditor::validate(const sniffer::Packet& packet) noexcept {
     const std::size_t tcp_header_len = std::size_t{load_u8(frame_, l4_ + kTcpDataOffset)} / 16 * 4;
     if (tcp_header_len < kMinTcpHeader || tcp_header_len > l4_len_) return RewriteStatus::BadLayout;
 
-    ethernet_ = packet.has_ethernet;
+    ethernet_ = packet.has_ethernet || moved_by != 0;
     if (ethernet_ && l3_ < kEthMacsLen) return RewriteStatus::BadLayout;
 
     // Option offsets point at the values; the kind and length bytes sit just
@@ -93,7 +118,7 @@ RewriteStatus FrameEditor::validate(const sniffer::Packet& packet) noexcept {
     const std::size_t options_end = l4_ + tcp_header_len;
     const sniffer::TcpOptions& opts = packet.tcp.options;
     if (opts.has_timestamps) {
-        const std::size_t at = opts.ts_offset;
+        const std::size_t at = opts.ts_offset + moved_by;
         if (at < options_begin + 2 || at + 8 > options_end ||
             load_u8(frame_, at - 2) != kOptTimestamps ||
             load_u8(frame_, at - 1) != kOptTimestampsLen)
@@ -101,7 +126,7 @@ RewriteStatus FrameEditor::validate(const sniffer::Packet& packet) noexcept {
         ts_offset_ = at;
     }
     if (opts.sack_count > 0) {
-        const std::size_t at = opts.sack_offset;
+        const std::size_t at = opts.sack_offset + moved_by;
         const std::size_t count = opts.sack_count;
         const std::size_t len = count * kSackBlockLen;
         if (count > kMaxSackBlocks || at < options_begin + 2 || at + len > options_end ||
@@ -168,10 +193,11 @@ void FrameEditor::set_ip_addr(std::size_t offset, sniffer::Ipv4Addr ip) noexcept
     if (!ok()) return;
     const std::uint32_t old = load_be32(frame_, offset);
     store_be32(frame_, offset, ip.value);
+    if (source_ != ChecksumSource::Wire) return;
     // Both addresses sit at even offsets of the IP header and of the
     // pseudo-header, so one 32-bit update serves both checksums.
-    if (ip_incremental_) ip_hc_ = checksum_update32(ip_hc_, old, ip.value);
-    if (tcp_incremental_) tcp_hc_ = checksum_update32(tcp_hc_, old, ip.value);
+    ip_hc_ = checksum_update32(ip_hc_, old, ip.value);
+    tcp_hc_ = checksum_update32(tcp_hc_, old, ip.value);
 }
 
 void FrameEditor::set_tcp16(std::size_t offset, std::uint16_t value) noexcept {
@@ -179,14 +205,14 @@ void FrameEditor::set_tcp16(std::size_t offset, std::uint16_t value) noexcept {
     const std::uint16_t old = load_be16(frame_, offset);
     store_be16(frame_, offset, value);
     // Only fixed-header fields use this, and they are all word aligned.
-    if (tcp_incremental_) tcp_hc_ = checksum_update16(tcp_hc_, old, value);
+    if (source_ == ChecksumSource::Wire) tcp_hc_ = checksum_update16(tcp_hc_, old, value);
 }
 
 void FrameEditor::set_tcp32(std::size_t offset, std::uint32_t value) noexcept {
     if (!ok()) return;
     const std::uint32_t old = load_be32(frame_, offset);
     store_be32(frame_, offset, value);
-    if (!tcp_incremental_) return;
+    if (source_ != ChecksumSource::Wire) return;
     // TS and SACK values may start at an odd offset when the sender packs
     // options without NOPs (RFC 9293 §3.1 does not require alignment).
     if (((offset - l4_) & 1u) == 0) {
@@ -233,12 +259,18 @@ bool FrameEditor::set_sack_block(std::size_t index, SackBlock block) noexcept {
 }
 
 RewriteResult FrameEditor::finish() noexcept {
-    if (!ok()) return RewriteResult{status_, false, false};
-    store_be16(frame_, l3_ + kIpChecksum,
-               ip_incremental_ ? ip_hc_ : ipv4_header_checksum(ip_header()));
+    if (!ok()) return RewriteResult{status_, false};
+    if (source_ == ChecksumSource::Wire) {
+        store_be16(frame_, l3_ + kIpChecksum, ip_hc_);
+        store_be16(frame_, l4_ + kTcpChecksum, tcp_hc_);
+        return RewriteResult{RewriteStatus::Ok, false};
+    }
+    // The only full recomputation in the rewriter: this host's own packets,
+    // whose TCP checksum may be a CHECKSUM_PARTIAL pseudo-header sum.
+    store_be16(frame_, l3_ + kIpChecksum, sniffer::ipv4_header_checksum(ip_header()));
     store_be16(frame_, l4_ + kTcpChecksum,
-               tcp_incremental_ ? tcp_hc_ : tcp_checksum(src_ip(), dst_ip(), tcp_segment()));
-    return RewriteResult{RewriteStatus::Ok, !ip_incremental_, !tcp_incremental_};
+               sniffer::tcp_checksum(src_ip(), dst_ip(), tcp_segment()));
+    return RewriteResult{RewriteStatus::Ok, true};
 }
 
 void apply_addresses(FrameEditor& editor, const PathRewrite& path) noexcept {
@@ -249,10 +281,28 @@ void apply_addresses(FrameEditor& editor, const PathRewrite& path) noexcept {
     editor.set_dst_port(path.dst.port);
 }
 
+namespace {
+
+void backup_to_client(FrameEditor& ed, const Offsets& off, const AddressMap& map) noexcept {
+    apply_addresses(ed, map.to_client);
+    const std::uint8_t flags = ed.flags();
+    const bool has_ack = (flags & sniffer::tcp_flag::kAck) != 0;
+    ed.set_seq(backup_to_client_seq(ed.seq(), off));
+    if (has_ack) ed.set_ack(backup_to_client_ack(ed.ack(), off));
+    if ((flags & sniffer::tcp_flag::kSyn) == 0)
+        ed.set_window(backup_to_client_window(ed.window(), off));
+    // RFC 7323 §5 PAWS: the client must see TSvals continue P's clock.
+    if (off.timestamps) ed.set_tsval(backup_to_client_tsval(ed.tsval(), off));
+    for (std::size_t i = 0; i < ed.sack_count(); ++i)
+        ed.set_sack_block(i, backup_to_client_sack(ed.sack_block(i), off));
+}
+
+}  // namespace
+
 RewriteResult translate_client_to_backup(std::span<std::byte> frame, const sniffer::Packet& packet,
                                          const Offsets& off, const AddressMap& map) noexcept {
-    FrameEditor ed(frame, packet);
-    if (!ed.ok()) return RewriteResult{ed.status(), false, false};
+    FrameEditor ed(frame, packet, ChecksumSource::Wire);
+    if (!ed.ok()) return RewriteResult{ed.status(), false};
     apply_addresses(ed, map.to_backup);
     const std::uint8_t flags = ed.flags();
     const bool has_ack = (flags & sniffer::tcp_flag::kAck) != 0;
@@ -272,20 +322,45 @@ RewriteResult translate_client_to_backup(std::span<std::byte> frame, const sniff
 
 RewriteResult translate_backup_to_client(std::span<std::byte> frame, const sniffer::Packet& packet,
                                          const Offsets& off, const AddressMap& map) noexcept {
-    FrameEditor ed(frame, packet);
-    if (!ed.ok()) return RewriteResult{ed.status(), false, false};
-    apply_addresses(ed, map.to_client);
-    const std::uint8_t flags = ed.flags();
-    const bool has_ack = (flags & sniffer::tcp_flag::kAck) != 0;
-    ed.set_seq(backup_to_client_seq(ed.seq(), off));
-    if (has_ack) ed.set_ack(backup_to_client_ack(ed.ack(), off));
-    if ((flags & sniffer::tcp_flag::kSyn) == 0)
-        ed.set_window(backup_to_client_window(ed.window(), off));
-    // RFC 7323 §5 PAWS: the client must see TSvals continue P's clock.
-    if (off.timestamps) ed.set_tsval(backup_to_client_tsval(ed.tsval(), off));
-    for (std::size_t i = 0; i < ed.sack_count(); ++i)
-        ed.set_sack_block(i, backup_to_client_sack(ed.sack_block(i), off));
+    FrameEditor ed(frame, packet, ChecksumSource::LocalStack);
+    if (!ed.ok()) return RewriteResult{ed.status(), false};
+    backup_to_client(ed, off, map);
     return ed.finish();
+}
+
+FrameOut translate_backup_to_client_frame(std::span<const std::byte> ip_packet,
+                                          const sniffer::Packet& packet,
+                                          std::optional<std::uint16_t> vlan, const Offsets& off,
+                                          const AddressMap& map, std::span<std::byte> out) noexcept {
+    FrameOut r;
+    if (!map.to_client.macs) {
+        r.result.status = RewriteStatus::NoMacs;
+        return r;
+    }
+    const EthernetHeader eth{map.to_client.macs->dst, map.to_client.macs->src, vlan,
+                             kEtherTypeIpv4};
+    const std::size_t eth_len = ethernet_header_length(eth);
+    if (!fits(out.size(), eth_len, ip_packet.size())) {
+        r.result.status = RewriteStatus::NoRoom;
+        return r;
+    }
+    const std::span<std::byte> frame = out.first(eth_len + ip_packet.size());
+    write_ethernet(frame, eth);
+    sniffer::wire::store_bytes(frame, eth_len, ip_packet);
+    // The editor checks the moved offsets against the copied bytes, as it
+    // does for any frame, so a Packet of another packet cannot steer a write.
+    FrameEditor ed(frame, packet, ChecksumSource::LocalStack, eth_len);
+    if (!ed.ok()) {
+        r.result.status = ed.status();
+        return r;
+    }
+    // The MACs written above are the ones apply_addresses would write.
+    backup_to_client(ed, off, map);
+    r.result = ed.finish();
+    r.length = frame.size();
+    r.l3 = ed.l3();
+    r.l4 = ed.l4();
+    return r;
 }
 
 }  // namespace migware::rewrite

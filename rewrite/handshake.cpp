@@ -3,12 +3,19 @@
 #include <algorithm>
 #include <array>
 
-#include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
+#include "sniffer/checksum.hpp"
 #include "sniffer/packet.hpp"
+#include "sniffer/wire.hpp"
 
 namespace migware::rewrite {
 namespace {
+
+using sniffer::wire::store_be16;
+using sniffer::wire::store_be32;
+using sniffer::wire::store_u8;
+using sniffer::ipv4_header_checksum;
+using sniffer::kIpProtoTcp;
+using sniffer::tcp_checksum;
 
 constexpr std::size_t kIpHeaderLen = 20;
 constexpr std::size_t kTcpHeaderLen = 20;

@@ -1,9 +1,9 @@
 #include "sniffer/parser.hpp"
 
+#include "sniffer/checksum.hpp"
 #include "sniffer/wire.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 namespace migware::sniffer {
 namespace {
@@ -34,20 +34,6 @@ MacAddr mac_at(Bytes b, std::size_t off) {
 
 bool is_vlan_tpid(std::uint16_t type) {
     return type == kEtherVlan || type == kEtherQinQ || type == kEtherQinQOld;
-}
-
-// RFC 1071 sum over the IPv4 header; a valid header sums to 0xffff. The
-// one's-complement sum is byte-order independent (RFC 1071 §2(B)), so the
-// header is summed 32 bits at a time in host order and folded.
-bool ipv4_header_checksum_ok(Bytes b, std::size_t off, std::size_t len) {
-    std::uint64_t sum = 0;
-    for (std::size_t i = 0; i < len; i += 4) {  // len is a multiple of 4 (IHL words)
-        std::uint32_t word;
-        std::memcpy(&word, b.data() + off + i, 4);
-        sum += word;
-    }
-    while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
-    return sum == 0xffffu;
 }
 
 // RFC 9293 §3.1 option list. Known kinds must have their exact lengths
@@ -184,7 +170,8 @@ Result parse_ipv4(Bytes b, std::size_t off, Packet& p) {
         return ip.total_length == 0 || ip.total_length >= 20 ? DropReason::Ipv4BadTotalLength
                                                              : DropReason::Ipv4BadHeaderLength;
     }
-    if (!ipv4_header_checksum_ok(b, off, hlen)) return DropReason::Ipv4BadChecksum;
+    // RFC 791: the header is checked whole before any field is trusted.
+    if (!ipv4_header_checksum_ok(b.subspan(off, hlen))) return DropReason::Ipv4BadChecksum;
     const std::size_t ip_end = off + ip.total_length;
     // A frame fully captured but shorter than IPv4 claims is invalid; one the
     // capture cut short keeps its headers and loses payload only.

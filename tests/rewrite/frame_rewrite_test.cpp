@@ -4,6 +4,10 @@
 // computed naively, then compared with the rewritten frame as a whole. That
 // checks the translated fields, that nothing else moved, and that every
 // incremental checksum equals a full recomputation.
+//
+// Checksums follow the frame's source (ChecksumSource): a client frame off
+// the wire keeps a corrupt checksum exactly as corrupt as it came (never
+// repaired), a packet of the backup's own stack gets both recomputed.
 
 #include "rewrite/frame_rewrite.hpp"
 
@@ -11,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <random>
@@ -19,7 +24,10 @@
 #include <utility>
 #include <vector>
 
+#include "sniffer/checksum.hpp"
 #include "sniffer/packet.hpp"
+#include "sniffer/parser.hpp"
+#include "sniffer/wire.hpp"
 
 namespace migware::rewrite {
 namespace {
@@ -71,11 +79,6 @@ Bytes tcp_checksum_input(const Bytes& ip_and_tcp, std::size_t ihl_bytes) {
     all[12 + 16] = 0;
     all[12 + 17] = 0;
     return all;
-}
-
-bool naive_verifies(const Bytes& data) {
-    // A correct checksum makes the complemented sum of everything zero.
-    return naive_checksum(data) == 0;
 }
 
 // ---- independent frame builder ------------------------------------------
@@ -256,18 +259,36 @@ Built build(const Spec& s) {
 
 std::span<std::byte> writable(Bytes& b) { return std::as_writable_bytes(std::span(b)); }
 
-bool checksums_verify(const Built& b) {
-    const std::size_t l3 = b.packet.layout.l3;
-    const std::size_t l4 = b.packet.layout.l4;
-    const std::size_t total = peek16(b.frame, l3 + 2);
-    const Bytes ip_hdr(b.frame.begin() + static_cast<std::ptrdiff_t>(l3),
-                       b.frame.begin() + static_cast<std::ptrdiff_t>(l4));
-    const Bytes ip_packet(b.frame.begin() + static_cast<std::ptrdiff_t>(l3),
-                          b.frame.begin() + static_cast<std::ptrdiff_t>(l3 + total));
+// What is left over when a stored checksum is checked: the complemented sum
+// of everything it covers, itself included. 0 means it verifies; an
+// incremental update (RFC 1624) leaves any other value exactly as it was.
+struct Residuals {
+    std::uint16_t ip = 0;
+    std::uint16_t tcp = 0;
+    bool operator==(const Residuals&) const = default;
+};
+
+Residuals residuals(const Bytes& frame, std::size_t l3, std::size_t l4) {
+    const std::size_t total = peek16(frame, l3 + 2);
+    const Bytes ip_hdr(frame.begin() + static_cast<std::ptrdiff_t>(l3),
+                       frame.begin() + static_cast<std::ptrdiff_t>(l4));
+    const Bytes ip_packet(frame.begin() + static_cast<std::ptrdiff_t>(l3),
+                          frame.begin() + static_cast<std::ptrdiff_t>(l3 + total));
     Bytes tcp_in = tcp_checksum_input(ip_packet, l4 - l3);
-    tcp_in[12 + 16] = b.frame[l4 + 16];  // put the stored checksum back
-    tcp_in[12 + 17] = b.frame[l4 + 17];
-    return naive_verifies(ip_hdr) && naive_verifies(tcp_in);
+    tcp_in[12 + 16] = frame[l4 + 16];  // put the stored checksum back
+    tcp_in[12 + 17] = frame[l4 + 17];
+    return Residuals{naive_checksum(ip_hdr), naive_checksum(tcp_in)};
+}
+
+Residuals residuals(const Built& b) { return residuals(b.frame, b.packet.layout.l3, b.packet.layout.l4); }
+
+bool checksums_verify(const Built& b) { return residuals(b) == Residuals{}; }
+
+// The frame with both checksum fields zeroed: for comparing everything else.
+Bytes without_checksums(Bytes frame, std::size_t l3, std::size_t l4) {
+    poke16(frame, l3 + 10, 0);
+    poke16(frame, l4 + 16, 0);
+    return frame;
 }
 
 // ---- expected translation, written out longhand --------------------------
@@ -376,8 +397,6 @@ struct Case {
     Spec spec;
     Offsets off;
     Dir dir;
-    bool ip_recomputed = false;
-    bool tcp_recomputed = false;
 };
 
 Spec with(Spec s, const std::function<void(Spec&)>& f) {
@@ -448,28 +467,36 @@ std::vector<Case> cases() {
                      s.pad_frame_to = 60;
                  }),
                  offsets_a(), Dir::ToClient});
-    v.push_back({"wrong_tcp_checksum_recomputed", with(base, [](Spec& s) {
+    // Client frames off the wire: a bad checksum is never repaired.
+    v.push_back({"corrupt_tcp_checksum_stays_corrupt_to_backup", with(base, [](Spec& s) {
                      s.tcp_csum = Spec::Csum::Corrupt;
                      s.payload_len = 33;
                  }),
-                 offsets_a(), Dir::ToBackup, false, true});
-    v.push_back({"partial_offload_checksum_recomputed", with(base, [](Spec& s) {
+                 offsets_a(), Dir::ToBackup});
+    v.push_back({"both_checksums_corrupt_stay_corrupt_to_backup", with(base, [](Spec& s) {
+                     s.ip_csum = Spec::Csum::Corrupt;
+                     s.tcp_csum = Spec::Csum::Corrupt;
+                     s.payload_len = 7;
+                 }),
+                 offsets_a(), Dir::ToBackup});
+    v.push_back({"partial_checksum_on_the_wire_stays_wrong_to_backup", with(base, [](Spec& s) {
+                     s.tcp_csum = Spec::Csum::Partial;
+                     s.options = kTsSack;
+                     s.sack = {{10, 20}};
+                 }),
+                 offsets_b(), Dir::ToBackup});
+    // The backup's own packets: recomputed in full, whatever they carried.
+    v.push_back({"partial_offload_checksum_recomputed_to_client", with(base, [](Spec& s) {
                      s.ethernet = false;
                      s.tcp_csum = Spec::Csum::Partial;
                      s.options = kTsSack;
                      s.sack = {{10, 20}};
                  }),
-                 offsets_b(), Dir::ToClient, false, true});
-    v.push_back({"wrong_ip_checksum_recomputed", with(base, [](Spec& s) {
+                 offsets_b(), Dir::ToClient});
+    v.push_back({"wrong_local_ip_checksum_recomputed_to_client", with(base, [](Spec& s) {
                      s.ip_csum = Spec::Csum::Corrupt;
                  }),
-                 offsets_b(), Dir::ToClient, true, false});
-    v.push_back({"both_checksums_wrong", with(base, [](Spec& s) {
-                     s.ip_csum = Spec::Csum::Corrupt;
-                     s.tcp_csum = Spec::Csum::Corrupt;
-                     s.payload_len = 7;
-                 }),
-                 offsets_a(), Dir::ToBackup, true, true});
+                 offsets_b(), Dir::ToClient});
     v.push_back({"syn_keeps_ack_and_window", with(base, [](Spec& s) {
                      s.flags = flag::kSyn;
                      s.options = {Opt::Mss, Opt::Nop, Opt::Nop, Opt::Ts};
@@ -490,25 +517,41 @@ std::vector<Case> cases() {
 
 class Translate : public ::testing::TestWithParam<Case> {};
 
+// Checks a rewritten frame against the independently built expectation.
+// Where the input's checksums verified, or the rewrite recomputes them (the
+// backup's own packets), the frames must be equal byte for byte and verify.
+// A client frame with a bad checksum must equal the expectation everywhere
+// but in the checksum fields, and be exactly as wrong as it came.
+void expect_rewritten(const Built& in, const Residuals& before, const Built& want, Dir dir) {
+    ASSERT_EQ(in.frame.size(), want.frame.size());
+    const std::size_t l3 = in.packet.layout.l3;
+    const std::size_t l4 = in.packet.layout.l4;
+    if (dir == Dir::ToClient || before == Residuals{}) {
+        for (std::size_t i = 0; i < want.frame.size(); ++i)
+            EXPECT_EQ(int{in.frame[i]}, int{want.frame[i]}) << "byte " << i;
+        EXPECT_TRUE(checksums_verify(in));
+        return;
+    }
+    EXPECT_EQ(without_checksums(in.frame, l3, l4), without_checksums(want.frame, l3, l4));
+    EXPECT_EQ(residuals(in), before);
+    EXPECT_FALSE(checksums_verify(in));
+}
+
 TEST_P(Translate, MatchesIndependentlyBuiltFrame) {
     const Case& c = GetParam();
     Built in = build(c.spec);
+    const Residuals before = residuals(in);
     const AddressMap map = lab_map();
     const RewriteResult r =
         c.dir == Dir::ToBackup
             ? translate_client_to_backup(writable(in.frame), in.packet, c.off, map)
             : translate_backup_to_client(writable(in.frame), in.packet, c.off, map);
     ASSERT_TRUE(r.ok()) << static_cast<int>(r.status);
-    EXPECT_EQ(r.ip_checksum_recomputed, c.ip_recomputed);
-    EXPECT_EQ(r.tcp_checksum_recomputed, c.tcp_recomputed);
+    EXPECT_EQ(r.checksums_recomputed, c.dir == Dir::ToClient);
 
     const Spec want_spec = c.dir == Dir::ToBackup ? expect_client_to_backup(c.spec, c.off, map)
                                                   : expect_backup_to_client(c.spec, c.off, map);
-    const Built want = build(want_spec);
-    ASSERT_EQ(in.frame.size(), want.frame.size());
-    for (std::size_t i = 0; i < want.frame.size(); ++i)
-        EXPECT_EQ(int{in.frame[i]}, int{want.frame[i]}) << "byte " << i;
-    EXPECT_TRUE(checksums_verify(in));
+    expect_rewritten(in, before, build(want_spec), c.dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, Translate, ::testing::ValuesIn(cases()),
@@ -554,7 +597,7 @@ TEST(Translate, InverseOffsetsRestoreOriginalBytes) {
     map.to_backup.macs = MacRewrite{s.src_mac, s.dst_mac};
     const RewriteResult r = translate_client_to_backup(writable(in.frame), in.packet, inverse, map);
     ASSERT_TRUE(r.ok());
-    EXPECT_FALSE(r.tcp_checksum_recomputed);
+    EXPECT_FALSE(r.checksums_recomputed);
     EXPECT_EQ(in.frame, original);
 }
 
@@ -585,6 +628,7 @@ TEST(Translate, RandomFramesMatchReference) {
         s.payload_len = rng() % 64;
         s.pad_frame_to = s.ethernet ? 60 : 0;
         if (rng() % 5 == 0) s.tcp_csum = Spec::Csum::Partial;
+        if (rng() % 7 == 0) s.ip_csum = Spec::Csum::Corrupt;
         Offsets off;
         off.d1 = SeqDelta{near_wrap()};
         off.d2 = SeqDelta{near_wrap()};
@@ -597,15 +641,18 @@ TEST(Translate, RandomFramesMatchReference) {
         const bool to_backup = rng() % 2 == 0;
 
         Built in = build(s);
+        const Residuals before = residuals(in);
         const AddressMap map = lab_map();
         const RewriteResult r =
             to_backup ? translate_client_to_backup(writable(in.frame), in.packet, off, map)
                       : translate_backup_to_client(writable(in.frame), in.packet, off, map);
         ASSERT_TRUE(r.ok()) << "iteration " << i;
-        EXPECT_EQ(r.tcp_checksum_recomputed, s.tcp_csum != Spec::Csum::Good);
+        EXPECT_EQ(r.checksums_recomputed, !to_backup);
         const Built want = build(to_backup ? expect_client_to_backup(s, off, map)
                                            : expect_backup_to_client(s, off, map));
-        ASSERT_EQ(in.frame, want.frame) << "iteration " << i;
+        SCOPED_TRACE("iteration " + std::to_string(i));
+        expect_rewritten(in, before, want, to_backup ? Dir::ToBackup : Dir::ToClient);
+        if (::testing::Test::HasFailure()) return;
     }
 }
 
@@ -630,15 +677,41 @@ TEST_P(Setter, ChangesExactlyOneFieldAndKeepsChecksumsExact) {
         x.payload_len = 5;
     });
     Built in = build(s);
-    FrameEditor ed(writable(in.frame), in.packet);
+    FrameEditor ed(writable(in.frame), in.packet, ChecksumSource::Wire);
     ASSERT_TRUE(ed.ok());
     c.apply(ed);
     const RewriteResult r = ed.finish();
     ASSERT_TRUE(r.ok());
-    EXPECT_FALSE(r.ip_checksum_recomputed);
-    EXPECT_FALSE(r.tcp_checksum_recomputed);
+    EXPECT_FALSE(r.checksums_recomputed);
     const Spec want = with(s, c.expect);
     EXPECT_EQ(in.frame, build(want).frame);
+}
+
+// The same field on a packet of this host's stack whose TCP checksum was
+// left partial (offload): the result carries a complete, valid checksum.
+TEST_P(Setter, LocalStackPartialChecksumBecomesComplete) {
+    const SetterCase& c = GetParam();
+    const Spec s = with(Spec{}, [](Spec& x) {
+        x.ethernet = false;
+        x.options = kPackedOdd;
+        x.sack = {{100, 200}, {300, 400}};
+        x.tsval = 0xaaaaaaaa;
+        x.tsecr = 0x55555555;
+        x.payload_len = 5;
+        x.tcp_csum = Spec::Csum::Partial;
+    });
+    Built in = build(s);
+    ASSERT_FALSE(checksums_verify(in));
+    FrameEditor ed(writable(in.frame), in.packet, ChecksumSource::LocalStack);
+    ASSERT_TRUE(ed.ok());
+    c.apply(ed);
+    const RewriteResult r = ed.finish();
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r.checksums_recomputed);
+    Spec want = with(s, c.expect);
+    want.tcp_csum = Spec::Csum::Good;
+    EXPECT_EQ(in.frame, build(want).frame);
+    EXPECT_TRUE(checksums_verify(in));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -695,7 +768,7 @@ TEST(FrameEditor, ReadersReturnTheFrameValues) {
         x.window = 4242;
     });
     Built in = build(s);
-    const FrameEditor ed(writable(in.frame), in.packet);
+    const FrameEditor ed(writable(in.frame), in.packet, ChecksumSource::Wire);
     ASSERT_TRUE(ed.ok());
     EXPECT_TRUE(ed.has_ethernet());
     EXPECT_EQ(ed.src_ip().value, s.src_ip);
@@ -717,7 +790,7 @@ TEST(FrameEditor, ReadersReturnTheFrameValues) {
 TEST(FrameEditor, MissingOptionsAreReportedNotWritten) {
     Built in = build(Spec{});
     const Bytes before = in.frame;
-    FrameEditor ed(writable(in.frame), in.packet);
+    FrameEditor ed(writable(in.frame), in.packet, ChecksumSource::Wire);
     ASSERT_TRUE(ed.ok());
     EXPECT_FALSE(ed.set_tsval(TsVal{1}));
     EXPECT_FALSE(ed.set_tsecr(TsVal{1}));
@@ -755,17 +828,22 @@ TEST_P(Reject, StatusAndFrameUnchanged) {
     EXPECT_EQ(r2.status, c.status);
     EXPECT_EQ(in.frame, before);
 
-    // The editor refuses every write too, and reads as zero.
-    FrameEditor ed(writable(in.frame), in.packet);
-    EXPECT_EQ(ed.status(), c.status);
-    ed.set_seq(SeqNum{1});
-    ed.set_src_ip(sniffer::Ipv4Addr{1});
-    ed.set_macs(MacRewrite{});
-    EXPECT_FALSE(ed.set_tsval(TsVal{1}));
-    EXPECT_FALSE(ed.set_sack_block(0, SackBlock{}));
-    EXPECT_EQ(ed.seq().raw(), 0u);
-    EXPECT_EQ(ed.finish().status, c.status);
-    EXPECT_EQ(in.frame, before);
+    // The editor refuses every write too, and reads as zero, whatever the
+    // checksum source.
+    for (const ChecksumSource source : {ChecksumSource::Wire, ChecksumSource::LocalStack}) {
+        FrameEditor ed(writable(in.frame), in.packet, source);
+        EXPECT_EQ(ed.status(), c.status);
+        ed.set_seq(SeqNum{1});
+        ed.set_src_ip(sniffer::Ipv4Addr{1});
+        ed.set_macs(MacRewrite{});
+        EXPECT_FALSE(ed.set_tsval(TsVal{1}));
+        EXPECT_FALSE(ed.set_sack_block(0, SackBlock{}));
+        EXPECT_EQ(ed.seq().raw(), 0u);
+        const RewriteResult r3 = ed.finish();
+        EXPECT_EQ(r3.status, c.status);
+        EXPECT_FALSE(r3.checksums_recomputed);
+        EXPECT_EQ(in.frame, before);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -816,6 +894,229 @@ INSTANTIATE_TEST_SUITE_P(
                    RewriteStatus::BadLayout},
         RejectCase{"empty_frame", [](Built& b) { b.frame.clear(); }, RewriteStatus::Truncated}),
     [](const auto& test_info) { return test_info.param.name; });
+
+// ---- checksums by source, through the project's own checksum code -------
+
+bool tcp_verifies(const Built& b) {
+    const std::span<const std::byte> f = std::as_bytes(std::span(b.frame));
+    const std::size_t l3 = b.packet.layout.l3;
+    const std::size_t l4 = b.packet.layout.l4;
+    const std::size_t total = peek16(b.frame, l3 + 2);
+    return sniffer::tcp_checksum_ok(sniffer::Ipv4Addr{sniffer::wire::load_be32(f, l3 + 12)},
+                                    sniffer::Ipv4Addr{sniffer::wire::load_be32(f, l3 + 16)},
+                                    f.subspan(l4, l3 + total - l4));
+}
+
+TEST(WireChecksum, CorruptClientSegmentIsRewrittenButStaysCorrupt) {
+    const Spec good = with(Spec{}, [](Spec& x) {
+        x.options = kTsSack;
+        x.sack = {{0xfffffff0u, 0x10u}};
+        x.tsval = 7;
+        x.tsecr = 0xfffffff9u;
+        x.payload_len = 100;
+    });
+    const Spec bad = with(good, [](Spec& x) { x.tcp_csum = Spec::Csum::Corrupt; });
+    const AddressMap map = lab_map();
+    Built valid = build(good);
+    Built corrupt = build(bad);
+    ASSERT_TRUE(tcp_verifies(valid));
+    ASSERT_FALSE(tcp_verifies(corrupt));
+
+    ASSERT_TRUE(translate_client_to_backup(writable(valid.frame), valid.packet, offsets_b(), map).ok());
+    ASSERT_TRUE(
+        translate_client_to_backup(writable(corrupt.frame), corrupt.packet, offsets_b(), map).ok());
+    EXPECT_TRUE(tcp_verifies(valid));
+    EXPECT_FALSE(tcp_verifies(corrupt));
+    // Every field but the checksum is rewritten exactly as in the valid
+    // segment, and that one is what the backup must see.
+    EXPECT_EQ(valid.frame, build(expect_client_to_backup(good, offsets_b(), map)).frame);
+    const std::size_t l4 = corrupt.packet.layout.l4;
+    Bytes corrupt_but_checksum = corrupt.frame;
+    corrupt_but_checksum[l4 + 16] = valid.frame[l4 + 16];
+    corrupt_but_checksum[l4 + 17] = valid.frame[l4 + 17];
+    EXPECT_EQ(corrupt_but_checksum, valid.frame);
+    EXPECT_NE(corrupt.frame, valid.frame);
+}
+
+TEST(WireChecksum, NothingChangedMeansNothingWritten) {
+    // No verification, no recomputation: an editor that changes no field
+    // leaves even a corrupt frame's bytes exactly as they came.
+    Built in = build(with(Spec{}, [](Spec& x) {
+        x.options = kAlignedTs;
+        x.payload_len = 9;
+        x.ip_csum = Spec::Csum::Corrupt;
+        x.tcp_csum = Spec::Csum::Corrupt;
+    }));
+    const Bytes before = in.frame;
+    FrameEditor ed(writable(in.frame), in.packet, ChecksumSource::Wire);
+    ASSERT_TRUE(ed.ok());
+    const RewriteResult r = ed.finish();
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r.checksums_recomputed);
+    EXPECT_EQ(in.frame, before);
+}
+
+TEST(LocalStackChecksum, PartialChecksumOfTheBackupBecomesValid) {
+    const Spec s = with(Spec{}, [](Spec& x) {
+        x.ethernet = false;
+        x.options = kAlignedTs;
+        x.payload_len = 1448;
+        x.tcp_csum = Spec::Csum::Partial;
+    });
+    Built in = build(s);
+    ASSERT_FALSE(tcp_verifies(in));
+    const RewriteResult r =
+        translate_backup_to_client(writable(in.frame), in.packet, offsets_a(), lab_map());
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r.checksums_recomputed);
+    EXPECT_TRUE(tcp_verifies(in));
+    EXPECT_EQ(in.frame, build(expect_backup_to_client(s, offsets_a(), lab_map())).frame);
+}
+
+// ---- backup -> client in one pass, from the engine's parse ----------------
+
+struct OnePassCase {
+    std::string name;
+    Spec spec;  // a bare IP packet (ethernet = false)
+    std::optional<std::uint16_t> vlan;
+};
+
+class OnePass : public ::testing::TestWithParam<OnePassCase> {};
+
+TEST_P(OnePass, MatchesTheTwoStepPathAndTheIndependentFrame) {
+    const OnePassCase& c = GetParam();
+    const Built ip = build(c.spec);
+    const std::span<const std::byte> ip_bytes = std::as_bytes(std::span(ip.frame));
+    sniffer::Packet p;  // as FailoverEngine::on_backup_packet parses it
+    ASSERT_FALSE(sniffer::parse(ip_bytes, static_cast<std::uint32_t>(ip_bytes.size()),
+                                sniffer::LinkType::RawIp, p));
+    const AddressMap map = lab_map();
+    const Offsets off = offsets_b();
+    Bytes out(2000, 0xaa);
+    const FrameOut r =
+        translate_backup_to_client_frame(ip_bytes, p, c.vlan, off, map, writable(out));
+    ASSERT_TRUE(r.ok()) << static_cast<int>(r.result.status);
+    EXPECT_TRUE(r.result.checksums_recomputed);
+    const std::size_t eth_len = c.vlan ? 18 : 14;
+    ASSERT_EQ(r.length, eth_len + ip.frame.size());
+    EXPECT_EQ(r.l3, eth_len);
+    EXPECT_EQ(r.l4, eth_len + p.layout.l4);
+    EXPECT_EQ(out[r.length], 0xaa);  // nothing written past the frame
+    out.resize(r.length);
+
+    // Independently built: the same segment, translated, with P's Ethernet
+    // header (and the client's tag) in front.
+    Spec want = expect_backup_to_client(c.spec, off, map);
+    want.ethernet = true;
+    want.vlan = c.vlan.has_value();
+    want.src_mac = map.to_client.macs->src;
+    want.dst_mac = map.to_client.macs->dst;
+    EXPECT_EQ(out, build(want).frame);
+
+    // The engine's present path: Ethernet written, packet copied, parsed
+    // again as Ethernet, rewritten in place.
+    Bytes two_step(eth_len);
+    const auto& macs = *map.to_client.macs;
+    std::copy(macs.dst.bytes.begin(), macs.dst.bytes.end(), two_step.begin());
+    std::copy(macs.src.bytes.begin(), macs.src.bytes.end(), two_step.begin() + 6);
+    if (c.vlan) {
+        poke16(two_step, 12, 0x8100);
+        poke16(two_step, 14, *c.vlan);
+    }
+    poke16(two_step, eth_len - 2, 0x0800);
+    two_step.insert(two_step.end(), ip.frame.begin(), ip.frame.end());
+    sniffer::Packet fp;
+    ASSERT_FALSE(sniffer::parse(std::as_bytes(std::span(two_step)),
+                                static_cast<std::uint32_t>(two_step.size()),
+                                sniffer::LinkType::Ethernet, fp));
+    ASSERT_TRUE(translate_backup_to_client(writable(two_step), fp, off, map).ok());
+    EXPECT_EQ(out, two_step);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, OnePass,
+    ::testing::Values(
+        OnePassCase{"ts_sack_untagged",
+                    with(Spec{}, [](Spec& s) {
+                        s.ethernet = false;
+                        s.options = kTsSack;
+                        s.sack = {{0xffffff00u, 0x10u}, {5, 6}};
+                        s.payload_len = 300;
+                    }),
+                    std::nullopt},
+        OnePassCase{"packed_odd_ip_options_tagged",
+                    with(Spec{}, [](Spec& s) {
+                        s.ethernet = false;
+                        s.ip_option_words = 2;
+                        s.options = kPackedOdd;
+                        s.sack = {{1, 2}};
+                        s.payload_len = 1;
+                    }),
+                    std::uint16_t{0x2064}},
+        OnePassCase{"partial_checksum_is_completed",
+                    with(Spec{}, [](Spec& s) {
+                        s.ethernet = false;
+                        s.options = kAlignedTs;
+                        s.payload_len = 1448;
+                        s.tcp_csum = Spec::Csum::Partial;
+                    }),
+                    std::uint16_t{0x2064}},
+        OnePassCase{"syn_ack_no_options",
+                    with(Spec{}, [](Spec& s) {
+                        s.ethernet = false;
+                        s.flags = flag::kSyn | flag::kAck;
+                        s.options = {Opt::Mss};
+                    }),
+                    std::nullopt}),
+    [](const auto& test_info) { return test_info.param.name; });
+
+TEST(OnePass, RefusesAndCountsNothingWhenItCannot) {
+    const Built ip = build(with(Spec{}, [](Spec& s) {
+        s.ethernet = false;
+        s.options = kAlignedTs;
+        s.payload_len = 40;
+    }));
+    const std::span<const std::byte> ip_bytes = std::as_bytes(std::span(ip.frame));
+    sniffer::Packet p;
+    ASSERT_FALSE(sniffer::parse(ip_bytes, static_cast<std::uint32_t>(ip_bytes.size()),
+                                sniffer::LinkType::RawIp, p));
+    const AddressMap map = lab_map();
+    const Bytes original = ip.frame;
+
+    // One byte short of Ethernet + packet.
+    Bytes small(14 + ip.frame.size() - 1, 0xaa);
+    FrameOut r = translate_backup_to_client_frame(ip_bytes, p, std::nullopt, offsets_a(), map,
+                                                  writable(small));
+    EXPECT_EQ(r.result.status, RewriteStatus::NoRoom);
+    EXPECT_EQ(r.length, 0u);
+    EXPECT_EQ(small, Bytes(small.size(), 0xaa));
+
+    Bytes out(2000);
+    AddressMap no_macs = map;
+    no_macs.to_client.macs.reset();
+    r = translate_backup_to_client_frame(ip_bytes, p, std::nullopt, offsets_a(), no_macs,
+                                         writable(out));
+    EXPECT_EQ(r.result.status, RewriteStatus::NoMacs);
+    EXPECT_EQ(r.length, 0u);
+
+    // A Packet parsed with Ethernet does not describe a bare IP packet.
+    sniffer::Packet with_eth = p;
+    with_eth.has_ethernet = true;
+    r = translate_backup_to_client_frame(ip_bytes, with_eth, std::nullopt, offsets_a(), map,
+                                         writable(out));
+    EXPECT_EQ(r.result.status, RewriteStatus::BadLayout);
+    EXPECT_EQ(r.length, 0u);
+
+    // A Packet of another packet: its offsets are checked against the bytes.
+    sniffer::Packet stale = p;
+    stale.tcp.options.ts_offset = static_cast<std::uint16_t>(stale.tcp.options.ts_offset + 1);
+    r = translate_backup_to_client_frame(ip_bytes, stale, std::nullopt, offsets_a(), map,
+                                         writable(out));
+    EXPECT_EQ(r.result.status, RewriteStatus::BadLayout);
+    EXPECT_EQ(r.length, 0u);
+
+    EXPECT_EQ(ip.frame, original);  // the input is never written
+}
 
 }  // namespace
 }  // namespace migware::rewrite

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "rewrite/checksum.hpp"
+#include "sniffer/checksum.hpp"
 #include "rewrite/handshake.hpp"
 #include "sniffer/parser.hpp"
 
@@ -15,6 +15,8 @@ namespace migware::rewrite {
 namespace {
 
 using sniffer::Endpoint;
+using sniffer::ipv4_header_checksum_ok;
+using sniffer::tcp_checksum_ok;
 
 TwinDataSpec spec(bool timestamps) {
     TwinDataSpec s;

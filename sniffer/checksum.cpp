@@ -1,8 +1,6 @@
-#include "rewrite/checksum.hpp"
+#include "sniffer/checksum.hpp"
 
-#include "rewrite/bytes.hpp"
-
-namespace migware::rewrite {
+namespace migware::sniffer {
 namespace {
 
 constexpr std::size_t kIpChecksumOffset = 10;
@@ -38,23 +36,11 @@ std::uint16_t l4_length(std::span<const std::byte> segment) noexcept {
 
 }  // namespace
 
-std::uint64_t sum_words(std::span<const std::byte> bytes, std::uint64_t acc) noexcept {
-    const std::size_t even = bytes.size() & ~std::size_t{1};
-    for (std::size_t i = 0; i < even; i += 2) acc += load_be16(bytes, i);
-    if (even != bytes.size()) acc += std::to_integer<std::uint64_t>(bytes[even]) << 8;
-    return acc;
-}
-
-std::uint16_t fold(std::uint64_t sum) noexcept {
-    while ((sum >> 16) != 0) sum = (sum & 0xffffu) + (sum >> 16);
-    return static_cast<std::uint16_t>(sum);
-}
-
 std::uint16_t internet_checksum(std::span<const std::byte> bytes) noexcept {
     return static_cast<std::uint16_t>(~fold(sum_words(bytes)));
 }
 
-std::uint64_t pseudo_header_sum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst, std::uint8_t protocol,
+std::uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol,
                                 std::uint16_t length) noexcept {
     return std::uint64_t{src.value >> 16} + (src.value & 0xffffu) + (dst.value >> 16) +
            (dst.value & 0xffffu) + protocol + length;
@@ -64,18 +50,13 @@ std::uint16_t ipv4_header_checksum(std::span<const std::byte> header) noexcept {
     return static_cast<std::uint16_t>(~fold(sum_skipping(header, kIpChecksumOffset, 0)));
 }
 
-bool ipv4_header_checksum_ok(std::span<const std::byte> header) noexcept {
-    if (header.size() < 20) return false;
-    return fold(sum_words(header)) == 0xffffu;
-}
-
-std::uint16_t tcp_checksum(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
+std::uint16_t tcp_checksum(Ipv4Addr src, Ipv4Addr dst,
                            std::span<const std::byte> segment) noexcept {
     const std::uint64_t pseudo = pseudo_header_sum(src, dst, kIpProtoTcp, l4_length(segment));
     return static_cast<std::uint16_t>(~fold(sum_skipping(segment, kTcpChecksumOffset, pseudo)));
 }
 
-bool tcp_checksum_ok(sniffer::Ipv4Addr src, sniffer::Ipv4Addr dst,
+bool tcp_checksum_ok(Ipv4Addr src, Ipv4Addr dst,
                      std::span<const std::byte> segment) noexcept {
     if (segment.size() < 20) return false;
     const std::uint64_t pseudo = pseudo_header_sum(src, dst, kIpProtoTcp, l4_length(segment));
@@ -111,4 +92,4 @@ std::uint16_t checksum_update_bytes(std::uint16_t hc, std::span<const std::byte>
     return static_cast<std::uint16_t>(~fold(sum));
 }
 
-}  // namespace migware::rewrite
+}  // namespace migware::sniffer

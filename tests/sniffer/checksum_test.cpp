@@ -1,7 +1,7 @@
 // Checksums against a deliberately naive reference: 16-bit words summed over
 // a std::vector<uint8_t>, folding after every addition.
 
-#include "rewrite/checksum.hpp"
+#include "sniffer/checksum.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace migware::rewrite {
+namespace migware::sniffer {
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -121,23 +121,23 @@ TEST(Checksum, TcpMatchesNaiveIncludingOddPayloads) {
         const auto dst = static_cast<std::uint32_t>(rng());
         Bytes seg = random_bytes(rng, len);
         const std::uint16_t want = naive_tcp_checksum(src, dst, seg);
-        EXPECT_EQ(tcp_checksum(sniffer::Ipv4Addr{src}, sniffer::Ipv4Addr{dst}, view(seg)), want)
+        EXPECT_EQ(tcp_checksum(Ipv4Addr{src}, Ipv4Addr{dst}, view(seg)), want)
             << "len " << len;
         put16(seg, 16, want);
-        EXPECT_TRUE(tcp_checksum_ok(sniffer::Ipv4Addr{src}, sniffer::Ipv4Addr{dst}, view(seg)));
+        EXPECT_TRUE(tcp_checksum_ok(Ipv4Addr{src}, Ipv4Addr{dst}, view(seg)));
         // Any single-bit change anywhere in the covered data is detected.
         seg[len - 1] ^= 0x80;
-        EXPECT_FALSE(tcp_checksum_ok(sniffer::Ipv4Addr{src}, sniffer::Ipv4Addr{dst}, view(seg)));
+        EXPECT_FALSE(tcp_checksum_ok(Ipv4Addr{src}, Ipv4Addr{dst}, view(seg)));
         seg[len - 1] ^= 0x80;
         EXPECT_FALSE(
-            tcp_checksum_ok(sniffer::Ipv4Addr{src ^ 1u}, sniffer::Ipv4Addr{dst}, view(seg)));
+            tcp_checksum_ok(Ipv4Addr{src ^ 1u}, Ipv4Addr{dst}, view(seg)));
     }
 }
 
 TEST(Checksum, TooShortInputsNeverVerify) {
     const Bytes zeros(19, 0xff);
     EXPECT_FALSE(ipv4_header_checksum_ok(view(zeros)));
-    EXPECT_FALSE(tcp_checksum_ok(sniffer::Ipv4Addr{0}, sniffer::Ipv4Addr{0}, view(zeros)));
+    EXPECT_FALSE(tcp_checksum_ok(Ipv4Addr{0}, Ipv4Addr{0}, view(zeros)));
 }
 
 // Edge words chosen to hit the one's complement corner cases: 0x0000 and
@@ -251,4 +251,4 @@ TEST(Checksum, ChainedUpdatesStayExact) {
 }
 
 }  // namespace
-}  // namespace migware::rewrite
+}  // namespace migware::sniffer
