@@ -11,8 +11,7 @@
 #include <vector>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/bytes.hpp"
-#include "rewrite/checksum.hpp"
+#include "rewrite/frames.hpp"
 
 namespace migware {
 
@@ -103,30 +102,12 @@ void FailoverEngine::answer_echo(const sniffer::RawFrame& frame, const Packet& p
     // Only while this host is the active node (Proxy), only for requests sent
     // to our MAC (a client that still points at the primary's MAC gets the
     // primary's own answer, should it be alive), never fragments.
+    // (Fragments and requests the capture cut short are refused by the builder.)
     if (p.icmp.type != 8 || p.ip.dst != config_.primary || !p.has_ethernet || !has_own_mac_ ||
-        p.eth.dst != config_.backup_mac || p.ip.is_fragment() ||
-        p.payload_captured < p.payload_length || frame.bytes.size() > scratch_.size())
+        p.eth.dst != config_.backup_mac)
         return;
-    const std::size_t l3 = p.layout.l3, l4 = p.layout.l4;
-    const std::size_t end = l3 + p.ip.total_length;
-    if (end > frame.bytes.size() || l4 + 8 > end) return;
-    const std::span<std::byte> buf(scratch_.data(), end);
-    std::memcpy(buf.data(), frame.bytes.data(), end);
-    for (std::size_t i = 0; i < 6; ++i) {
-        buf[i] = std::byte{p.eth.src.bytes[i]};
-        buf[6 + i] = std::byte{config_.backup_mac.bytes[i]};
-    }
-    rewrite::store_be32(buf, l3 + 12, config_.primary.value);
-    rewrite::store_be32(buf, l3 + 16, p.ip.src.value);
-    rewrite::store_u8(buf, l3 + 8, 64);  // TTL
-    rewrite::store_be16(buf, l3 + 10, 0);
-    rewrite::store_be16(buf, l3 + 10,
-                        rewrite::ipv4_header_checksum(std::span<const std::byte>(buf).subspan(l3, l4 - l3)));
-    rewrite::store_u8(buf, l4, 0);  // echo reply (RFC 792)
-    rewrite::store_be16(buf, l4 + 2, 0);
-    rewrite::store_be16(buf, l4 + 2,
-                        rewrite::internet_checksum(std::span<const std::byte>(buf).subspan(l4, end - l4)));
-    if (send_client(buf)) ++counters_.echo_answered;
+    const std::size_t len = rewrite::build_echo_reply(scratch_, frame.bytes, p, config_.backup_mac);
+    if (len > 0 && send_client(std::span(scratch_.data(), len))) ++counters_.echo_answered;
 }
 
 void FailoverEngine::answer_arp(const Packet& p) {
@@ -150,23 +131,14 @@ void FailoverEngine::send_arp_from(std::uint16_t op, const sniffer::MacAddr& eth
                                    const sniffer::MacAddr& sender_mac, Ipv4Addr sender_ip,
                                    const sniffer::MacAddr& target_mac, Ipv4Addr target_ip,
                                    std::optional<std::uint16_t> vlan) {
-    std::array<std::byte, 46> buf{};
+    std::array<std::byte, rewrite::kMaxArpFrame> buf{};
     // The Ethernet source is always this host: a switch must not learn a
     // client's MAC (or the primary's) on our port.
-    const std::size_t eth = write_ethernet(buf, eth_dst, our_mac(), vlan, 0x0806);
-    const std::span<std::byte> f(buf.data(), eth + 28);
-    rewrite::store_be16(f, eth, 1);  // Ethernet
-    rewrite::store_be16(f, eth + 2, 0x0800);
-    rewrite::store_u8(f, eth + 4, 6);
-    rewrite::store_u8(f, eth + 5, 4);
-    rewrite::store_be16(f, eth + 6, op);  // RFC 826: 1 request, 2 reply
-    for (std::size_t i = 0; i < 6; ++i) {
-        f[eth + 8 + i] = std::byte{sender_mac.bytes[i]};
-        f[eth + 18 + i] = std::byte{target_mac.bytes[i]};
-    }
-    rewrite::store_be32(f, eth + 14, sender_ip.value);
-    rewrite::store_be32(f, eth + 24, target_ip.value);
-    send_client(f);
+    const std::size_t len = rewrite::build_arp(
+        buf, {{eth_dst, our_mac(), vlan, rewrite::kEtherTypeArp},
+              static_cast<rewrite::ArpOp>(op),  // RFC 826: 1 request, 2 reply
+              sender_mac, sender_ip, target_mac, target_ip});
+    send_client(std::span(buf.data(), len));
 }
 
 void FailoverEngine::announce_takeover(MonoNs now) {

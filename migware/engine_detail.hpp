@@ -9,7 +9,6 @@
 #include <string>
 
 #include "monitor/clock.hpp"
-#include "rewrite/bytes.hpp"
 #include "sniffer/packet.hpp"
 
 namespace migware::detail {
@@ -50,25 +49,6 @@ inline constexpr std::size_t kEthernet = 14;
 inline constexpr MonoNs kExpirySweep = 1'000 * monitor::kMillisecond;
 
 inline bool known(const sniffer::MacAddr& m) { return m != sniffer::MacAddr{}; }
-
-/// Destination, source, the 802.1Q tag if any, the EtherType. Returns the
-/// header's length (14 or 18).
-inline std::size_t write_ethernet(std::span<std::byte> buf, const sniffer::MacAddr& dst,
-                           const sniffer::MacAddr& src, std::optional<std::uint16_t> vlan,
-                           std::uint16_t ethertype) {
-    for (std::size_t i = 0; i < 6; ++i) {
-        buf[i] = std::byte{dst.bytes[i]};
-        buf[6 + i] = std::byte{src.bytes[i]};
-    }
-    std::size_t off = 12;
-    if (vlan) {
-        rewrite::store_be16(buf, off, 0x8100);
-        rewrite::store_be16(buf, off + 2, *vlan);
-        off += 4;
-    }
-    rewrite::store_be16(buf, off, ethertype);
-    return off + 2;
-}
 
 inline std::string ep(const Endpoint& e) { return e.to_string(); }
 

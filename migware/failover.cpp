@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/checksum.hpp"
+#include "sniffer/checksum.hpp"
 
 namespace migware {
 
@@ -139,7 +139,7 @@ bool FailoverEngine::tcp_checksum_ok(const sniffer::RawFrame& frame, const Packe
     // already refuses to replay bytes it did not capture.
     const std::size_t end = std::size_t{p.layout.l3} + p.ip.total_length;
     if (p.payload_captured < p.payload_length || end > frame.bytes.size()) return true;
-    return rewrite::tcp_checksum_ok(p.ip.src, p.ip.dst,
+    return sniffer::tcp_checksum_ok(p.ip.src, p.ip.dst,
                                     frame.bytes.subspan(p.layout.l4, end - p.layout.l4));
 }
 

@@ -8,6 +8,7 @@
 #include <array>
 
 #include "migware/engine_detail.hpp"
+#include "rewrite/frames.hpp"
 #include "rewrite/handshake.hpp"
 
 namespace migware {
@@ -218,7 +219,8 @@ void FailoverEngine::send_fence_probe(Twin& t) {
     // point. The ACK field is one below the client's last ACK, so that a
     // primary with no socket left answers with a RST whose seq is below the
     // client's window: the client drops it (RFC 5961 §3.2).
-    const std::size_t eth = write_ethernet(scratch_, primary_mac_, our_mac(), t.vlan, 0x0800);
+    const std::size_t eth = rewrite::write_ethernet(
+        scratch_, {primary_mac_, our_mac(), t.vlan, rewrite::kEtherTypeIpv4});
     rewrite::TwinDataSpec spec{t.key.client,     t.key.server,  t.fence.primary_rcv - 1u,
                                t.fence.primary_una - 1u, std::nullopt, t.recovery.client_window,
                                next_ip_id()};
@@ -232,7 +234,8 @@ void FailoverEngine::send_fence_probe(Twin& t) {
 }
 
 void FailoverEngine::send_fence_reset(Twin& t, SeqNum seq) {
-    const std::size_t eth = write_ethernet(scratch_, primary_mac_, our_mac(), t.vlan, 0x0800);
+    const std::size_t eth = rewrite::write_ethernet(
+        scratch_, {primary_mac_, our_mac(), t.vlan, rewrite::kEtherTypeIpv4});
     const std::size_t len = rewrite::build_reset(
         std::span(scratch_).subspan(eth), {t.key.client, t.key.server, seq, next_ip_id()});
     if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.fence_resets;

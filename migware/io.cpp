@@ -22,6 +22,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "rewrite/frames.hpp"
+
 namespace migware {
 
 namespace {
@@ -238,22 +240,12 @@ IcmpSocket::IcmpSocket(const std::string& interface) {
 }
 
 bool IcmpSocket::send_probe(Ipv4Addr to, const monitor::Probe& probe) {
-    std::array<std::uint8_t, 8 + monitor::kNonceBytes> pkt{};
-    pkt[0] = 8;  // echo request (RFC 792)
-    pkt[4] = static_cast<std::uint8_t>(probe.id >> 8);
-    pkt[5] = static_cast<std::uint8_t>(probe.id);
-    pkt[6] = static_cast<std::uint8_t>(probe.sequence >> 8);
-    pkt[7] = static_cast<std::uint8_t>(probe.sequence);
-    std::memcpy(pkt.data() + 8, probe.payload.data(), monitor::kNonceBytes);
-    std::uint32_t sum = 0;
-    for (std::size_t i = 0; i < pkt.size(); i += 2) sum += (pkt[i] << 8) | pkt[i + 1];
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    const auto csum = static_cast<std::uint16_t>(~sum);
-    pkt[2] = static_cast<std::uint8_t>(csum >> 8);
-    pkt[3] = static_cast<std::uint8_t>(csum);
+    std::array<std::byte, rewrite::kIcmpEchoHeader + monitor::kNonceBytes> pkt{};
+    const std::size_t len = rewrite::build_icmp_echo(
+        pkt, {rewrite::IcmpEchoType::Request, probe.id, probe.sequence, probe.payload});
     const sockaddr_in dst = inet(to);
-    return ::sendto(fd_.get(), pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&dst),
-                    sizeof dst) == static_cast<ssize_t>(pkt.size());
+    return len > 0 && ::sendto(fd_.get(), pkt.data(), len, 0, reinterpret_cast<const sockaddr*>(&dst),
+                               sizeof dst) == static_cast<ssize_t>(len);
 }
 
 std::size_t IcmpSocket::read(std::span<std::byte> buf) {

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "migware/engine_detail.hpp"
-#include "rewrite/bytes.hpp"
+#include "sniffer/wire.hpp"
 #include "rewrite/handshake.hpp"
 
 namespace migware {
@@ -152,13 +152,13 @@ void FailoverEngine::proxy_client_frame(Twin& t, const sniffer::RawFrame& frame,
     }
     if (p.tcp.options.has_timestamps) t.fence.client_tsval = p.tcp.options.tsval;
     if (t.close.client_fin && t.close.backup_fin && p.tcp.has(tf::kAck) &&
-        !SeqNum{rewrite::load_be32(buf, p.layout.l4 + 8)}.before(t.close.backup_fin_seq + 1u))
+        !SeqNum{sniffer::wire::load_be32(buf, p.layout.l4 + 8)}.before(t.close.backup_fin_seq + 1u))
         t.close.final_ack_passed = true;  // the client acknowledged the backup's FIN
     {
         // Contiguous only: a segment beyond a hole is not in the backup's
         // stream (it will sit out of window there), so its end is no receive
         // point to reset the twin at.
-        const SeqNum twin_seq{rewrite::load_be32(buf, p.layout.l4 + 4)};
+        const SeqNum twin_seq{sniffer::wire::load_be32(buf, p.layout.l4 + 4)};
         extend_contiguous(t.proxy.to_backup_end, twin_seq, segment_end(twin_seq, p));
     }
     if (send_backup(buf.subspan(p.layout.l3, p.ip.total_length))) {
@@ -218,35 +218,23 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
 
 void FailoverEngine::proxy_backup_packet(Twin& t, std::span<const std::byte> ip_packet,
                                          const Packet& p, MonoNs now) {
-    // The backup's stack hands over bare IP; put the primary's Ethernet
-    // header (and the client's VLAN tag) in front of it.
-    const std::size_t eth_len = t.vlan ? 18 : 14;
-    const std::size_t len = eth_len + ip_packet.size();
-    if (len > scratch_.size()) {
-        ++counters_.rewrite_errors;
-        return;
-    }
-    const std::span<std::byte> buf(scratch_.data(), len);
-    const auto& macs = *t.proxy.map.to_client.macs;
-    write_ethernet(buf, macs.dst, macs.src, t.vlan, 0x0800);
-    std::memcpy(buf.data() + eth_len, ip_packet.data(), ip_packet.size());
-    Packet fp;
-    if (sniffer::parse(buf, static_cast<std::uint32_t>(len), sniffer::LinkType::Ethernet, fp)) {
-        ++counters_.rewrite_errors;
-        return;
-    }
+    // The backup's stack hands over bare IP, parsed once (on_backup_packet);
+    // the rewriter puts the primary's Ethernet header (and the client's VLAN
+    // tag) in front of it as it copies it into scratch, and rewrites it there.
     if (p.tcp.options.has_timestamps) t.proxy.backup_tsval = sniffer::TsVal{p.tcp.options.tsval};
-    const auto res = rewrite::translate_backup_to_client(buf, fp, t.proxy.offsets, t.proxy.map);
-    if (!res.ok()) {
+    const rewrite::FrameOut out = rewrite::translate_backup_to_client_frame(
+        ip_packet, p, t.vlan, t.proxy.offsets, t.proxy.map, scratch_);
+    if (!out.ok()) {
         ++counters_.rewrite_errors;
         return;
     }
+    const std::span<std::byte> buf(scratch_.data(), out.length);
     if (p.tcp.has(tf::kFin)) {
         t.close.backup_fin = true;
         t.close.backup_fin_seq = p.tcp.seq + p.payload_length;
         t.close.final_ack_passed = false;  // (again): its ACK must reach the backup
     }
-    if (const SeqNum end = segment_end(SeqNum{rewrite::load_be32(buf, fp.layout.l4 + 4)}, p);
+    if (const SeqNum end = segment_end(SeqNum{sniffer::wire::load_be32(buf, out.l4 + 4)}, p);
         end.after(t.proxy.to_client_end))
         t.proxy.to_client_end = end;
     if (send_client(buf)) {
