@@ -34,23 +34,32 @@ constexpr Descriptor gauge(std::string_view name, Source source, Reader read, st
     return {.name = name, .help = help, .kind = Kind::Gauge, .unit = unit, .source = source, .read = read};
 }
 
+/// A labelled family: one value per label value.
+constexpr Descriptor family(std::string_view name, Source source, std::string_view label, std::size_t count,
+                            LabelName value, LabelledReader read, std::string_view help,
+                            std::string_view metric = {}, Kind kind = Kind::Counter) {
+    return {.name = name, .help = help, .kind = kind, .source = source, .label = label,
+            .label_count = count, .label_value = value, .read_at = read, .metric = metric};
+}
+constexpr Descriptor metrics_only(Descriptor d) {
+    d.in_json = false;
+    return d;
+}
+constexpr Descriptor json_only(Descriptor d) {
+    d.in_metrics = false;
+    return d;
+}
+
 std::uint64_t b(bool v) { return v ? 1 : 0; }
 
 const Descriptor kTable[] = {
     // ---- the state machine (Prometheus only: status carries them as text)
-    {.name = "state",
-     .help = "1 for the current state of the failover state machine",
-     .kind = Kind::Gauge,
-     .source = Source::Engine,
-     .label = "state",
-     .label_count = kStates,
-     .label_value = [](std::size_t i) { return name_of(static_cast<State>(i)); },
-     .read_at = [](S s, std::size_t i) { return b(static_cast<std::size_t>(s.engine->state()) == i); },
-     .metric = "state",
-     .in_json = false},
-    {.name = "primary_up", .help = "1 when the monitor's last verdict is that the primary answers",
-     .kind = Kind::Gauge, .source = Source::Monitor,
-     .read = [](S s) { return b(s.monitor->health() == monitor::Health::Up); }, .in_json = false},
+    metrics_only(family(
+        "state", Source::Engine, "state", kStates, [](std::size_t i) { return name_of(static_cast<State>(i)); },
+        [](S s, std::size_t i) { return b(static_cast<std::size_t>(s.engine->state()) == i); },
+        "1 for the current state of the failover state machine", "state", Kind::Gauge)),
+    metrics_only(gauge("primary_up", Source::Monitor, [](S s) { return b(s.monitor->health() == monitor::Health::Up); },
+                       "1 when the monitor's last verdict is that the primary answers")),
     // ---- capture and parsing
     counter("frames_captured", Source::Engine, [](S s) { return parse(s).frames; },
             "captured frames handed to migware"),
@@ -66,16 +75,12 @@ const Descriptor kTable[] = {
             "captured TCP segments"),
     counter("arp_frames", Source::Engine, [](S s) { return parse(s).kind(sniffer::PacketKind::Arp); },
             "captured ARP frames"),
-    {.name = kMalformed, .help = "captured frames dropped as malformed, all reasons", .source = Source::Engine,
-     .read = [](S s) { return parse(s).malformed(); }, .in_metrics = false},
-    {.name = "malformed",
-     .help = "captured frames dropped as malformed, by reason",
-     .source = Source::Engine,
-     .label = "reason",
-     .label_count = sniffer::kDropReasonCount,
-     .label_value = [](std::size_t i) { return sniffer::name_of(static_cast<sniffer::DropReason>(i)); },
-     .read_at = [](S s, std::size_t i) { return parse(s).dropped[i]; },
-     .metric = "malformed_packets_total"},
+    json_only(counter(kMalformed, Source::Engine, [](S s) { return parse(s).malformed(); },
+                      "captured frames dropped as malformed, all reasons")),
+    family("malformed", Source::Engine, "reason", sniffer::kDropReasonCount,
+           [](std::size_t i) { return sniffer::name_of(static_cast<sniffer::DropReason>(i)); },
+           [](S s, std::size_t i) { return parse(s).dropped[i]; },
+           "captured frames dropped as malformed, by reason", "malformed_packets_total"),
     engine("tcp_bad_checksum", &FC::tcp_bad_checksum,
            "captured TCP segments whose checksum failed: dropped, neither tracked nor proxied"),
     // ---- proxying
@@ -93,14 +98,10 @@ const Descriptor kTable[] = {
            "gone before the failure, not lost at it (expired_idle and expired_closed are the others)"),
     engine("twins_inferred", &FC::twins_inferred, "twins whose options were inferred (handshake never seen)"),
     engine("twins_restored", &FC::twins_restored, "twins whose handshake facts came from the snapshot"),
-    {.name = "unrecovered",
-     .help = "connections not carried over, by reason",
-     .source = Source::Engine,
-     .label = "reason",
-     .label_count = static_cast<std::size_t>(Unrecovered::kCount),
-     .label_value = [](std::size_t i) { return name_of(static_cast<Unrecovered>(i)); },
-     .read_at = [](S s, std::size_t i) { return s.engine->counters().unrecovered[i]; },
-     .metric = "unrecovered_connections_total"},
+    family("unrecovered", Source::Engine, "reason", static_cast<std::size_t>(Unrecovered::kCount),
+           [](std::size_t i) { return name_of(static_cast<Unrecovered>(i)); },
+           [](S s, std::size_t i) { return s.engine->counters().unrecovered[i]; },
+           "connections not carried over, by reason", "unrecovered_connections_total"),
     engine("syn_sent", &FC::syn_sent, "twin SYNs sent into the backup"),
     engine("syn_retransmitted", &FC::syn_retransmitted, "twin SYNs sent again"),
     engine("replayed_bytes", &FC::replayed_bytes, "unacknowledged client bytes handed to the backup",
@@ -141,18 +142,13 @@ const Descriptor kTable[] = {
     engine("primary_resets_caught", &FC::primary_resets_caught, "RSTs from the primary sent to this host's MAC instead"),
     engine("closed_acks_dropped", &FC::closed_acks_dropped, "bare client ACKs after a complete close, dropped"),
     // ---- the connection table
-    {.name = "connections", .help = "connections known to the tracker", .kind = Kind::Gauge, .source = Source::Engine,
-     .read = [](S s) { return static_cast<std::uint64_t>(s.engine->pipeline().table().size()); },
-     .in_metrics = false},  // Prometheus: migware_connections{phase}, whose sum this is
-    {.name = "phase",
-     .help = "connections known to the tracker, by failover phase",
-     .kind = Kind::Gauge,
-     .source = Source::Phases,
-     .label = "phase",
-     .label_count = kPhases,
-     .label_value = [](std::size_t i) { return name_of(static_cast<Phase>(i)); },
-     .read_at = [](S s, std::size_t i) { return s.phase_counts[i]; },
-     .metric = "connections"},
+    // Prometheus: migware_connections{phase}, whose sum this is.
+    json_only(gauge("connections", Source::Engine,
+                    [](S s) { return static_cast<std::uint64_t>(s.engine->pipeline().table().size()); },
+                    "connections known to the tracker")),
+    family("phase", Source::Phases, "phase", kPhases, [](std::size_t i) { return name_of(static_cast<Phase>(i)); },
+           [](S s, std::size_t i) { return s.phase_counts[i]; },
+           "connections known to the tracker, by failover phase", "connections", Kind::Gauge),
     counter("connections_created", Source::Engine, [](S s) { return table_counters(s).created; },
             "connections the tracker created"),
     counter("connections_partial", Source::Engine, [](S s) { return table_counters(s).created_partial; },
@@ -187,13 +183,10 @@ const Descriptor kTable[] = {
             "echo replies seen twice"),
     counter("monitor_vetoes", Source::Monitor, [](S s) { return s.monitor->vetoes(); },
             "silences whose Down verdict was withheld, all reasons"),
-    {.name = "monitor_vetoes",
-     .help = "silences whose Down verdict was withheld for this reason",
-     .source = Source::Monitor,
-     .label = "reason",
-     .label_count = monitor::kVetoCount,
-     .label_value = [](std::size_t i) { return monitor::name_of(static_cast<monitor::Veto>(i)); },
-     .read_at = [](S s, std::size_t i) { return s.monitor->vetoes(static_cast<monitor::Veto>(i)); }},
+    family("monitor_vetoes", Source::Monitor, "reason", monitor::kVetoCount,
+           [](std::size_t i) { return monitor::name_of(static_cast<monitor::Veto>(i)); },
+           [](S s, std::size_t i) { return s.monitor->vetoes(static_cast<monitor::Veto>(i)); },
+           "silences whose Down verdict was withheld for this reason"),
     gauge("carrier_up", Source::Monitor, [](S s) { return b(s.monitor->carrier_up()); },
           "1 while the capture interface has carrier"),
     counter("carrier_losses", Source::Monitor, [](S s) { return s.monitor->carrier_losses(); },
@@ -225,18 +218,18 @@ const Descriptor kTable[] = {
     gauge("control_clients", Source::Control, [](S s) { return s.control->active; }, "connected control clients"),
     // ---- latency percentiles: JSON only; Prometheus gets the histogram
     // migware_proxy_latency_seconds{direction} (control/metrics.cpp).
-    {.name = kLatencyToBackupP50, .help = "median client->backup processing time, recent packets", .kind = Kind::Gauge,
-     .unit = Unit::Nanoseconds, .source = Source::Latency,
-     .read = [](S s) { return static_cast<std::uint64_t>(s.to_backup_latency->quantile(0.5)); }, .in_metrics = false},
-    {.name = kLatencyToBackupP99, .help = "p99 client->backup processing time, recent packets", .kind = Kind::Gauge,
-     .unit = Unit::Nanoseconds, .source = Source::Latency,
-     .read = [](S s) { return static_cast<std::uint64_t>(s.to_backup_latency->quantile(0.99)); }, .in_metrics = false},
-    {.name = kLatencyToClientP50, .help = "median backup->client processing time, recent packets", .kind = Kind::Gauge,
-     .unit = Unit::Nanoseconds, .source = Source::Latency,
-     .read = [](S s) { return static_cast<std::uint64_t>(s.to_client_latency->quantile(0.5)); }, .in_metrics = false},
-    {.name = kLatencyToClientP99, .help = "p99 backup->client processing time, recent packets", .kind = Kind::Gauge,
-     .unit = Unit::Nanoseconds, .source = Source::Latency,
-     .read = [](S s) { return static_cast<std::uint64_t>(s.to_client_latency->quantile(0.99)); }, .in_metrics = false},
+    json_only(gauge(kLatencyToBackupP50, Source::Latency,
+                    [](S s) { return static_cast<std::uint64_t>(s.to_backup_latency->quantile(0.5)); },
+                    "median client->backup processing time, recent packets", Unit::Nanoseconds)),
+    json_only(gauge(kLatencyToBackupP99, Source::Latency,
+                    [](S s) { return static_cast<std::uint64_t>(s.to_backup_latency->quantile(0.99)); },
+                    "p99 client->backup processing time, recent packets", Unit::Nanoseconds)),
+    json_only(gauge(kLatencyToClientP50, Source::Latency,
+                    [](S s) { return static_cast<std::uint64_t>(s.to_client_latency->quantile(0.5)); },
+                    "median backup->client processing time, recent packets", Unit::Nanoseconds)),
+    json_only(gauge(kLatencyToClientP99, Source::Latency,
+                    [](S s) { return static_cast<std::uint64_t>(s.to_client_latency->quantile(0.99)); },
+                    "p99 backup->client processing time, recent packets", Unit::Nanoseconds)),
 };
 
 }  // namespace

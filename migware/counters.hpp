@@ -114,23 +114,18 @@ void for_each_json(const Sources& s, F&& visit) {
 }
 
 
-// Names the dashboard reads (the table uses the same constants).
-// The capture:
-inline constexpr std::string_view kPcapReceived = "pcap_received";
-inline constexpr std::string_view kCapturedBytes = "captured_bytes";
-inline constexpr std::string_view kKernelDrops = "kernel_drops";
-inline constexpr std::string_view kInterfaceDrops = "interface_drops";
-inline constexpr std::string_view kMalformed = "malformed";
-// The proxy, both directions:
-inline constexpr std::string_view kToBackupPackets = "to_backup_packets";
-inline constexpr std::string_view kToBackupBytes = "to_backup_bytes";
-inline constexpr std::string_view kToClientPackets = "to_client_packets";
-inline constexpr std::string_view kToClientBytes = "to_client_bytes";
-// Its added latency (JSON only: Prometheus has the histogram):
-inline constexpr std::string_view kLatencyToBackupP50 = "proxy_latency_to_backup_p50_ns";
-inline constexpr std::string_view kLatencyToBackupP99 = "proxy_latency_to_backup_p99_ns";
-inline constexpr std::string_view kLatencyToClientP50 = "proxy_latency_to_client_p50_ns";
-inline constexpr std::string_view kLatencyToClientP99 = "proxy_latency_to_client_p99_ns";
+// Names the dashboard reads (the table uses the same constants): the
+// capture, the proxy both ways, and its added latency (JSON only:
+// Prometheus has the histogram).
+inline constexpr std::string_view kPcapReceived = "pcap_received", kCapturedBytes = "captured_bytes",
+                                  kKernelDrops = "kernel_drops", kInterfaceDrops = "interface_drops",
+                                  kMalformed = "malformed";
+inline constexpr std::string_view kToBackupPackets = "to_backup_packets", kToBackupBytes = "to_backup_bytes",
+                                  kToClientPackets = "to_client_packets", kToClientBytes = "to_client_bytes";
+inline constexpr std::string_view kLatencyToBackupP50 = "proxy_latency_to_backup_p50_ns",
+                                  kLatencyToBackupP99 = "proxy_latency_to_backup_p99_ns",
+                                  kLatencyToClientP50 = "proxy_latency_to_client_p50_ns",
+                                  kLatencyToClientP99 = "proxy_latency_to_client_p99_ns";
 
 }  // namespace counters
 }  // namespace migware

@@ -1,6 +1,27 @@
 #include "migware/twin.hpp"
 
+#include <array>
+
+#include "migware/names.hpp"
+
 namespace migware {
+
+namespace {
+
+// Each enum's names, once, in enumerator order (names.hpp).
+constexpr std::array<std::string_view, 5> kTwinPhaseNames{"waiting", "syn_sent", "up", "closed", "failed"};
+constexpr std::array<std::string_view, 4> kTwinEventNames{"syn_sent", "established", "failed", "closed"};
+constexpr std::array<std::string_view, 5> kUnrecoveredNames{"handshake_incomplete", "handshake_unseen",
+                                                            "closing", "no_synack", "backup_refused"};
+static_assert(kTwinPhaseNames.size() == static_cast<std::size_t>(TwinPhase::Failed) + 1);
+static_assert(kTwinEventNames.size() == static_cast<std::size_t>(TwinEvent::Closed) + 1);
+static_assert(kUnrecoveredNames.size() == static_cast<std::size_t>(Unrecovered::kCount));
+
+}  // namespace
+
+std::string_view name_of(TwinPhase p) { return enum_name(kTwinPhaseNames, p); }
+std::string_view name_of(TwinEvent e) { return enum_name(kTwinEventNames, e); }
+std::string_view name_of(Unrecovered u) { return enum_name(kUnrecoveredNames, u); }
 
 std::optional<TwinPhase> next_phase(TwinPhase from, TwinEvent e) {
     switch (e) {

@@ -11,7 +11,6 @@
 #include <string_view>
 #include <vector>
 
-#include "migware/names.hpp"
 #include "monitor/clock.hpp"
 #include "rewrite/frame_rewrite.hpp"
 #include "rewrite/translation.hpp"
@@ -20,10 +19,7 @@
 namespace migware {
 
 enum class TwinPhase : std::uint8_t { Waiting, SynSent, Up, Closed, Failed };
-inline constexpr std::array<std::string_view, 5> kTwinPhaseNames{"waiting", "syn_sent", "up", "closed",
-                                                                 "failed"};
-static_assert(kTwinPhaseNames.size() == static_cast<std::size_t>(TwinPhase::Failed) + 1);
-constexpr std::string_view name_of(TwinPhase p) { return enum_name(kTwinPhaseNames, p); }
+std::string_view name_of(TwinPhase p);
 
 /// What moves a twin from one phase to the next.
 enum class TwinEvent : std::uint8_t {
@@ -32,10 +28,7 @@ enum class TwinEvent : std::uint8_t {
     Failed,          // no SYN-ACK after every try, or the backup refused
     Closed,          // both FINs passed, or a RST
 };
-inline constexpr std::array<std::string_view, 4> kTwinEventNames{"syn_sent", "established", "failed",
-                                                                 "closed"};
-static_assert(kTwinEventNames.size() == static_cast<std::size_t>(TwinEvent::Closed) + 1);
-constexpr std::string_view name_of(TwinEvent e) { return enum_name(kTwinEventNames, e); }
+std::string_view name_of(TwinEvent e);
 
 /// The phase after `e`, or nullopt when `e` does not apply in `from` (the
 /// caller ignores it). Connections opened after the failover start Up.
@@ -50,10 +43,7 @@ enum class Unrecovered : std::uint8_t {
     BackupRefused,        // the backup answered RST (no listener?)
     kCount,
 };
-inline constexpr std::array<std::string_view, 5> kUnrecoveredNames{
-    "handshake_incomplete", "handshake_unseen", "closing", "no_synack", "backup_refused"};
-static_assert(kUnrecoveredNames.size() == static_cast<std::size_t>(Unrecovered::kCount));
-constexpr std::string_view name_of(Unrecovered u) { return enum_name(kUnrecoveredNames, u); }
+std::string_view name_of(Unrecovered u);
 
 /// Traffic through one twin (the control socket's view).
 struct TwinView {
