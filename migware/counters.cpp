@@ -102,6 +102,7 @@ const Descriptor kTable[] = {
            [](std::size_t i) { return name_of(static_cast<Unrecovered>(i)); },
            [](S s, std::size_t i) { return s.engine->counters().unrecovered[i]; },
            "connections not carried over, by reason", "unrecovered_connections_total"),
+    // twin handshakes, and what they handed over
     engine("syn_sent", &FC::syn_sent, "twin SYNs sent into the backup"),
     engine("syn_retransmitted", &FC::syn_retransmitted, "twin SYNs sent again"),
     engine("replayed_bytes", &FC::replayed_bytes, "unacknowledged client bytes handed to the backup",
@@ -109,18 +110,21 @@ const Descriptor kTable[] = {
     engine("replay_incomplete", &FC::replay_incomplete, "twins whose held bytes did not cover what was unacknowledged"),
     engine("replayed_unanswered", &FC::replayed_unanswered, "twins started before an unanswered request"),
     engine("replayed_fins", &FC::replayed_fins, "closing connections whose client FIN was handed over"),
+    // ---- proxying: held, refused, new
     engine("queued_frames", &FC::queued_frames, "client frames held during Recovery"),
     engine("queue_overflow", &FC::queue_overflow, "client frames dropped because a twin's queue was full"),
     engine("send_errors", &FC::send_errors, "packets a link refused"),
     engine("rewrite_errors", &FC::rewrite_errors, "frames the rewriter refused"),
     engine("backup_unknown", &FC::backup_unknown, "backup packets for no twin"),
     engine("backup_not_tcp", &FC::backup_not_tcp, "non-TCP packets from the backup's stack toward the primary"),
+    // client packets of what was not carried over, and connections opened since
     engine("client_unrecovered", &FC::client_unrecovered, "client packets of connections not carried over"),
     engine("new_connections", &FC::new_connections, "SYNs after the failover, carried to the backup"),
     engine("new_connections_unserved", &FC::new_connections_unserved,
            "SYNs after the failover that could not be carried (primary's MAC unknown)"),
     engine("new_connections_to_primary", &FC::new_connections_to_primary,
            "new connections left to a returning primary (policy)"),
+    // speaking for the primary's IP
     engine("primary_packets_in_proxy", &FC::primary_packets_in_proxy, "packets from the primary while proxying"),
     engine("arp_replies", &FC::arp_replies, "ARP replies sent for the primary's IP"),
     engine("gratuitous_arps", &FC::gratuitous_arps, "gratuitous ARPs sent for the primary's IP"),
@@ -129,6 +133,7 @@ const Descriptor kTable[] = {
     engine("relayed_to_primary", &FC::relayed_to_primary, "client frames relayed to a returning primary (policy)"),
     engine("arp_reasserted", &FC::arp_reasserted, "times the primary claimed its IP again and was answered"),
     engine("own_frames", &FC::own_frames, "this host's own frames, copied back by a mirror port"),
+    // the fence of its stale sockets
     engine("fence_rounds", &FC::fence_rounds, "times the primary was heard and fencing began"),
     engine("fence_probes", &FC::fence_probes, "already-acknowledged bytes sent to stale sockets"),
     engine("fence_resets", &FC::fence_resets, "RSTs sent at a stale socket's exact rcv_nxt"),
@@ -136,6 +141,7 @@ const Descriptor kTable[] = {
     engine("fence_gave_up", &FC::fence_gave_up, "stale sockets that never answered a probe"),
     gauge("stale_unfenced", Source::Engine, [](S s) { return static_cast<std::uint64_t>(s.engine->stale_unfenced()); },
           "stale sockets on the primary not yet confirmed gone"),
+    // what the primary sends meanwhile
     engine("stale_segments", &FC::stale_segments, "segments from the primary's stale sockets"),
     engine("primary_fed", &FC::primary_fed, "unsolicited ARP replies to the primary with the clients' MACs"),
     engine("primary_resets_seen", &FC::primary_resets_seen, "RSTs from the primary sent to a client's MAC"),
@@ -153,6 +159,7 @@ const Descriptor kTable[] = {
             "connections the tracker created"),
     counter("connections_partial", Source::Engine, [](S s) { return table_counters(s).created_partial; },
             "connections first seen mid-stream"),
+    // gone before the failure: evicted (table full) or expired
     counter("evicted_closed", Source::Engine, [](S s) { return table_counters(s).evicted_closed; },
             "closed connections removed to make room (table full)"),
     counter("evicted_idle", Source::Engine, [](S s) { return table_counters(s).evicted_idle; },
@@ -161,6 +168,7 @@ const Descriptor kTable[] = {
             "connections removed after their closed linger"),
     counter("expired_idle", Source::Engine, [](S s) { return table_counters(s).expired_idle; },
             "connections removed after the idle timeout"),
+    // held client bytes
     gauge("buffered_bytes", Source::Engine, [](S s) { return table_counters(s).buffered_bytes; },
           "unacknowledged client bytes held", Unit::Bytes),
     counter("buffer_refused_per_connection", Source::Engine,
@@ -181,6 +189,7 @@ const Descriptor kTable[] = {
             "echo replies after their timeout"),
     counter("probe_duplicates", Source::Monitor, [](S s) { return s.monitor->duplicate_replies(); },
             "echo replies seen twice"),
+    // silences not taken for a dead primary (issue 10)
     counter("monitor_vetoes", Source::Monitor, [](S s) { return s.monitor->vetoes(); },
             "silences whose Down verdict was withheld, all reasons"),
     family("monitor_vetoes", Source::Monitor, "reason", monitor::kVetoCount,
@@ -191,16 +200,19 @@ const Descriptor kTable[] = {
           "1 while the capture interface has carrier"),
     counter("carrier_losses", Source::Monitor, [](S s) { return s.monitor->carrier_losses(); },
             "times the capture interface lost carrier"),
+    // evidence that the segment is alive
     engine("segment_frames", &FC::segment_frames, "frames from hosts other than the primary and this one"),
     counter("segment_probes", Source::Monitor, [](S s) { return s.monitor->segment_probes(); },
             "times the monitor asked the segment for evidence"),
     engine("segment_arp_probes", &FC::segment_arp_probes, "ARP requests to known neighbours for evidence"),
     engine("echo_answered", &FC::echo_answered, "echo requests for the primary's IP answered in Proxy"),
+    // a primary that never died
     engine("rollbacks", &FC::rollbacks, "takeovers of a primary that never died, undone"),
     engine("rollback_twins_reset", &FC::rollback_twins_reset, "twins closed inside the backup's stack by a rollback"),
     engine("progress_after_fence", &FC::progress_after_fence, "a primary's progress seen after fence RSTs: no rollback"),
     engine("client_beyond_hole", &FC::client_beyond_hole,
            "client segments starting past what migware saw: not proxied"),
+    // the service probe
     counter("service_probes", Source::Service, [](S s) { return s.service->sent(); },
             "TCP connects to the primary's service"),
     counter("service_probes_refused", Source::Service, [](S s) { return s.service->refused(); },
@@ -211,6 +223,7 @@ const Descriptor kTable[] = {
     counter("control_refused", Source::Control, [](S s) { return s.control->refused_peer; },
             "control connections refused (peer credentials, too many clients)"),
     counter("control_requests", Source::Control, [](S s) { return s.control->requests; }, "control requests"),
+    // clients cut off
     counter("control_slow_disconnects", Source::Control, [](S s) { return s.control->slow_disconnects; },
             "control clients cut off for not reading their replies"),
     counter("control_oversize_requests", Source::Control, [](S s) { return s.control->oversize_requests; },
