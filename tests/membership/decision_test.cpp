@@ -26,7 +26,12 @@ public:
     void kill(NodeId id) {
         nodes_.erase(id);
         component_of_.erase(id);
+        monitor_.erase(id);
+        frozen_.erase(id);
     }
+    /// Its Corosync stops (SIGSTOP): the member's process runs on, but
+    /// nothing it sends is delivered and it receives nothing.
+    void freeze(NodeId id) { frozen_.insert(id); }
 
     /// A new view for the members of `component`, then every message until quiet.
     void view(std::vector<NodeId> component, bool quorate) {
@@ -46,9 +51,12 @@ public:
             bool any = false;
             for (auto& [id, d] : nodes_) {
                 if (only && id != *only) continue;
-                for (const Message& m : d.take_outgoing()) {
+                std::vector<Message> out = d.take_outgoing();
+                if (frozen_.count(id)) continue;  // lost with the frozen Corosync
+                for (const Message& m : out) {
                     any = true;
-                    for (NodeId peer : component_of_[id]) nodes_.at(peer).on_message(m, now_);
+                    for (NodeId peer : component_of_[id])
+                        if (!frozen_.count(peer)) nodes_.at(peer).on_message(m, now_);
                     check_one_actor();
                 }
             }
@@ -56,14 +64,26 @@ public:
         }
         FAIL() << "the group never went quiet";
     }
+    /// The member's monitor says this from now on (refreshed every step, as
+    /// the daemon does every loop turn).
     void verdict(NodeId id, bool down) {
+        monitor_[id] = down;
         nodes_.at(id).on_local_verdict(down, now_);
         pump();
     }
+    /// The member's monitor says nothing more (its verdict ages).
+    void silence(NodeId id) { monitor_.erase(id); }
+    /// Time passes in 10 ms steps: heartbeats, leases, verdict refreshes.
     void advance(MonoNs d) {
-        now_ += d;
-        for (auto& [id, n] : nodes_) n.tick(now_);
-        pump();
+        for (MonoNs end = now_ + d; now_ < end;) {
+            now_ = std::min(end, now_ + 10 * kMs);
+            for (auto& [id, n] : nodes_) {
+                if (auto it = monitor_.find(id); it != monitor_.end()) n.on_local_verdict(it->second, now_);
+                n.tick(now_);
+            }
+            pump();
+            check_one_actor();
+        }
     }
     /// Delivers a message as if `from` had sent it (a slow member's old claim).
     void inject(const Message& m) {
@@ -73,7 +93,7 @@ public:
     std::vector<NodeId> actors() const {
         std::vector<NodeId> out;
         for (const auto& [id, d] : nodes_)
-            if (d.may_act()) out.push_back(id);
+            if (d.may_act(now_)) out.push_back(id);
         return out;
     }
     std::vector<Notice::Kind> notices(NodeId id) {
@@ -83,17 +103,20 @@ public:
     }
     /// Never two members that may act, in the whole group; and epochs never go back.
     void check_one_actor() {
-        EXPECT_LE(actors().size(), 1u);
+        EXPECT_LE(actors().size(), 1u) << "at " << now_ / kMs << " ms";
         for (const auto& [id, d] : nodes_) {
             EXPECT_GE(d.epoch(), last_epoch_[id]) << "node " << id;
             last_epoch_[id] = d.epoch();
         }
     }
+    MonoNs now() const { return now_; }
 
 private:
     std::map<NodeId, Decision> nodes_;
     std::map<NodeId, std::vector<NodeId>> component_of_;
     std::map<NodeId, std::uint64_t> last_epoch_;
+    std::map<NodeId, bool> monitor_;
+    std::set<NodeId> frozen_;
     std::uint64_t ring_ = 0;
     MonoNs now_ = 1'000 * kMs;
 };
@@ -144,24 +167,27 @@ TEST(MembershipDecision, AMemberWhoseMonitorStillHearsThePrimaryVetoesUntilItsVe
     Group g = three();
     g.verdict(3, false);  // C still gets echo replies
     primary_dies(g, {1, 2});
-    EXPECT_TRUE(g.actors().empty());
-    g.advance(500 * kMs);
-    EXPECT_TRUE(g.actors().empty());
-    g.verdict(1, true);  // fresh again after the wait below
-    g.advance(600 * kMs);  // C's "up" is 1.1 s old now: no evidence either way
-    g.verdict(1, true);
+    g.advance(2'000 * kMs);
+    EXPECT_TRUE(g.actors().empty()) << "claimed against a member that hears the primary";
+    g.silence(3);  // C's monitor says nothing more: its "up" ages out
+    g.advance(1'000 * kMs);
+    EXPECT_TRUE(g.actors().empty()) << "C's last heartbeat still carried a fresh verdict";
+    g.advance(1'500 * kMs);
     EXPECT_EQ(g.actors(), (std::vector<NodeId>{1}));
 }
 
 TEST(MembershipDecision, AStaleOwnVerdictIsNoEvidence) {
     Group g = three();
     g.verdict(1, true);
+    g.silence(1);
     g.advance(1'500 * kMs);
     EXPECT_EQ(g.actors(), (std::vector<NodeId>{1}));  // it claimed at once, while fresh
     Group h = three();
     h.verdict(3, false);
     h.verdict(1, true);
-    h.advance(1'500 * kMs);  // C's veto and A's evidence both age out: no claim on old news
+    h.silence(3);
+    h.silence(1);
+    h.advance(3'000 * kMs);  // C's veto and A's evidence both age out: no claim on old news
     EXPECT_TRUE(h.actors().empty());
 }
 
@@ -200,7 +226,7 @@ TEST(MembershipDecision, SlowMemberNoClaimUntilEveryRankIsKnown) {
         g[1].on_message(m, 0);
         g[2].on_message(m, 0);
     }
-    EXPECT_FALSE(g[1].may_act());
+    EXPECT_FALSE(g[1].may_act(0));
     EXPECT_TRUE(g[1].take_outgoing().empty()) << "claimed before B's rank was known";
     // B's Hello arrives: A is best-ranked, and claims.
     const Message hello{.kind = MessageKind::Hello, .from = 2, .priority = 1};
@@ -233,6 +259,8 @@ TEST(MembershipDecision, TwoGroupsOnlyTheQuorateSideActsAndTheMergeKeepsItsChoic
     g.view({2, 3}, true);
     EXPECT_EQ(g[1].role(), Role::Observer);
     EXPECT_EQ(g.notices(1), (std::vector<Notice::Kind>{Notice::Kind::BecameActive, Notice::Kind::LostQuorum}));
+    EXPECT_TRUE(g.actors().empty()) << "succession before A's lease ran out";
+    g.advance(400 * kMs);
     EXPECT_EQ(g.actors(), (std::vector<NodeId>{2}));  // succession: B, the best-ranked left
     EXPECT_EQ(g[2].epoch(), 2u);
     // The link returns: A learns epoch 2 and stays standby (non-preemptive).
@@ -263,6 +291,8 @@ TEST(MembershipDecision, CoordinatorFailureTheNextRankedTakesOverAtTheNextEpoch)
     g.verdict(3, false);
     g.kill(1);
     g.view({2, 3}, true);
+    EXPECT_TRUE(g.actors().empty());
+    g.advance(400 * kMs);
     EXPECT_EQ(g.actors(), (std::vector<NodeId>{2}));
     EXPECT_EQ(g[3].active(), NodeId{2});
     EXPECT_EQ(g[3].epoch(), 2u);
@@ -340,6 +370,114 @@ TEST(MembershipDecision, MessagesFromOutsideTheViewCountForNothing) {
     g[1].on_message({.kind = MessageKind::Claim, .from = 3, .epoch = 1}, 0);
     EXPECT_FALSE(g[1].active());
     EXPECT_EQ(g[1].epoch(), 0u);
+}
+
+TEST(MembershipDecision, AnActiveMemberWhoseCorosyncStopsStopsActingBeforeItsSuccessorStarts) {
+    Group g = three();
+    primary_dies(g, {1, 2, 3});
+    ASSERT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    g.advance(200 * kMs);
+    ASSERT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    // A's Corosync is paused: its heartbeats stop coming back. Its process
+    // hears of no view change at all.
+    g.freeze(1);
+    g.advance(350 * kMs);  // token timeout plus consensus, roughly
+    EXPECT_TRUE(g[1].suspended(g.now())) << "A still acts on a lease that is not renewed";
+    EXPECT_EQ(g[1].role(), Role::Active);
+    g.view({2, 3}, true);
+    g.advance(500 * kMs);
+    EXPECT_EQ(g.actors(), (std::vector<NodeId>{2}));  // and check_one_actor held at every step
+    EXPECT_EQ(g[2].epoch(), 2u);
+}
+
+TEST(MembershipDecision, SuccessionWaitsForTheDepartedMembersLease) {
+    Group g = three();
+    primary_dies(g, {1, 2, 3});
+    g.advance(100 * kMs);
+    g.freeze(1);  // the last heartbeat B heard from A is from now
+    g.view({2, 3}, true);  // an instant view change: succession must still wait
+    g.advance(300 * kMs);
+    EXPECT_TRUE(g.actors().empty()) << "B claimed while A's lease could still run";
+    g.advance(100 * kMs);
+    EXPECT_EQ(g.actors(), (std::vector<NodeId>{2}));
+}
+
+TEST(MembershipDecision, ALeaseRenewedByHeartbeatsKeepsTheActiveMemberActing) {
+    Group g = three();
+    primary_dies(g, {1, 2, 3});
+    g.advance(5'000 * kMs);
+    EXPECT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    EXPECT_EQ(g[1].epoch(), 1u);
+}
+
+TEST(MembershipDecision, AReleasedEpochLeavesNobodyActiveUntilFreshEvidence) {
+    Group g = three();
+    primary_dies(g, {1, 2, 3});
+    ASSERT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    // The takeover is rolled back (the primary never died) and the monitors hear it again.
+    for (NodeId n : {1u, 2u, 3u}) g.verdict(n, false);
+    g[1].release(g.now());
+    g.pump();
+    EXPECT_TRUE(g.actors().empty());
+    for (NodeId n : {1u, 2u, 3u}) {
+        EXPECT_EQ(g[n].role(), Role::Standby);
+        EXPECT_FALSE(g[n].active());
+    }
+    EXPECT_EQ(g.notices(2), (std::vector<Notice::Kind>{Notice::Kind::Released}));
+    // No succession after a release: the member left is no reason to act.
+    g.kill(1);
+    g.view({2, 3}, true);
+    g.advance(1'000 * kMs);
+    EXPECT_TRUE(g.actors().empty());
+    primary_dies(g, {2, 3});
+    EXPECT_EQ(g.actors(), (std::vector<NodeId>{2}));
+    EXPECT_EQ(g[3].epoch(), 2u);
+}
+
+TEST(MembershipDecision, AJoinerLearnsThatASuccessionIsPending) {
+    Group g;
+    g.add(1, 0);
+    g.add(2, 1);
+    g.view({1, 2}, true);
+    primary_dies(g, {1, 2});
+    g.kill(1);
+    g.view({2}, true);  // B alone but quorate (a witness's vote, say); succession pending
+    g.add(3, 0);        // a better-ranked member joins during the wait
+    g.view({2, 3}, true);
+    g.advance(500 * kMs);
+    // C is best-ranked and learnt from B's Hello that epoch 1's active left:
+    // it succeeds, exactly one of them acts.
+    EXPECT_EQ(g.actors(), (std::vector<NodeId>{3}));
+    EXPECT_EQ(g[2].epoch(), 2u);
+}
+
+TEST(MembershipDecision, FactsAreDeliveredInStreamOrderAndTheTableGoesToJoiners) {
+    Group g;
+    g.add(1, 0);
+    g.add(2, 1);
+    g.view({1, 2}, true);
+    EXPECT_FALSE(g[1].take_table_wanted());  // first view: nobody was here before
+    g[2].take_facts();
+    g.inject({.kind = MessageKind::Facts, .from = 1, .facts = "one"});
+    g.inject({.kind = MessageKind::Facts, .from = 2, .facts = "two"});
+    EXPECT_EQ(g[1].take_facts(), (std::vector<std::string>{"one", "two"}));
+    EXPECT_EQ(g[2].take_facts(), (std::vector<std::string>{"one", "two"}));
+    g.add(3, 2);
+    g.view({1, 2, 3}, true);
+    EXPECT_TRUE(g[1].take_table_wanted());   // best-ranked of those already here
+    EXPECT_FALSE(g[2].take_table_wanted());
+    EXPECT_FALSE(g[3].take_table_wanted());  // the joiner itself
+}
+
+TEST(MembershipDecision, AMemberWhoseMonitorDisagreesWithTheOthersNeverClaimsAlone) {
+    // The best-ranked member's own monitor hears the primary; the others
+    // say it is dead. Only the best-ranked may claim, and its own evidence is
+    // required: nobody acts.
+    Group g = three();
+    g.verdict(1, false);
+    primary_dies(g, {2, 3});
+    g.advance(3'000 * kMs);
+    EXPECT_TRUE(g.actors().empty());
 }
 
 }  // namespace
