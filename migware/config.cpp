@@ -34,6 +34,8 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     double idle_timeout_s = 3 * 3600, closed_linger_s = 60;
     int probe_interval_ms = 200;
     std::string new_conn_policy = "backup";
+    std::string membership = "standalone";
+    long long priority = 0;
 
     po::options_description general("migware: transparent TCP failover (runs on the backup server)");
     general.add_options()
@@ -115,7 +117,17 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
         ("tracker.recover-midstream", po::value<bool>(&cfg.failover.recover_midstream)->default_value(true),
          "recover connections whose handshake was never seen, with inferred options")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
-         "kernel capture buffer");
+         "kernel capture buffer")
+        ("membership", po::value<std::string>(&membership)->default_value("standalone"),
+         "who decides that this backup may act for the primary: 'standalone' (this backup alone) or "
+         "'corosync' (a CPG group of backups with votequorum; several backups, a witness)")
+        ("membership.priority", po::value<long long>(&priority)->default_value(0),
+         "this backup's rank among the group's (0 is the most preferred; ties: the lower node id)")
+        ("membership.group", po::value<std::string>(&cfg.membership_group)->default_value(cfg.membership_group),
+         "the CPG group name (every backup protecting this primary uses the same)")
+        ("membership.lease-ms", po::value<int>(&cfg.membership_lease_ms)->default_value(cfg.membership_lease_ms),
+         "corosync: an active backup injects only while its own heartbeat came back through the group "
+         "within this time; a successor waits for it to run out");
     po::options_description all;
     all.add(general).add(keys);
 
@@ -184,6 +196,20 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     if (new_conn_policy != "backup" && new_conn_policy != "primary")
         throw ConfigError("recovery.new-connections-when-primary-returns must be 'backup' or 'primary'");
     cfg.failover.new_connections_to_returning_primary = new_conn_policy == "primary";
+    if (membership == "standalone") {
+        cfg.membership = DaemonConfig::Membership::Standalone;
+    } else if (membership == "corosync") {
+        cfg.membership = DaemonConfig::Membership::Corosync;
+    } else {
+        throw ConfigError("membership must be 'standalone' or 'corosync', not '" + membership + "'");
+    }
+    if (priority < 0 || priority > 1'000'000)
+        throw ConfigError("membership.priority must be between 0 and 1000000");
+    cfg.membership_priority = static_cast<std::uint32_t>(priority);
+    if (cfg.membership_group.empty() || cfg.membership_group.size() > 127)
+        throw ConfigError("membership.group must be 1 to 127 characters");
+    if (cfg.membership_lease_ms < 50 || cfg.membership_lease_ms > 10'000)
+        throw ConfigError("membership.lease-ms must be between 50 and 10000");
     std::string port_list;
     for (auto p : cfg.ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
     cfg.summary = Fields{{"interface", cfg.interface},
@@ -196,6 +222,11 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
                          {"segment_evidence", cfg.monitor.require_segment_evidence ? "on" : "off"}};
     if (cfg.reference) cfg.summary.push_back({"reference", cfg.reference->to_string()});
     cfg.summary.push_back({"max_connections", cfg.failover.table.max_connections});
+    cfg.summary.push_back({"membership", membership});
+    if (cfg.membership == DaemonConfig::Membership::Corosync) {
+        cfg.summary.push_back({"membership_priority", std::uint64_t{cfg.membership_priority}});
+        cfg.summary.push_back({"membership_group", cfg.membership_group});
+    }
     return cfg;
 }
 

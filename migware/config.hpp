@@ -38,6 +38,12 @@ struct DaemonConfig {
     std::string control_socket = "/run/migware/control.sock";  // empty: no control socket
     std::string control_group;                                  // empty: the daemon's group
     std::string state_file = "/var/lib/migware/snapshot";      // empty: no restart snapshot
+    // Membership (issue 12): who may act for the primary's IP.
+    enum class Membership : std::uint8_t { Standalone, Corosync };
+    Membership membership = Membership::Standalone;
+    std::uint32_t membership_priority = 0;  // 0 is the most preferred
+    std::string membership_group = "migware";
+    int membership_lease_ms = 300;          // corosync only: an active member's lease
     Fields summary;               // what was configured (the start event's fields)
 };
 

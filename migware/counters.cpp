@@ -209,6 +209,7 @@ const Descriptor kTable[] = {
     // a primary that never died
     engine("rollbacks", &FC::rollbacks, "takeovers of a primary that never died, undone"),
     engine("rollback_twins_reset", &FC::rollback_twins_reset, "twins closed inside the backup's stack by a rollback"),
+    engine("stood_down", &FC::stood_down, "takeovers given up because another member of the group acts (membership)"),
     engine("progress_after_fence", &FC::progress_after_fence, "a primary's progress seen after fence RSTs: no rollback"),
     engine("client_beyond_hole", &FC::client_beyond_hole,
            "client segments starting past what migware saw: not proxied"),

@@ -12,9 +12,12 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <set>
 
 #include "control/handler.hpp"
 #include "control/server.hpp"
+#include "membership/corosync.hpp"
+#include "membership/member.hpp"
 #include "migware/counters.hpp"
 #include "migware/io.hpp"
 #include "migware/latency.hpp"
@@ -89,6 +92,48 @@ void add_fd(int epfd, int fd) {
         throw IoError(std::string("epoll_ctl: ") + std::strerror(errno));
 }
 
+/// Every frame the engine sends on the wire passes here. Membership closes
+/// it while this member may not act for the primary's IP (its lease ran out,
+/// it lost quorum): frames are withheld, not queued; TCP's retransmissions
+/// heal whatever a short suspension held back.
+class GatedLink final : public ClientLink {
+public:
+    explicit GatedLink(ClientLink& inner) : inner_(inner) {}
+    void set_open(bool open) { open_ = open; }
+    bool is_open() const { return open_; }
+    bool send_to_client(std::span<const std::byte> frame) override {
+        if (!open_) {
+            ++withheld_;
+            return true;
+        }
+        return inner_.send_to_client(frame);
+    }
+    std::uint64_t withheld() const { return withheld_; }
+
+private:
+    ClientLink& inner_;
+    bool open_ = true;
+    std::uint64_t withheld_ = 0;
+};
+
+std::unique_ptr<membership::Member> make_member(const DaemonConfig& cfg, MonoNs now) {
+    membership::Config mc{.priority = cfg.membership_priority};
+    std::unique_ptr<membership::Provider> provider;
+    if (cfg.membership == DaemonConfig::Membership::Corosync) {
+        mc.lease = cfg.membership_lease_ms * monitor::kMillisecond;
+        try {
+            provider = std::make_unique<membership::CorosyncProvider>(
+                membership::CorosyncOptions{.group = cfg.membership_group}, now);
+        } catch (const membership::CorosyncError& e) {
+            throw IoError(e.what());
+        }
+    } else {
+        mc.lease = 0;  // a group of one: its stream is itself
+        provider = std::make_unique<membership::StandaloneProvider>();
+    }
+    return std::make_unique<membership::Member>(mc, std::move(provider));
+}
+
 /// The live daemon: owns every fd and the loop, and hands packets and
 /// verdicts to the engine and the monitor, which own the logic.
 class Daemon {
@@ -111,6 +156,15 @@ private:
     void service_probe(MonoNs now);
     void judge(MonoNs now);
     void take_over(MonoNs now, const std::string& reason);
+    /// The group's word: act, stand down, or hold every frame.
+    void membership(MonoNs now);
+    void log_membership(MonoNs now);
+    void share_facts(MonoNs now);
+    void apply_facts(MonoNs now);
+    void watch_member_fds();
+    void update_gate(MonoNs now) {
+        gate_.set_open(engine_.state() == State::Normal || member_->may_act(now));
+    }
     void write_snapshot(MonoNs now);
     void report_stats(MonoNs now);
     void drain_arp();
@@ -123,6 +177,7 @@ private:
     sniffer::LiveCapture arp_capture_;
     TunDevice tun_;
     LinkInjector injector_;
+    GatedLink gate_;
     IcmpSocket icmp_;
     LinkWatch link_watch_;
     FailoverEngine engine_;
@@ -147,6 +202,20 @@ private:
     bool tcp_probe_ready_ = false;
     std::uint64_t snapshot_generation_ = 0;
     MonoNs next_snapshot_ = 0;
+    std::unique_ptr<membership::Member> member_;
+    std::vector<int> member_fds_;
+    std::uint64_t acted_epoch_ = 0;            // the epoch this member last took over in
+    std::string down_reason_;                  // the monitor's (or service probe's) latest "down"
+    bool service_down_ = false;
+    std::uint64_t rollbacks_seen_ = 0;
+    membership::Role last_role_ = membership::Role::Observer;
+    std::uint64_t last_epoch_logged_ = 0;
+    bool last_quorate_ = false;
+    bool suspended_logged_ = false;
+    std::set<tracker::FourTuple> facts_sent_;
+    std::uint64_t facts_generation_ = 0;
+    MonoNs next_facts_ = 0;
+    std::uint64_t facts_applied_ = 0;
     bool snapshot_error_logged_ = false;
     std::uint64_t last_drops_ = 0;
     std::uint64_t last_errors_[3] = {0, 0, 0};
@@ -186,9 +255,10 @@ Daemon::Daemon(const DaemonConfig& cfg)
       arp_capture_({cfg.interface, sniffer::arp_capture_filter(), 1 << 20, 128}),
       tun_(cfg.tun_name),
       injector_(cfg.interface),
+      gate_(injector_),
       icmp_(cfg.interface),
       link_watch_(cfg.interface),
-      engine_(live_engine_config(cfg), tun_, injector_, log_),
+      engine_(live_engine_config(cfg), tun_, gate_, log_),
       echo_id_([] {
           std::random_device rd;
           return static_cast<std::uint16_t>(::getpid() ^ rd());
@@ -235,6 +305,13 @@ Daemon::Daemon(const DaemonConfig& cfg)
         if (slash != std::string::npos && slash > 0)
             ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
     }
+    member_ = make_member(cfg, clock_.now());
+    for (const auto& e : member_->take_events()) {
+        Fields f;
+        for (const auto& [k, v] : e.fields) f.push_back(Field{k, v});
+        log_.emit(clock_.now(), e.name, std::move(f));
+    }
+    watch_member_fds();
     load_snapshot(cfg, engine_, log_, clock_.now());
     snapshot_generation_ = engine_.pipeline().table().generation();
     next_snapshot_ = clock_.now() + kSnapshotEvery;
@@ -258,6 +335,9 @@ int Daemon::run() {
         epoll_event events[8];
         const int n = ::epoll_wait(ep_.get(), events, 8, -1);
         if (n < 0 && errno != EINTR) throw IoError(std::string("epoll_wait: ") + std::strerror(errno));
+        // Before any frame can leave: a member whose lease ran out while
+        // this process was not running (paused, starved) holds them all.
+        update_gate(clock_.now());
         // Echo replies first: a loaded loop must not mistake its own delay
         // for a dead primary.
         read_echo_replies();
@@ -276,7 +356,7 @@ int Daemon::run() {
 }
 
 MonoNs Daemon::next_deadline() const {
-    return std::min({mon_.next_deadline(), engine_.next_deadline(), next_stats_,
+    return std::min({mon_.next_deadline(), engine_.next_deadline(), next_stats_, member_->next_deadline(),
                      cfg_.state_file.empty() ? next_stats_ : next_snapshot_,
                      cfg_.service_probe ? service_.next_deadline() : next_stats_});
 }
@@ -313,6 +393,8 @@ void Daemon::on_ready(int fd) {
         on_tun_ready();
     } else if (fd == link_watch_.fd()) {
         on_link_event();
+    } else if (std::find(member_fds_.begin(), member_fds_.end(), fd) != member_fds_.end()) {
+        member_->on_ready(clock_.now());
     } else if (control_ && fd == control_->fd()) {
         control_->poll();
     } else if (fd == sigfd_.get()) {
@@ -386,10 +468,17 @@ void Daemon::after_reads(State state_before) {
         tun_.unroute_host(cfg_.primary);
         mon_.rearm();
     }
+    if (engine_.counters().rollbacks != rollbacks_seen_) {
+        // The primary never died: this member's epoch goes back to the group.
+        rollbacks_seen_ = engine_.counters().rollbacks;
+        member_->release(now);
+    }
     probe(now);
     if (cfg_.service_probe) service_probe(now);
     judge(now);
+    membership(now);
     engine_.on_timer(now);
+    update_gate(now);
     if (!cfg_.state_file.empty() && engine_.state() == State::Normal && now >= next_snapshot_)
         write_snapshot(now);
     if (now >= next_stats_) report_stats(now);
@@ -439,11 +528,12 @@ void Daemon::service_probe(MonoNs now) {
               Fields{{"port", std::uint64_t{cfg_.ports.front()}},
                      {"host", std::string(monitor::name_of(mon_.health()))},
                      {"reason", sv->reason}});
-    if (sv->health == monitor::ServiceHealth::Down && host_up && engine_.state() == State::Normal) {
+    service_down_ = sv->health == monitor::ServiceHealth::Down && host_up;
+    if (service_down_) {
         // The primary's own kernel has already closed the service's
         // connections (FIN/RST to the clients); nothing here can mask that.
-        // Take over the service for new connections.
-        take_over(now, "service down while the host answers: " + sv->reason);
+        // Take over the service for new connections (when the group agrees).
+        down_reason_ = "service down while the host answers: " + sv->reason;
     }
 }
 
@@ -459,9 +549,125 @@ void Daemon::judge(MonoNs now) {
     log_.emit(now, "monitor",
               Fields{{"health", std::string(monitor::name_of(verdict->health))}, {"reason", verdict->reason}});
     if (verdict->health == monitor::Health::Down) {
-        take_over(now, verdict->reason);
+        down_reason_ = verdict->reason;  // the group decides (membership())
     } else if (verdict->health == monitor::Health::Up) {
         engine_.primary_up(now, verdict->reason);
+    }
+}
+
+void Daemon::watch_member_fds() {
+    const std::vector<int> now_fds = member_->fds();
+    if (now_fds == member_fds_) return;
+    for (int fd : member_fds_) ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, fd, nullptr);  // may be closed already
+    member_fds_ = now_fds;
+    for (int fd : member_fds_) add_fd(ep_.get(), fd);
+}
+
+void Daemon::membership(MonoNs now) {
+    const bool own_down = mon_.health() == monitor::Health::Down || service_down_;
+    member_->on_local_verdict(own_down, now);
+    member_->tick(now);
+    watch_member_fds();
+    log_membership(now);
+    apply_facts(now);
+    share_facts(now);
+    const auto& core = member_->core();
+    if (member_->may_act(now) && engine_.state() == State::Normal && acted_epoch_ != core.epoch()) {
+        acted_epoch_ = core.epoch();
+        std::string reason = own_down ? down_reason_ : "";
+        if (reason.empty())
+            reason = "succession: the active member left the group (epoch " + std::to_string(core.epoch()) + ")";
+        take_over(now, reason);
+    } else if (engine_.state() != State::Normal && core.role() != membership::Role::Active && core.active() &&
+               *core.active() != member_->self()) {
+        engine_.stand_down(now, "member " + std::to_string(*core.active()) + " is active at epoch " +
+                                    std::to_string(core.epoch()));
+        tun_.unroute_host(cfg_.primary);
+        mon_.rearm();
+    }
+    const bool suspended = engine_.state() != State::Normal && !member_->may_act(now);
+    if (suspended != suspended_logged_) {
+        suspended_logged_ = suspended;
+        log_.emit(now, suspended ? "membership_suspended" : "membership_resumed",
+                  Fields{{"role", std::string(membership::name_of(core.role()))},
+                         {"epoch", core.epoch()},
+                         {"quorate", core.quorate() ? "yes" : "no"},
+                         {"state", std::string(name_of(engine_.state()))},
+                         {"action", suspended ? "every frame for the primary's IP withheld; twins kept"
+                                              : "frames flow again"}});
+    }
+}
+
+void Daemon::log_membership(MonoNs now) {
+    for (const auto& e : member_->take_events()) {
+        Fields f;
+        for (const auto& [k, v] : e.fields) f.push_back(Field{k, v});
+        log_.emit(now, e.name, std::move(f));
+    }
+    for (const membership::View& v : member_->take_views()) {
+        std::string ids;
+        for (auto n : v.members) ids += (ids.empty() ? "" : ",") + std::to_string(n);
+        log_.emit(now, "membership_view",
+                  Fields{{"ring", v.ring_id}, {"members", ids.empty() ? std::string("none") : ids},
+                         {"quorate", v.quorate ? "yes" : "no"}});
+    }
+    for (const membership::Notice& n : member_->take_notices())
+        log_.emit(now, "membership_" + std::string(membership::name_of(n.kind)),
+                  Fields{{"node", std::uint64_t{n.node}}, {"epoch", n.epoch}});
+    const auto& core = member_->core();
+    if (core.role() != last_role_ || core.epoch() != last_epoch_logged_ || core.quorate() != last_quorate_) {
+        last_role_ = core.role();
+        last_epoch_logged_ = core.epoch();
+        last_quorate_ = core.quorate();
+        log_.emit(now, "membership_role",
+                  Fields{{"node", std::uint64_t{member_->self()}},
+                         {"role", std::string(membership::name_of(core.role()))},
+                         {"epoch", core.epoch()},
+                         {"active", core.active() ? std::to_string(*core.active()) : std::string("none")},
+                         {"quorate", core.quorate() ? "yes" : "no"},
+                         {"members", std::uint64_t{core.view().members.size()}}});
+    }
+}
+
+void Daemon::share_facts(MonoNs now) {
+    if (member_->alone_by_design() || now < next_facts_) return;
+    next_facts_ = now + kSnapshotEvery;
+    const bool everything = member_->take_table_wanted();
+    const std::uint64_t gen = engine_.pipeline().table().generation();
+    if (!everything && gen == facts_generation_) return;
+    facts_generation_ = gen;
+    // Handshake facts of open connections, in chunks; everything for a
+    // joiner, else only what the group has not heard from us.
+    constexpr std::size_t kChunk = 256;
+    std::vector<tracker::HandshakeFacts> chunk;
+    std::set<tracker::FourTuple> open;
+    for (const tracker::HandshakeFacts& f : engine_.handshake_facts()) {
+        open.insert(f.key);
+        if (!everything && facts_sent_.count(f.key)) continue;
+        facts_sent_.insert(f.key);
+        chunk.push_back(f);
+        if (chunk.size() == kChunk) {
+            member_->send_facts(serialize_snapshot(chunk), now);
+            chunk.clear();
+        }
+    }
+    if (!chunk.empty()) member_->send_facts(serialize_snapshot(chunk), now);
+    std::erase_if(facts_sent_, [&](const tracker::FourTuple& k) { return !open.count(k); });
+}
+
+void Daemon::apply_facts(MonoNs now) {
+    for (const std::string& blob : member_->take_facts()) {
+        if (engine_.state() != State::Normal) continue;  // a takeover works from what it has
+        const SnapshotParse parsed = parse_snapshot(blob);
+        if (!parsed.error.empty()) {
+            log_.emit(now, "membership_facts_refused", Fields{{"reason", parsed.error}});
+            continue;
+        }
+        const std::size_t added = engine_.restore(parsed.facts, now);
+        if (added > 0) {
+            facts_applied_ += added;
+            log_.emit(now, "membership_facts", Fields{{"connections_learnt", added}, {"total", facts_applied_}});
+        }
     }
 }
 

@@ -153,6 +153,7 @@ struct FailoverCounters {
     std::uint64_t echo_answered = 0;        // echo requests for the primary's IP answered in Proxy
     std::uint64_t rollbacks = 0;            // takeovers of a primary that never died, undone
     std::uint64_t rollback_twins_reset = 0; // twins closed inside the backup's stack by a rollback
+    std::uint64_t stood_down = 0;           // takeovers given up because another member acts (issue 12)
     std::uint64_t progress_after_fence = 0; // a primary's progress seen after fence RSTs: no rollback
     std::uint64_t client_beyond_hole = 0;   // client segments starting past what migware saw: not proxied
     std::uint64_t tcp_bad_checksum = 0;     // captured segments whose TCP checksum failed: dropped
@@ -198,6 +199,10 @@ public:
     /// Any sign of the primary on the wire after the takeover (an echo reply,
     /// an ARP or TCP frame from it): begins fencing its stale sockets.
     void primary_heard(MonoNs now, const std::string& what);
+    /// Membership (issue 12): another member acts for the primary's IP now.
+    /// Every twin closed inside this host, nothing sent on the wire (no ARP:
+    /// the clients belong to the member that acts), tracking resumes.
+    void stand_down(MonoNs now, const std::string& reason);
     /// Stale sockets on the primary not yet confirmed gone.
     std::size_t stale_unfenced() const;
     /// The monitor wants evidence that the segment is alive: ask the most
@@ -289,6 +294,13 @@ private:
     /// its sockets (then counted). True when rolled back (twins_ is cleared).
     bool proof_of_life(MonoNs now, const std::string& evidence);
     void roll_back(MonoNs now, const std::string& evidence);
+    struct TwinsClosed {
+        std::size_t reset = 0, carried = 0, direct = 0;
+    };
+    /// Closes every live twin inside this host (RST into the backup's stack only).
+    TwinsClosed close_every_twin();
+    /// After a rollback or a stand-down: no twin, no fence, no relay left.
+    void forget_takeover(MonoNs now);
     void reset_twin_in_backup(Twin& t);
 
     // relay.cpp: the fail-back policy's relayed connections.

@@ -35,25 +35,48 @@ bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
 
 void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
     if (state_ == State::Normal) return;
-    std::size_t reset = 0, carried = 0, direct = 0;
-    for (Twin& t : twins_) {
-        if (t.released || t.phase == TwinPhase::Waiting || t.phase == TwinPhase::Failed) continue;
-        if (t.stats.to_backup_bytes > 0 || t.stats.to_client_bytes > 0) ++carried;
-        if (t.direct) ++direct;
-        reset_twin_in_backup(t);
-        ++reset;
-    }
-    counters_.rollback_twins_reset += reset;
+    const TwinsClosed closed = close_every_twin();
+    counters_.rollback_twins_reset += closed.reset;
     point_clients_at_primary();
     ++counters_.rollbacks;
     log_.emit(now, "takeover_rolled_back",
               Fields{{"evidence", evidence},
-                     {"twins_closed", reset},
-                     {"twins_that_carried_traffic", carried},
-                     {"new_connections_lost", direct},
+                     {"twins_closed", closed.reset},
+                     {"twins_that_carried_traffic", closed.carried},
+                     {"new_connections_lost", closed.direct},
                      {"primary_fed", counters_.primary_fed},
                      {"action", "no probe or RST to the primary; twins closed inside this host; "
                                 "clients pointed back at the primary's MAC; tracking resumes"}});
+    forget_takeover(now);
+    transition(Event::TakeoverRolledBack, now, evidence);
+}
+
+void FailoverEngine::stand_down(MonoNs now, const std::string& reason) {
+    if (state_ == State::Normal) return;
+    const TwinsClosed closed = close_every_twin();
+    ++counters_.stood_down;
+    log_.emit(now, "takeover_stood_down",
+              Fields{{"reason", reason},
+                     {"twins_closed", closed.reset},
+                     {"twins_that_carried_traffic", closed.carried},
+                     {"action", "nothing sent on the wire; twins closed inside this host; tracking resumes"}});
+    forget_takeover(now);
+    transition(Event::StoodDown, now, reason);
+}
+
+FailoverEngine::TwinsClosed FailoverEngine::close_every_twin() {
+    TwinsClosed c;
+    for (Twin& t : twins_) {
+        if (t.released || t.phase == TwinPhase::Waiting || t.phase == TwinPhase::Failed) continue;
+        if (t.stats.to_backup_bytes > 0 || t.stats.to_client_bytes > 0) ++c.carried;
+        if (t.direct) ++c.direct;
+        reset_twin_in_backup(t);
+        ++c.reset;
+    }
+    return c;
+}
+
+void FailoverEngine::forget_takeover(MonoNs now) {
     // Forget every twin; the tracker's table stays and catches up with the
     // next segments (A and K only move forward, the held bytes heal).
     twins_.clear();
@@ -73,7 +96,6 @@ void FailoverEngine::roll_back(MonoNs now, const std::string& evidence) {
     // It just spoke: the monitor's passive veto must see that.
     last_primary_packet_ = now;
     retransmissions_since_primary_ = 0;
-    transition(Event::TakeoverRolledBack, now, evidence);
 }
 
 void FailoverEngine::reset_twin_in_backup(Twin& t) {
