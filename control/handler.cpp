@@ -145,8 +145,51 @@ Json DaemonControl::status() const {
     st["recovery"] = std::move(recovery);
     st["connections"] = std::move(phase_obj);
     st["config"] = std::move(config);
+    st["membership"] = membership_json(now);
     st["version"] = kVersion;
     return st;
+}
+
+Json DaemonControl::membership_json(monitor::MonoNs now) const {
+    if (!parts_.membership) return Json();
+    const auto& m = *parts_.membership;
+    const auto& core = m.core();
+    const auto ps = m.provider().status();
+    Json members = Json::array();
+    std::vector<std::pair<std::pair<std::uint32_t, membership::NodeId>, Json>> ranked;
+    for (const auto& mv : core.members()) {
+        Json j = Json::object();
+        j["node"] = mv.node;
+        j["priority"] = mv.priority ? Json(*mv.priority) : Json();
+        j["role"] = core.active() == mv.node ? "active" : core.quorate() ? "standby" : "observer";
+        j["self"] = mv.node == m.self();
+        j["verdict"] = mv.primary_down ? Json(*mv.primary_down ? "down" : "up") : Json();
+        j["heard_ms_ago"] = mv.heard_at > 0 ? Json((now - mv.heard_at) / monitor::kMillisecond) : Json();
+        ranked.push_back({{mv.priority.value_or(UINT32_MAX), mv.node}, std::move(j)});
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::uint64_t rank = 0;
+    for (auto& [key, j] : ranked) {
+        j["rank"] = rank++;
+        members.push_back(std::move(j));
+    }
+    Json out = Json::object();
+    out["provider"] = ps.name;
+    out["node"] = m.self();
+    out["priority"] = core.config().priority;
+    out["role"] = std::string(membership::name_of(core.role()));
+    out["epoch"] = core.epoch();
+    out["active"] = core.active() ? Json(*core.active()) : Json();
+    out["may_act"] = m.may_act(now);
+    out["suspended"] = core.suspended(now);
+    out["quorate"] = core.quorate();
+    out["connected"] = ps.connected;
+    out["ring"] = core.view().ring_id;
+    out["votes"] = ps.votes;
+    out["expected_votes"] = ps.expected_votes;
+    out["quorum_votes"] = ps.quorum_votes;
+    out["members"] = std::move(members);
+    return out;
 }
 
 Json DaemonControl::connections(std::optional<Phase> phase, std::string_view match, std::uint64_t offset,
@@ -206,7 +249,9 @@ std::string DaemonControl::metrics() const {
     const auto phases = phase_counts();
     const counters::Sources s{&parts_.engine, &parts_.monitor, &capture, &control, parts_.service,
                               &parts_.to_backup_latency, &parts_.to_client_latency, phases.data()};
-    return control::prometheus_text(s);
+    std::string text = control::prometheus_text(s);
+    if (parts_.membership) text += control::membership_text(*parts_.membership, parts_.now());
+    return text;
 }
 
 ControlReply DaemonControl::handle(std::string_view line) {

@@ -12,6 +12,7 @@
 
 #include "control/protocol.hpp"
 #include "control/server.hpp"
+#include "membership/member.hpp"
 #include "migware/config.hpp"
 #include "migware/counters.hpp"
 #include "migware/event_log.hpp"
@@ -36,6 +37,7 @@ struct DaemonParts {
     std::function<ControlCounters()> control_counters;
     std::function<monitor::MonoNs()> now;
     const monitor::ServiceProbe* service = nullptr;  // optional: its counters when set
+    const membership::Member* membership = nullptr;  // optional: the group's view when set
 };
 
 class DaemonControl final : public ControlHandler {
@@ -60,6 +62,7 @@ public:
 
 private:
     PhaseCounts phase_counts() const;
+    control::Json membership_json(monitor::MonoNs now) const;
 
     DaemonParts parts_;
 };

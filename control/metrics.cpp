@@ -82,4 +82,35 @@ std::string prometheus_text(const counters::Sources& s) {
     return out;
 }
 
+std::string membership_text(const membership::Member& m, monitor::MonoNs now) {
+    using membership::Role;
+    const auto& core = m.core();
+    const auto st = m.provider().status();
+    std::string out;
+    family(out, "migware_membership_role", "gauge", "this member's role in the group (1 for the current one)");
+    for (Role r : {Role::Observer, Role::Standby, Role::Active})
+        sample(out, "migware_membership_role", label("role", membership::name_of(r)), core.role() == r ? "1" : "0");
+    family(out, "migware_membership_epoch", "gauge", "the highest takeover epoch this member knows");
+    sample(out, "migware_membership_epoch", "", std::to_string(core.epoch()));
+    family(out, "migware_membership_members", "gauge", "members of the group's current view");
+    sample(out, "migware_membership_members", "", std::to_string(core.view().members.size()));
+    family(out, "migware_membership_quorate", "gauge", "1 while the view is quorate");
+    sample(out, "migware_membership_quorate", "", core.quorate() ? "1" : "0");
+    family(out, "migware_membership_may_act", "gauge",
+           "1 while this member may send frames for the primary's IP (active, within its lease)");
+    sample(out, "migware_membership_may_act", "", m.may_act(now) ? "1" : "0");
+    family(out, "migware_membership_connected", "gauge", "1 while connected to the group layer");
+    sample(out, "migware_membership_connected", "", st.connected ? "1" : "0");
+    family(out, "migware_membership_votes", "gauge", "votequorum: total votes, expected votes, votes needed");
+    sample(out, "migware_membership_votes", label("kind", "total"), std::to_string(st.votes));
+    sample(out, "migware_membership_votes", label("kind", "expected"), std::to_string(st.expected_votes));
+    sample(out, "migware_membership_votes", label("kind", "quorum"), std::to_string(st.quorum_votes));
+    family(out, "migware_membership_messages_total", "counter", "group messages by outcome");
+    sample(out, "migware_membership_messages_total", label("outcome", "sent"), std::to_string(st.sent));
+    sample(out, "migware_membership_messages_total", label("outcome", "delivered"), std::to_string(st.delivered));
+    sample(out, "migware_membership_messages_total", label("outcome", "refused"), std::to_string(st.refused));
+    sample(out, "migware_membership_messages_total", label("outcome", "dropped"), std::to_string(st.send_dropped));
+    return out;
+}
+
 }  // namespace migware::control

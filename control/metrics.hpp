@@ -6,10 +6,13 @@
 
 #include <string>
 
+#include "membership/member.hpp"
 #include "migware/counters.hpp"
 
 namespace migware::control {
 
 std::string prometheus_text(const counters::Sources& sources);
+/// The group's view (issue 12): role, epoch, members, quorum, messages.
+std::string membership_text(const membership::Member& member, monitor::MonoNs now);
 
 }  // namespace migware::control

@@ -181,6 +181,7 @@ private:
     IcmpSocket icmp_;
     LinkWatch link_watch_;
     FailoverEngine engine_;
+    std::unique_ptr<membership::Member> member_;
     std::uint16_t echo_id_;
     monitor::IcmpMonitor mon_;
     // The reference host's echo replies are segment evidence, nothing more:
@@ -202,7 +203,6 @@ private:
     bool tcp_probe_ready_ = false;
     std::uint64_t snapshot_generation_ = 0;
     MonoNs next_snapshot_ = 0;
-    std::unique_ptr<membership::Member> member_;
     std::vector<int> member_fds_;
     std::uint64_t acted_epoch_ = 0;            // the epoch this member last took over in
     std::string down_reason_;                  // the monitor's (or service probe's) latest "down"
@@ -259,6 +259,7 @@ Daemon::Daemon(const DaemonConfig& cfg)
       icmp_(cfg.interface),
       link_watch_(cfg.interface),
       engine_(live_engine_config(cfg), tun_, gate_, log_),
+      member_(make_member(cfg, clock_.now())),
       echo_id_([] {
           std::random_device rd;
           return static_cast<std::uint16_t>(::getpid() ^ rd());
@@ -277,7 +278,7 @@ Daemon::Daemon(const DaemonConfig& cfg)
       control_handler_({cfg, engine_, mon_, log_, to_backup_latency_, to_client_latency_,
                         [this] { return capture_.stats(); },
                         [this] { return control_ ? control_->counters() : ControlCounters{}; },
-                        [this] { return clock_.now(); }, &service_}),
+                        [this] { return clock_.now(); }, &service_, member_.get()}),
       ctx_{&engine_, capture_.link(), &clock_, &to_backup_latency_},
       arp_ctx_{&engine_, arp_capture_.link(), &clock_, &to_backup_latency_},
       service_(cfg.probe) {
@@ -305,7 +306,6 @@ Daemon::Daemon(const DaemonConfig& cfg)
         if (slash != std::string::npos && slash > 0)
             ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
     }
-    member_ = make_member(cfg, clock_.now());
     for (const auto& e : member_->take_events()) {
         Fields f;
         for (const auto& [k, v] : e.fields) f.push_back(Field{k, v});

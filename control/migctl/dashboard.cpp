@@ -123,7 +123,7 @@ constexpr auto kRefresh = std::chrono::milliseconds(250);
 constexpr auto kReconnectEvery = std::chrono::seconds(1);
 constexpr int kCallTimeoutMs = 1500;
 constexpr const auto& kPhases = migware::kPhaseNames;
-constexpr int kFirstContentRow = 9;  // rows 0-7 summary, 8 section heading
+constexpr int kFirstContentRow = 10;  // rows 0-8 summary, 9 section heading
 
 // The handler can only set a flag; the loop wakes from wgetch's timeout.
 volatile std::sig_atomic_t g_stop = 0;
@@ -525,6 +525,7 @@ private:
             draw_phases(5);
             draw_recovery(6);
             draw_latency(7);
+            draw_membership(8);
             if (table_shown_) draw_table();
             else draw_events();
         }
@@ -687,6 +688,32 @@ private:
                             34)},
                        {"to client p50 " + us(counters::kLatencyToClientP50) + " p99 " +
                         us(counters::kLatencyToClientP99)}});
+    }
+
+    void draw_membership(int row) {
+        const Json& g = member(status_, "membership");
+        if (!g.is_object()) {
+            put_line(row, {{"Group     ", A_BOLD}, {"(no membership data)", dim_attr()}});
+            return;
+        }
+        const std::string role = scalar_text(member(g, "role"));
+        const bool quorate = member(g, "quorate") == Json(true);
+        const bool suspended = member(g, "suspended") == Json(true);
+        Line l{{"Group     ", A_BOLD},
+               {scalar_text(member(g, "provider")) + " node " + scalar_text(member(g, "node")) + "  "},
+               {role, role == "active" ? good_attr() | A_BOLD : role == "observer" ? bad_attr() : A_NORMAL},
+               {"  epoch " + scalar_text(member(g, "epoch")) + "  "},
+               {quorate ? "quorate" : "NOT QUORATE", quorate ? A_NORMAL : bad_attr()}};
+        if (suspended) l.push_back({"  SUSPENDED", bad_attr() | A_BOLD});
+        std::string ms;
+        if (const auto* a = as_array(member(g, "members")))
+            for (const auto& mm : *a) {
+                const std::string r = scalar_text(member(mm, "role"));
+                ms += "  " + scalar_text(member(mm, "node")) + (r == "active" ? "*" : "") + "/p" +
+                      scalar_text(member(mm, "priority"));
+            }
+        l.push_back({"  members" + (ms.empty() ? std::string(" -") : ms), dim_attr()});
+        put_line(row, l);
     }
 
     void heading(int row, const std::string& title) {

@@ -204,6 +204,32 @@ void print_status(const Json& st) {
         row("recovery", "not started");
     }
 
+    const Json& g = member(st, "membership");
+    if (g.is_object()) {
+        std::string t = scalar_text(member(g, "provider")) + " node " + scalar_text(member(g, "node")) + ": " +
+                        scalar_text(member(g, "role")) + ", epoch " + scalar_text(member(g, "epoch"));
+        t += member(g, "active").is_null() ? ", nobody active" : ", active node " + scalar_text(member(g, "active"));
+        t += member(g, "quorate") == Json(true) ? ", quorate" : ", NOT quorate";
+        if (auto v = as_u64(member(g, "expected_votes")); v && *v > 0)
+            t += " (" + scalar_text(member(g, "votes")) + " of " + std::to_string(*v) + " votes, " +
+                 scalar_text(member(g, "quorum_votes")) + " needed)";
+        if (member(g, "suspended") == Json(true)) t += "; SUSPENDED: lease expired, frames withheld";
+        if (member(g, "connected") == Json(false)) t += "; not connected to the group layer";
+        row("membership", t);
+        if (const auto* ms = as_array(member(g, "members"))) {
+            bool first = true;
+            for (const auto& mm : *ms) {
+                std::string line = "#" + scalar_text(member(mm, "rank")) + " node " + scalar_text(member(mm, "node")) +
+                                   " priority " + scalar_text(member(mm, "priority")) + " " +
+                                   scalar_text(member(mm, "role"));
+                if (!member(mm, "verdict").is_null()) line += ", sees the primary " + scalar_text(member(mm, "verdict"));
+                if (member(mm, "self") == Json(true)) line += " (this node)";
+                row(first ? "members" : "", line);
+                first = false;
+            }
+        }
+    }
+
     const Json& cn = member(st, "connections");  // optional extra: counts by phase
     if (cn.is_object()) {
         std::string t;

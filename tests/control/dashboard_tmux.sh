@@ -100,17 +100,18 @@ sleep 0.6
 snap top resize-back
 check resize-back-banner 'grep -Eq "^ PROXY for " "$tmp/screen"'
 check resize-back-fits 'fits 80 24'
+check group-row 'grep -Eq "^Group +" "$tmp/screen"'
 
 # The connection table and its filter.
 tm send-keys -t top c
-wait_for table top '^── Connections 2000 +rows 1-13'
+wait_for table top '^── Connections 2000 +rows 1-12'
 check table-header 'grep -Eq "^CLIENT +SERVER +PHASE +TWIN +TO_BACKUP +TO_CLIENT" "$tmp/screen"'
 check table-lost-first 'grep -Eq "^198\.18\.0\.10:40000 .* lost .*lost: no_" "$tmp/screen"'
 tm send-keys -t top j j Down
-wait_for table-scroll top 'rows 4-16'
+wait_for table-scroll top 'rows 4-15'
 check table-scrolled-row 'grep -Eq "^198\.18\.0\.10:40003 +198\.18\.0\.1:7000 +proxied +40003" "$tmp/screen"'
 tm send-keys -t top k
-wait_for table-scroll-up top 'rows 3-15'
+wait_for table-scroll-up top 'rows 3-14'
 tm send-keys -t top / 4 0 0 0 5
 wait_for filter-typing top '^filter connections \(client, server, phase\): /40005$'
 tm send-keys -t top Enter
