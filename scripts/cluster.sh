@@ -380,45 +380,62 @@ cluster_heal_witness() { _cluster_drop_off p-witness; }
 
 # ---------------------------------------------------------------- views
 # cluster_state I : "yes|no MEMBERS RINGID" from corosync-quorumtool -s in backup I's namespace
+# (about 15 ms a call; RINGID is quorumtool's "nodeid.seq", seq in hex)
 cluster_state() {
     local i=${1:-} ns out q n r
     _cluster_check_i "$i" || return 1
     ns=$(lab_backup_ns "$i") || return 1
-    out=$(timeout 1 ip netns exec "$ns" corosync-quorumtool -s 2>/dev/null)
-    [[ $out == *Quorate:* ]] || return 1
-    q=$(sed -n 's/^Quorate: *//p' <<<"$out"); n=$(sed -n 's/^Nodes: *//p' <<<"$out")
-    r=$(sed -n 's/^Ring ID: *//p' <<<"$out")
-    case $q in Yes) q=yes;; No) q=no;; *) return 1;; esac
+    out=$(timeout 1 ip netns exec "$ns" corosync-quorumtool -s -i 2>/dev/null)
+    [[ $out =~ Quorate:\ *(Yes|No) ]] || return 1
+    q=${BASH_REMATCH[1]}
+    [[ $out =~ Nodes:\ *([0-9]+) ]] && n=${BASH_REMATCH[1]}
+    [[ $out =~ Ring\ ID:\ *([0-9a-fA-F.]+) ]] && r=${BASH_REMATCH[1]}
+    [[ $q == Yes ]] && q=yes || q=no
     echo "$q ${n:-?} ${r:-?}"
 }
 
-# cluster_wait_views T0 SECS I:Q:N... : see the header; prints nothing, fills CLUSTER_MS
+# _cluster_poll I WANT T0 DEADLINE_MS FILE : poll I until its "Q N" matches WANT (a pattern);
+# writes "ms_since_T0 state" to FILE, or "timeout last_state"; one poller per node, in parallel
+_cluster_poll() {
+    local i=$1 want=$2 t0=$3 deadline=$4 f=$5 st="(no answer)" now k
+    for ((k = 0; k < 100000; k++)); do
+        st=$(cluster_state "$i") || st="(no answer)"
+        now=$(_cluster_now_ms)
+        # shellcheck disable=SC2053
+        if [[ "${st% *}" == $want ]]; then echo "$(( now - t0 / 1000000 )) $st" >"$f"; return 0; fi
+        (( now > deadline )) && break
+        sleep 0.005
+    done
+    echo "timeout $st" >"$f"; return 1
+}
+
+# cluster_wait_views T0 SECS I:Q:N... : until each I reports quorate Q (yes|no, or *) and N
+# members (or *); CLUSTER_MS[I] = ms from T0 (date +%s%N) to the first poll that saw it
 cluster_wait_views() {
-    local t0=$1 secs=$2 spec i q n st now deadline k
+    local t0=${1:?T0} secs=${2:?SECS} spec i q n deadline rc=0 res
     shift 2
-    local -A want=() last=()
+    local -A pids=()
+    [[ -n $CLUSTER_DIR ]] || { cluster_log "cluster_init WORKDIR first"; return 1; }
+    deadline=$(( $(_cluster_now_ms) + secs * 1000 ))
     for spec in "$@"; do
         IFS=: read -r i q n <<<"$spec"
         _cluster_check_i "$i" || return 1
-        want[$i]="$q $n"; unset "CLUSTER_MS[$i]"
+        unset "CLUSTER_MS[$i]"
+        rm -f "$CLUSTER_DIR/poll.$i"
+        _cluster_poll "$i" "$q $n" "$t0" "$deadline" "$CLUSTER_DIR/poll.$i" &
+        pids[$i]=$!
     done
-    deadline=$(( $(_cluster_now_ms) + secs * 1000 ))
-    for ((k = 0; k < 100000; k++)); do
-        for i in "${!want[@]}"; do
-            st=$(cluster_state "$i") || st="(no answer)"
-            now=$(_cluster_now_ms)
-            last[$i]=$st
-            # shellcheck disable=SC2053
-            if [[ "${st% *}" == ${want[$i]} ]]; then
-                CLUSTER_MS[$i]=$(( now - t0 / 1000000 )); unset "want[$i]"
-            fi
-        done
-        ((${#want[@]} == 0)) && return 0
-        (( $(_cluster_now_ms) > deadline )) && break
-        sleep 0.01
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}"
+        res=$(cat "$CLUSTER_DIR/poll.$i" 2>/dev/null)
+        if [[ $res == timeout* || -z $res ]]; then
+            cluster_log "backup $i: not in the wanted view within $secs s (last: ${res#timeout })"; rc=1
+        else
+            CLUSTER_MS[$i]=${res%% *}
+        fi
+        rm -f "$CLUSTER_DIR/poll.$i"
     done
-    for i in "${!want[@]}"; do cluster_log "backup $i: wanted '${want[$i]}', last '${last[$i]}'"; done
-    return 1
+    return $rc
 }
 
 cluster_wait_quorate() {
