@@ -211,7 +211,9 @@ cluster_start_node() {
     if _cluster_alive "${CLUSTER_PID_COROSYNC[$i]:-}" corosync; then cluster_log "corosync $i already runs"; return 1; fi
     ns=$(lab_backup_ns "$i") || return 1
     d=$CLUSTER_DIR/corosync-$i
-    rm -f "$d/authkey"; cp "$key" "$d/authkey" && chmod 0400 "$d/authkey" || { cluster_log "cannot copy $key"; return 1; }
+    rm -f "$d/authkey"
+    if ! cp "$key" "$d/authkey" || ! chmod 0400 "$d/authkey"; then cluster_log "cannot copy $key"; return 1; fi
+    # shellcheck disable=SC2016  # $1 is sh's, not ours
     ip netns exec "$ns" unshare -m --propagation private \
         sh -c 'mount -t tmpfs -o size=8m tmpfs /run && exec corosync -f -c "$1"' sh "$d/corosync.conf" \
         </dev/null >>"$d/corosync.out" 2>&1 &
@@ -431,6 +433,7 @@ cluster_wait_views() {
         if [[ $res == timeout* || -z $res ]]; then
             cluster_log "backup $i: not in the wanted view within $secs s (last: ${res#timeout })"; rc=1
         else
+            # shellcheck disable=SC2034  # the caller reads CLUSTER_MS
             CLUSTER_MS[$i]=${res%% *}
         fi
         rm -f "$CLUSTER_DIR/poll.$i"

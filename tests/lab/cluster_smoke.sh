@@ -99,6 +99,7 @@ steady() {
 
 new_cluster() {     # new_cluster BACKUPS WITNESS NAME
     cluster_down; lab_down
+    # shellcheck disable=SC2034  # read by lab.sh and cluster.sh
     LAB_BACKUPS=$1 LAB_WITNESS=$2
     lab_init "$PREFIX" || die "lab_init"
     lab_up || die "lab_up (LAB_BACKUPS=$1 LAB_WITNESS=$2)"
