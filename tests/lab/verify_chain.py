@@ -134,10 +134,11 @@ def candidates(k, data, limit):
 
 
 def first_diff(a, b):
-    for i in range(min(len(a), len(b))):
+    """The first index at which two byte strings of equal length differ; -1 if none."""
+    for i in range(len(a)):
         if a[i] != b[i]:
             return i
-    return -1 if len(a) == len(b) else min(len(a), len(b))
+    return -1
 
 
 def explain_mismatch(k, data, s):
@@ -194,18 +195,41 @@ class Slice:
         return "%s [%d,%d)" % (self.server, self.start, self.end)
 
 
-def resolve_ambiguous(slices):
-    """A short log that fits several places takes the one that continues the chain: the
-    furthest start that lies inside or at the end of what the located slices cover (or 0);
-    failing that, the smallest (the chain check then reports the gap)."""
-    located = [x for x in slices if x.start is not None]
+def merged_cover(slices):
+    """The stream intervals [a, b] the placed non-empty slices cover, merged, in order."""
+    out = []
+    for x in sorted((x for x in slices if x.start is not None and x.size),
+                    key=lambda x: x.start):
+        if out and x.start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], x.end)
+        else:
+            out.append([x.start, x.end])
+    return out
+
+
+def pick_start(x, cover, sent):
+    """The offset, among a short log's candidates, that continues the chain: the one reaching
+    furthest into the first hole (before the first covered byte, between covered intervals,
+    or up to `sent`) from a covered point (or 0); else one inside what is covered; else the
+    smallest (the chain check then reports the gap)."""
+    def joined(c):
+        return c == 0 or any(a <= c <= b for a, b in cover)
+    holes = [0] if not cover or cover[0][0] > 0 else []
+    holes += [b for a, b in cover if b < sent]
+    for h in holes:
+        fit = [c for c in x.starts if joined(c) and c <= h < c + x.size]
+        if fit:
+            return max(fit)
+    inside = [c for c in x.starts if any(a <= c and c + x.size <= b for a, b in cover)]
+    return min(inside or x.starts)
+
+
+def resolve_ambiguous(slices, sent):
+    """Give every short log that fits several places in the stream the place that continues
+    the chain (pick_start), one after the other."""
     for x in slices:
-        if x.start is not None or not x.starts:
-            continue
-        covered = [c for c in x.starts if c == 0 or any(
-            y.start <= c <= y.end for y in located)]
-        x.start = max(covered) if covered else min(x.starts)
-        located.append(x)
+        if x.start is None and x.starts:
+            x.start = pick_start(x, merged_cover(slices), sent)
 
 
 def check_client(c, mode):
@@ -247,7 +271,7 @@ def collect_slices(k, port, sent, servers, logs):
 def check_chain(port, sent, primary, slices, primary_lived):
     """C3-C5 on located slices; returns (reasons, path)."""
     reasons = []
-    resolve_ambiguous(slices)
+    resolve_ambiguous(slices, sent)
     full = sorted((x for x in slices if x.size), key=lambda x: (x.start, x.end))
     empty_p = [x for x in slices if not x.size and x.server == primary]
     empty_b = [x for x in slices if not x.size and x.server != primary]
