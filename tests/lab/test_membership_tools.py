@@ -143,6 +143,77 @@ class Chain(TempDir):
         self.assertEqual(rc, 0, out)
         self.assertIn("chain: path primary>b1>b2>b3: 1 connections", out)
 
+    def test_short_tail_inside_the_cover_is_placed_at_the_end(self):
+        sent = self.conns[0]["sent"]
+        self.log("b1", 0, stream(0, 300, sent))
+        self.log("b2", 0, stream(0, sent - 4, sent))           # b"...\n": fits every record
+        rc, out = self.verify("--expect-servers", "primary,b1,b2")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("chain: path primary>b1>b2: %d connections" % self.N, out)
+
+    def test_short_log_takes_the_placement_that_lets_the_chain_hold(self):
+        # b"K00" is stream(0)[0:3] and stream(0)[32:35]: at 0 it would twin the primary's
+        # start, at 32 it is a slice inside the primary's (a server that got 3 bytes)
+        sent = self.conns[0]["sent"]
+        self.log("primary", 0, stream(0, 0, sent))
+        self.log("b1", 0, stream(0, 32, 35))
+        self.log("b2", 0, stream(0, sent - 1, sent))
+        rc, out = self.verify()
+        self.assertEqual(rc, 0, out)
+        self.log("b2", 0, stream(0, 32, 35))               # now b1 and b2 twin, wherever
+        rc, out = self.verify()
+        self.assertEqual(rc, 1, out)
+        self.assertIn("DUPLICATE start: b1 [", self.fail_line(out, 0))
+
+    def test_random_chains_pass_and_one_lost_byte_fails(self):
+        """Seeded: 60 connections cut at random points into 2-4 slices with random overlaps,
+        some only a few bytes long, all pass; then one byte dropped from one slice of every
+        third connection (where a slice holds a record start) fails exactly those."""
+        import random
+        rnd = random.Random(12)
+        self.N = 60
+        servers = ("primary", "b1", "b2", "b3")
+        os.makedirs(self.path("b3"))
+        for s in servers:
+            for fn in os.listdir(self.path(s)):
+                os.remove(self.path(s, fn))
+        self.conns = []
+        cuts = {}
+        for k in range(self.N):
+            sent = rnd.choice((8, 40, 200, 1000, 3000)) + rnd.randrange(64)
+            self.conns.append({"k": k, "port": BASE_PORT + k, "sent": sent, "requests": 0,
+                               "replies_ok": 0, "error": None, "survived": True})
+            pts = sorted(rnd.sample(range(1, sent - 4), rnd.randrange(1, 3)))
+            if rnd.random() < 0.3:
+                pts.append(sent - rnd.randrange(1, 5))                # a tiny tail
+            bounds = [0] + pts + [sent]
+            cuts[k] = []
+            for i, srv in enumerate(servers[:len(bounds) - 1]):
+                end = min(sent, bounds[i + 1] + rnd.randrange(0, 40))
+                cuts[k].append((srv, bounds[i], end))
+                self.log(srv, k, stream(k, bounds[i], end))
+        rc, out = self.verify(servers=servers)
+        self.assertEqual(rc, 0, out)
+        self.assertVerdict(out, self.N)
+        broken = set()
+        for k in range(0, self.N, 3):
+            # drop a record's leading "K" inside a slice: always detectable (a dot dropped
+            # from a slice's final run of dots is not: what is left is a valid, shorter slice)
+            places = [(srv, a, b, j) for srv, a, b in cuts[k] for j in range(1, b - a - 1)
+                      if stream(k, a + j, a + j + 1) == b"K"]
+            if not places:
+                continue
+            srv, a, b, j = rnd.choice(places)
+            data = stream(k, a, b)
+            self.log(srv, k, data[:j] + data[j + 1:])
+            broken.add(k)
+        self.assertGreater(len(broken), 10)
+        rc, out = self.verify(servers=servers)
+        self.assertEqual(rc, 1, out)
+        self.assertVerdict(out, self.N - len(broken))
+        failed = {int(ln.split()[2]) for ln in out.splitlines() if ln.startswith("FAIL conn")}
+        self.assertEqual(failed, broken, out)
+
     # -- failing chains
     def test_gap_between_slices_fails(self):
         self.log("b2", 1, stream(1, 740, self.conns[1]["sent"]))

@@ -18,8 +18,9 @@ Per connection k (client port p) it passes only if all of these hold:
   C2 slices: every server's log for port p (a server may have none) is exactly
      stream(k)[s:s+len] for one offset s.  s is located from the first complete record header
      in the log (`K<k>R<r>:`, at byte j: s = r*RECLEN - j); a log too short to hold a header
-     is searched for in the stream, and if it fits several places the place that continues
-     the chain is taken.  Then every byte must match; a mismatch is explained (bytes
+     (under 48 bytes) is searched for in the stream's first `sent` bytes, and if it fits
+     several places, it passes if one of them lets the chain below hold (its bytes are
+     stream bytes at each).  Then every byte must match; a mismatch is explained (bytes
      repeated = DUPLICATE, bytes skipped = GAP, other bytes) at the stream offset it occurs.
      No slice may reach beyond the bytes the client sent.  A server with two logs for p
      (it accepted the connection twice) fails the connection.
@@ -52,6 +53,7 @@ bad input (unreadable client report, a missing server directory, a bad --server)
 """
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -62,6 +64,7 @@ from traffic import stream, RECLEN  # noqa: E402
 
 HEADER = re.compile(rb"K(\d{5})R(\d{9}):")
 LOG_NAME = re.compile(r"^(\d+)(?:\.(\d+))?$")
+MAX_PLACEMENTS = 1000     # placements of short logs tried per connection
 
 
 class BadInput(Exception):
@@ -122,12 +125,12 @@ def header_start(data):
     return int(m.group(1)), int(m.group(2)) * RECLEN - m.start()
 
 
-def candidates(k, data, limit):
-    """Every offset s <= limit at which stream(k) holds data (for logs too short to hold a
+def candidates(k, data, sent):
+    """Every offset s at which stream(k)[0:sent] holds data (for logs too short to hold a
     complete header)."""
-    hay = stream(k, 0, limit + len(data))
+    hay = stream(k, 0, sent)
     out, pos = [], hay.find(data)
-    while 0 <= pos <= limit:
+    while pos >= 0:
         out.append(pos)
         pos = hay.find(data, pos + 1)
     return out
@@ -210,7 +213,8 @@ def merged_cover(slices):
 def pick_start(x, cover, sent):
     """The offset, among a short log's candidates, that continues the chain: the one reaching
     furthest into the first hole (before the first covered byte, between covered intervals,
-    or up to `sent`) from a covered point (or 0); else one inside what is covered; else the
+    or up to `sent`) from a covered point (or 0); else the one ending exactly at `sent` (the
+    last server got the last few bytes); else the first one inside what is covered; else the
     smallest (the chain check then reports the gap)."""
     def joined(c):
         return c == 0 or any(a <= c <= b for a, b in cover)
@@ -220,16 +224,34 @@ def pick_start(x, cover, sent):
         fit = [c for c in x.starts if joined(c) and c <= h < c + x.size]
         if fit:
             return max(fit)
+    if sent - x.size in x.starts and joined(sent - x.size):
+        return sent - x.size
     inside = [c for c in x.starts if any(a <= c and c + x.size <= b for a, b in cover)]
     return min(inside or x.starts)
 
 
-def resolve_ambiguous(slices, sent):
-    """Give every short log that fits several places in the stream the place that continues
-    the chain (pick_start), one after the other."""
-    for x in slices:
-        if x.start is None and x.starts:
-            x.start = pick_start(x, merged_cover(slices), sent)
+def resolve_ambiguous(slices, sent, chain_fails):
+    """Give every short log that fits several places in the stream a place.  Its bytes are
+    stream bytes at each of them, so the log is accepted if one placement lets the chain
+    hold: the placements are tried, pick_start's first, until chain_fails() returns nothing
+    (at most MAX_PLACEMENTS of them); if none does, pick_start's are kept and the chain check
+    reports why."""
+    amb = [x for x in slices if x.size and x.start is None]
+    if not amb:
+        return
+    orders = []
+    for x in amb:
+        first = pick_start(x, merged_cover(slices), sent)
+        orders.append([first] + [c for c in x.starts if c != first])
+    for n, combo in enumerate(itertools.product(*orders)):
+        if n >= MAX_PLACEMENTS:
+            break
+        for x, c in zip(amb, combo):
+            x.start = c
+        if not chain_fails():
+            return
+    for x, order in zip(amb, orders):
+        x.start = order[0]
 
 
 def check_client(c, mode):
@@ -269,9 +291,8 @@ def collect_slices(k, port, sent, servers, logs):
 
 
 def check_chain(port, sent, primary, slices, primary_lived):
-    """C3-C5 on located slices; returns (reasons, path)."""
+    """C3-C5 on placed slices; returns (reasons, path)."""
     reasons = []
-    resolve_ambiguous(slices, sent)
     full = sorted((x for x in slices if x.size), key=lambda x: (x.start, x.end))
     empty_p = [x for x in slices if not x.size and x.server == primary]
     empty_b = [x for x in slices if not x.size and x.server != primary]
@@ -344,6 +365,8 @@ def judge(k, c, a, servers, logs, primary_lived):
     reasons += bad
     if broken:
         return reasons, [x.server for x in slices]
+    resolve_ambiguous(slices, sent, lambda: check_chain(port, sent, servers[0], slices,
+                                                        primary_lived)[0])
     chain, path = check_chain(port, sent, servers[0], slices, primary_lived)
     reasons += chain
     if a.expect_servers and c.get("survived") and not c.get("error"):
