@@ -110,7 +110,8 @@ def read_membership_log(name, path):
             try:
                 epoch = int(kv["epoch"])
             except ValueError:
-                raise ValueError("log %s line %d: epoch=%r is not a number" % (name, n, kv["epoch"]))
+                raise ValueError("log %s line %d: epoch=%r is not a number"
+                                 % (name, n, kv["epoch"]))
             t = parse_wall(kv.get("ts", ""))
             t = t_prev if t is None else t
             t_prev = t

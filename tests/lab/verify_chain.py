@@ -8,9 +8,10 @@ backup A takes over, later A dies and backup B takes over the same connections).
 
 Inputs: the report of `traffic.py client` (per connection k: its client port, the bytes sent,
 the error if any, whether it completed an orderly close, requests and verified replies) and,
-per server, the directory its `traffic.py server --log DIR` wrote: <client port>.bin holds the
-bytes that server's stack received on that connection (<port>.<n>.bin: a reused port).  Each
-server in a chain holds one contiguous slice of the connection's stream.
+per server (the first --server is the primary), the directory its `traffic.py server --log
+DIR` wrote: <client port>.bin holds the bytes that server's stack received on that connection
+(<port>.<n>.bin: a reused port).  Each server in a chain holds one contiguous slice of the
+connection's stream.
 
 Per connection k (client port p) it passes only if all of these hold:
   C1 client: no error and an orderly close ("survived"); reqresp: every request got its
@@ -314,10 +315,10 @@ def check_chain(port, sent, primary, slices, primary_lived):
         if x.start != 0:
             reasons.append("the primary's slice %s starts at %d, not 0" % (x.label(), x.start))
     # C2 (end): nothing beyond what the client sent
-    for x in full:
-        if x.end > sent:
-            reasons.append("%s reaches %d bytes beyond the %d the client sent"
-                           % (x.label(), x.end - sent, sent))
+    beyond = [x for x in full if x.end > sent]
+    for x in beyond:
+        reasons.append("%s reaches %d bytes beyond the %d the client sent"
+                       % (x.label(), x.end - sent, sent))
     # C5 no twins
     for a, b in zip(full, full[1:]):
         if a.start == b.start:
@@ -334,7 +335,7 @@ def check_chain(port, sent, primary, slices, primary_lived):
         cover = max(cover, x.end)
         last = x
     end = full[-1].end if full else 0
-    if end != sent and not any("beyond" in r for r in reasons):
+    if end != sent and not beyond:
         holder = full[-1].label() if full else (empty_p + empty_b)[0].label()
         reasons.append("the last slice, %s, ends at %d, short of the %d bytes the client "
                        "sent: %d bytes lost" % (holder, end, sent, sent - end))
