@@ -23,6 +23,7 @@ PACKAGES=(
   python3-prometheus-client           # tests/control: parse `metrics` with a real Prometheus text parser
   nlohmann-json3-dev                  # control/: the control protocol's JSON
   prometheus                          # promtool: tests/control check `metrics` with it (required)
+  corosync corosync-qnetd corosync-qdevice # lab: the cluster lab (scripts/cluster.sh, tests/lab/cluster_smoke.sh)
 )
 
 if [[ "${MIGWARE_SKIP_APT:-0}" != 1 ]]; then
