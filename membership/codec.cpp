@@ -6,7 +6,7 @@ namespace {
 
 constexpr std::byte kMagic[3] = {std::byte{'M'}, std::byte{'W'}, std::byte{'M'}};
 constexpr std::uint8_t kVersion = 1;
-constexpr std::size_t kHeader = 3 + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 4;
+constexpr std::size_t kHeader = 3 + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 8 + 4;
 constexpr std::uint8_t kHasActive = 1, kActiveLeft = 2, kVerdictKnown = 4, kVerdictDown = 8;
 
 void put(std::vector<std::byte>& out, std::uint64_t v, int bytes) {
@@ -36,6 +36,7 @@ std::vector<std::byte> encode(const Message& m) {
     put(out, m.epoch, 8);
     put(out, m.active.value_or(0), 4);
     put(out, static_cast<std::uint64_t>(m.sent_at), 8);
+    put(out, m.ring, 8);
     put(out, m.facts.size(), 4);
     for (char c : m.facts) out.push_back(static_cast<std::byte>(c));
     return out;
@@ -61,6 +62,7 @@ Decoded decode(std::span<const std::byte> in, NodeId from) {
     m.active_left = (flags & kActiveLeft) != 0;
     if (flags & kVerdictKnown) m.primary_down = (flags & kVerdictDown) != 0;
     m.sent_at = static_cast<MonoNs>(get(in, 22, 8));
+    m.ring = get(in, 30, 8);
     m.facts.reserve(facts_len);
     for (std::size_t i = kHeader; i < in.size(); ++i) m.facts.push_back(static_cast<char>(in[i]));
     return {std::move(m), {}};

@@ -3,7 +3,7 @@
 //
 // Binary, network byte order, version 1:
 //   "MWM" version:u8 kind:u8 flags:u8 priority:u32 epoch:u64 active:u32
-//   sent_at:i64 facts_length:u32 facts
+//   sent_at:i64 ring:u64 facts_length:u32 facts
 // flags: 1 has active, 2 active_left, 4 verdict known, 8 verdict "down".
 // The sender's node id is never in the payload: the group layer says who
 // sent a message (Corosync: the node id of the delivering ring member).

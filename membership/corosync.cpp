@@ -5,6 +5,7 @@
 #include <corosync/quorum.h>
 #include <corosync/votequorum.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,6 +17,9 @@ namespace migware::membership {
 namespace {
 
 constexpr std::size_t kOutboxLimit = 4096;
+// Own messages multicast but not delivered back yet. Corosync blocked the
+// sender after ~280 queued messages while paused (measured, DESIGN.md §6).
+constexpr std::size_t kMaxOutstanding = 64;
 
 std::string cs_name(cs_error_t e) {
     switch (e) {
@@ -38,19 +42,24 @@ CorosyncProvider* from_cpg(cpg_handle_t h) {
     return static_cast<CorosyncProvider*>(ctx);
 }
 
-void deliver_cb(cpg_handle_t h, const cpg_name*, uint32_t nodeid, uint32_t, void* msg, size_t len) {
-    if (auto* p = from_cpg(h)) p->on_deliver(nodeid, msg, len);
+void deliver_cb(cpg_handle_t h, const cpg_name*, uint32_t nodeid, uint32_t pid, void* msg, size_t len) {
+    if (auto* p = from_cpg(h)) p->on_deliver(nodeid, pid, msg, len);
 }
 
-void confchg_cb(cpg_handle_t h, const cpg_name*, const cpg_address* members, size_t n, const cpg_address*,
-                size_t, const cpg_address*, size_t) {
+void confchg_cb(cpg_handle_t h, const cpg_name*, const cpg_address* members, size_t n, const cpg_address* left,
+                size_t n_left, const cpg_address* joined, size_t n_joined) {
     std::vector<NodeId> ids;
     for (size_t i = 0; i < n; ++i) ids.push_back(members[i].nodeid);
-    if (auto* p = from_cpg(h)) p->on_confchg(ids);
+    // A node (not just a process) came or went: the totem ring changed, and
+    // its quorum is not known yet.
+    bool ring_change = false;
+    for (size_t i = 0; i < n_left; ++i) ring_change |= left[i].reason == CPG_REASON_NODEDOWN;
+    for (size_t i = 0; i < n_joined; ++i) ring_change |= joined[i].reason == CPG_REASON_NODEUP;
+    if (auto* p = from_cpg(h)) p->on_confchg(ids, ring_change);
 }
 
 void totem_cb(cpg_handle_t h, cpg_ring_id ring, uint32_t, const uint32_t*) {
-    if (auto* p = from_cpg(h)) p->on_totem(ring.seq);
+    if (auto* p = from_cpg(h)) p->on_totem(ring.nodeid, ring.seq);
 }
 
 void quorum_cb(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, uint32_t, uint32_t*) {
@@ -137,6 +146,9 @@ bool CorosyncProvider::connect(MonoNs now, std::string& error) {
         return false;
     }
     self_ = nodeid;
+    own_pid_ = static_cast<std::uint32_t>(::getpid());
+    outstanding_ = 0;
+    stalled_ = false;
     h_ = std::move(h);
     connected_ = true;
     status_.connected = true;
@@ -160,8 +172,10 @@ void CorosyncProvider::disconnect(MonoNs now, const std::string& why, std::vecto
     status_.send_dropped += outbox_.size();
     outbox_.clear();
     held_ = false;
+    hold_until_quorum_above_ = 0;
     quorum_known_ = false;
     quorate_ = false;
+    outstanding_ = 0;
     out.emplace_back(View{0, {}, false});
     event("membership_disconnected",
           {{"provider", "corosync"}, {"reason", why}, {"action", "observer until corosync is back; retry every 1 s"}});
@@ -172,7 +186,8 @@ std::vector<int> CorosyncProvider::fds() const {
     return {h_->cpg_fd, h_->quorum_fd};
 }
 
-void CorosyncProvider::on_deliver(std::uint32_t nodeid, const void* msg, std::size_t len) {
+void CorosyncProvider::on_deliver(std::uint32_t nodeid, std::uint32_t pid, const void* msg, std::size_t len) {
+    if (nodeid == self_ && pid == own_pid_ && outstanding_ > 0) --outstanding_;
     const auto bytes = std::span(static_cast<const std::byte*>(msg), len);
     Decoded d = decode(bytes, nodeid);
     if (!d.message) {
@@ -184,20 +199,29 @@ void CorosyncProvider::on_deliver(std::uint32_t nodeid, const void* msg, std::si
     pending_.emplace_back(std::move(*d.message));
 }
 
-void CorosyncProvider::on_confchg(const std::vector<NodeId>& members) {
+void CorosyncProvider::on_confchg(const std::vector<NodeId>& members, bool ring_change) {
     members_ = members;
     std::sort(members_.begin(), members_.end());
     members_.erase(std::unique(members_.begin(), members_.end()), members_.end());
-    pending_.emplace_back(View{totem_seq_, members_, false});  // quorate filled in when released
+    pending_.emplace_back(View{ring_key_, members_, false});  // ring and quorate filled in when released
+    if (ring_change) hold_for_quorum_after(quorum_seq_);
 }
 
-void CorosyncProvider::on_totem(std::uint64_t ring_seq) {
+void CorosyncProvider::hold_for_quorum_after(std::uint64_t seq) {
+    // CPG's view of a new ring comes before its quorum (with a witness,
+    // hundreds of ms before): until then the old ring's quorum means nothing.
+    if (!held_) held_since_ = now_;
+    held_ = true;
+    hold_until_quorum_above_ = std::max(hold_until_quorum_above_, seq);
+}
+
+void CorosyncProvider::on_totem(std::uint32_t nodeid, std::uint64_t ring_seq) {
     totem_seq_ = ring_seq;
+    // The ring's identity is (representative, sequence): two sides of a
+    // partition can reach the same sequence.
+    ring_key_ = (ring_seq << 32) | nodeid;
     status_.ring_id = ring_seq;
-    if (!quorum_known_ || quorum_seq_ < ring_seq) {
-        if (!held_) held_since_ = now_;
-        held_ = true;
-    }
+    if (!quorum_known_ || quorum_seq_ < ring_seq) hold_for_quorum_after(ring_seq - 1);
 }
 
 void CorosyncProvider::on_quorum(bool quorate, std::uint64_t ring_seq) {
@@ -205,7 +229,7 @@ void CorosyncProvider::on_quorum(bool quorate, std::uint64_t ring_seq) {
     quorum_seq_ = ring_seq;
     quorum_known_ = true;
     refresh_votes();
-    if (held_ && ring_seq >= totem_seq_) held_ = false;
+    if (held_ && ring_seq > hold_until_quorum_above_ && ring_seq >= totem_seq_) held_ = false;
     // A quorum change without a group change (a witness's vote, say) is a view too.
     pending_.emplace_back(View{totem_seq_, members_, false});
 }
@@ -223,7 +247,7 @@ void CorosyncProvider::release_held(std::vector<Delivery>& out) {
     for (Delivery& d : pending_) {
         if (auto* v = std::get_if<View>(&d)) {
             v->quorate = quorate_;
-            v->ring_id = totem_seq_;
+            v->ring_id = ring_key_;
             if (v->members.size() == 1 && v->members[0] == self_ && !quorate_) {
                 const std::string why = "alone and inquorate: " + std::to_string(status_.votes) + " of " +
                                         std::to_string(status_.expected_votes) +
@@ -294,12 +318,35 @@ void CorosyncProvider::send(const Message& m, MonoNs now) {
         ++status_.send_dropped;
         outbox_.pop_front();
     }
+    if (m.kind == MessageKind::Heartbeat && stalled_ && !outbox_.empty()) {
+        // Only the newest heartbeat matters; older ones could renew nothing.
+        ++status_.send_dropped;
+        outbox_.pop_back();
+    }
     outbox_.push_back(encode(m));
     try_send(now);
 }
 
-void CorosyncProvider::try_send(MonoNs) {
+void CorosyncProvider::try_send(MonoNs now) {
     while (h_ && !outbox_.empty()) {
+        if (outstanding_ >= kMaxOutstanding) {
+            // Corosync has not delivered our own recent messages (it is
+            // paused, or starved): its IPC queue would fill and block this
+            // thread, the packet path's. Hold until it delivers again.
+            if (!stalled_) {
+                stalled_ = true;
+                stalled_since_ = now;
+                event("membership_stalled",
+                      {{"outstanding", std::to_string(outstanding_)},
+                       {"action", "sending paused until corosync delivers our messages again"}});
+            }
+            return;
+        }
+        if (stalled_) {
+            stalled_ = false;
+            event("membership_unstalled",
+                  {{"stalled_ms", std::to_string((now - stalled_since_) / monitor::kMillisecond)}});
+        }
         iovec iov{outbox_.front().data(), outbox_.front().size()};
         const cs_error_t e = cpg_mcast_joined(h_->cpg, CPG_TYPE_AGREED, &iov, 1);
         if (e == CS_ERR_TRY_AGAIN) {
@@ -308,6 +355,7 @@ void CorosyncProvider::try_send(MonoNs) {
         }
         if (e == CS_OK) {
             ++status_.sent;
+            ++outstanding_;
         } else {
             ++status_.send_dropped;
         }

@@ -50,9 +50,9 @@ public:
     std::vector<ProviderEvent> take_events() override { return std::exchange(events_, {}); }
 
     // The library's callbacks (C linkage trampolines call these).
-    void on_deliver(std::uint32_t nodeid, const void* msg, std::size_t len);
-    void on_confchg(const std::vector<NodeId>& members);
-    void on_totem(std::uint64_t ring_seq);
+    void on_deliver(std::uint32_t nodeid, std::uint32_t pid, const void* msg, std::size_t len);
+    void on_confchg(const std::vector<NodeId>& members, bool ring_change);
+    void on_totem(std::uint32_t nodeid, std::uint64_t ring_seq);
     void on_quorum(bool quorate, std::uint64_t ring_seq);
 
 private:
@@ -60,6 +60,7 @@ private:
     bool connect(MonoNs now, std::string& error);
     void disconnect(MonoNs now, const std::string& why, std::vector<Delivery>& out);
     void release_held(std::vector<Delivery>& out);
+    void hold_for_quorum_after(std::uint64_t seq);
     void refresh_votes();
     void try_send(MonoNs now);
     void event(std::string name, std::vector<std::pair<std::string, std::string>> fields) {
@@ -75,6 +76,12 @@ private:
     // the quorum state as far as delivered.
     std::vector<NodeId> members_;
     std::uint64_t totem_seq_ = 0;
+    std::uint64_t ring_key_ = 0;             // (representative node id, sequence) of the totem ring
+    std::uint64_t hold_until_quorum_above_ = 0;
+    std::uint32_t own_pid_ = 0;
+    std::size_t outstanding_ = 0;            // own messages sent, not delivered back yet
+    bool stalled_ = false;
+    MonoNs stalled_since_ = 0;
     std::uint64_t quorum_seq_ = 0;
     bool quorum_known_ = false;
     bool quorate_ = false;

@@ -98,6 +98,7 @@ void Decision::on_view(const View& view, MonoNs now) {
     for (NodeId n : view_.members) peers_[n];
     peers_[config_.self].priority = config_.priority;
     claim_pending_ = false;
+    hellos_.clear();
 
     std::vector<NodeId> stayed;
     bool joined = false;
@@ -135,6 +136,7 @@ void Decision::on_message(const Message& m, MonoNs now) {
     switch (m.kind) {
         case MessageKind::Hello: {
             from.priority = m.priority;
+            hellos_.insert(m.from);
             const std::optional<NodeId> said = m.active && in_view(*m.active) ? m.active : std::nullopt;
             if (m.epoch > epoch_) {
                 step_down(Notice::Kind::Superseded);
@@ -164,13 +166,13 @@ void Decision::on_message(const Message& m, MonoNs now) {
         case MessageKind::Heartbeat: {
             from.primary_down = m.primary_down;
             from.verdict_at = now;
-            if (m.from == config_.self && role_ == Role::Active && config_.lease > 0)
+            if (m.from == config_.self && role_ == Role::Active && config_.lease > 0 && m.ring == view_.ring_id)
                 lease_until_ = std::max(lease_until_, m.sent_at + config_.lease);
             break;
         }
         case MessageKind::Claim: {
             if (m.from == config_.self) claim_pending_ = false;
-            if (m.epoch <= epoch_ || active_) {
+            if (m.epoch <= epoch_ || active_ || m.ring != view_.ring_id) {
                 notice(Notice::Kind::StaleClaim, m.from, m.epoch);
                 break;
             }
@@ -210,7 +212,8 @@ void Decision::release(MonoNs now) {
 void Decision::heartbeat(MonoNs now) {
     std::optional<bool> verdict;
     if (own_down_ && now - own_verdict_at_ <= config_.verdict_fresh) verdict = own_down_;
-    outgoing_.push_back({.kind = MessageKind::Heartbeat, .primary_down = verdict, .sent_at = now});
+    outgoing_.push_back(
+        {.kind = MessageKind::Heartbeat, .primary_down = verdict, .sent_at = now, .ring = view_.ring_id});
     next_heartbeat_ = now + config_.heartbeat_every;
 }
 
@@ -240,7 +243,7 @@ void Decision::evaluate(MonoNs now) {
     } else if (!evidence_primary_down(now)) {
         return;
     }
-    outgoing_.push_back({.kind = MessageKind::Claim, .epoch = epoch_ + 1, .sent_at = now});
+    outgoing_.push_back({.kind = MessageKind::Claim, .epoch = epoch_ + 1, .sent_at = now, .ring = view_.ring_id});
     claim_pending_ = true;
 }
 

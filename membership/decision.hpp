@@ -35,10 +35,17 @@
 //   the last message heard from it.
 // - Hand-off: an active member whose takeover was rolled back (the primary
 //   never died) releases its epoch; nobody is active until fresh evidence.
+// - Views: a claim counts only in the view it was sent in, and only a
+//   heartbeat sent in the current view renews a lease (Corosync delivers
+//   what a paused member queued in whatever view comes next). After every
+//   view change an active member holds its frames until every member of the
+//   new view has said Hello: a merge tells it first whether a higher epoch
+//   exists.
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,6 +85,7 @@ struct Message {
     bool active_left = false;            // Hello: `epoch`'s active member left; succession pending
     std::optional<bool> primary_down;    // Heartbeat: its monitor's fresh verdict, if it has one
     MonoNs sent_at = 0;                  // Heartbeat, Claim: the sender's clock (its own lease only)
+    std::uint64_t ring = 0;              // Heartbeat, Claim: the view the sender was in when it sent it
     std::string facts;                   // Facts
     bool operator==(const Message&) const = default;
 };
@@ -134,7 +142,8 @@ public:
     /// True only while this member may inject frames for the primary's IP:
     /// active, and within its lease.
     bool may_act(MonoNs now) const {
-        return role_ == Role::Active && (config_.lease == 0 || now < lease_until_);
+        return role_ == Role::Active && hellos_.size() >= view_.members.size() &&
+               (config_.lease == 0 || now < lease_until_);
     }
     /// Active, but the lease ran out: hold every frame until it is renewed.
     bool suspended(MonoNs now) const { return role_ == Role::Active && !may_act(now); }
@@ -187,6 +196,7 @@ private:
     MonoNs own_verdict_at_ = 0;
     bool table_wanted_ = false;
     std::map<NodeId, Peer> peers_;  // by node id: members of the view only
+    std::set<NodeId> hellos_;       // members whose Hello arrived in this view
     std::vector<Message> outgoing_;
     std::vector<Notice> notices_;
     std::vector<std::string> facts_;

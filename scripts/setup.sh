@@ -24,6 +24,7 @@ PACKAGES=(
   nlohmann-json3-dev                  # control/: the control protocol's JSON
   prometheus                          # promtool: tests/control check `metrics` with it (required)
   corosync corosync-qnetd corosync-qdevice # lab: the cluster lab (scripts/cluster.sh, tests/lab/cluster_smoke.sh)
+  libcpg-dev libquorum-dev libvotequorum-dev  # membership/: the Corosync provider (CPG, quorum, votequorum)
 )
 
 if [[ "${MIGWARE_SKIP_APT:-0}" != 1 ]]; then

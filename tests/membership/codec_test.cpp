@@ -12,7 +12,7 @@ TEST(MembershipCodec, EveryKindRoundTripsAndTheSenderComesFromTheGroupLayer) {
         {.kind = MessageKind::Heartbeat, .from = 9, .primary_down = true, .sent_at = 123456789012},
         {.kind = MessageKind::Heartbeat, .from = 9, .primary_down = false, .sent_at = 1},
         {.kind = MessageKind::Heartbeat, .from = 9, .sent_at = -5},
-        {.kind = MessageKind::Claim, .from = 9, .epoch = 0xfedcba9876543210ULL, .sent_at = 42},
+        {.kind = MessageKind::Claim, .from = 9, .epoch = 0xfedcba9876543210ULL, .sent_at = 42, .ring = 0x123456789abcdefULL},
         {.kind = MessageKind::Release, .from = 9, .epoch = 4},
         {.kind = MessageKind::Facts, .from = 9, .facts = std::string("a\0b\nline", 8)},
     };

@@ -480,5 +480,45 @@ TEST(MembershipDecision, AMemberWhoseMonitorDisagreesWithTheOthersNeverClaimsAlo
     EXPECT_TRUE(g.actors().empty());
 }
 
+TEST(MembershipDecision, AClaimSentInAnEarlierViewIsStaleEverywhere) {
+    // A member whose Corosync was paused sent its claim in the old view; it
+    // is delivered in the next one. Nobody takes it.
+    Group g = three();
+    const std::uint64_t old_ring = g[1].view().ring_id;
+    g.view({1, 2, 3}, true);
+    g.inject({.kind = MessageKind::Claim, .from = 1, .epoch = 1, .ring = old_ring});
+    EXPECT_TRUE(g.actors().empty());
+    for (NodeId n : {1u, 2u, 3u}) {
+        EXPECT_EQ(g[n].epoch(), 0u);
+        auto k = g.notices(n);
+        EXPECT_EQ(std::count(k.begin(), k.end(), Notice::Kind::StaleClaim), 1) << "node " << n;
+    }
+}
+
+TEST(MembershipDecision, OnlyAHeartbeatSentInTheCurrentViewRenewsTheLease) {
+    Group g = three();
+    primary_dies(g, {1, 2, 3});
+    ASSERT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    const std::uint64_t ring = g[1].view().ring_id;
+    g.freeze(1);
+    g.advance(400 * kMs);
+    ASSERT_TRUE(g[1].suspended(g.now()));
+    // What a paused Corosync delivers late, from an earlier view: no renewal.
+    g[1].on_message({.kind = MessageKind::Heartbeat, .from = 1, .sent_at = g.now(), .ring = ring - 1}, g.now());
+    EXPECT_TRUE(g[1].suspended(g.now()));
+    g[1].on_message({.kind = MessageKind::Heartbeat, .from = 1, .sent_at = g.now(), .ring = ring}, g.now());
+    EXPECT_FALSE(g[1].suspended(g.now()));
+}
+
+TEST(MembershipDecision, AfterAViewChangeTheActiveMemberHoldsUntilEveryMemberSaidHello) {
+    Group g = three();
+    primary_dies(g, {1, 2, 3});
+    ASSERT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    g.add(4, 3);
+    for (NodeId n : {1u, 2u, 3u, 4u}) g[n].on_view({99, {1, 2, 3, 4}, true}, g.now());
+    EXPECT_FALSE(g[1].may_act(g.now())) << "acted before the joiner's Hello could say a higher epoch exists";
+    EXPECT_EQ(g[1].role(), Role::Active);
+}
+
 }  // namespace
 }  // namespace migware::membership
