@@ -176,6 +176,7 @@ void CorosyncProvider::disconnect(MonoNs now, const std::string& why, std::vecto
     quorum_known_ = false;
     quorate_ = false;
     outstanding_ = 0;
+    released_view_.reset();
     out.emplace_back(View{0, {}, false});
     event("membership_disconnected",
           {{"provider", "corosync"}, {"reason", why}, {"action", "observer until corosync is back; retry every 1 s"}});
@@ -248,6 +249,10 @@ void CorosyncProvider::release_held(std::vector<Delivery>& out) {
         if (auto* v = std::get_if<View>(&d)) {
             v->quorate = quorate_;
             v->ring_id = ring_key_;
+            if (released_view_ && released_view_->ring_id == v->ring_id && released_view_->members == v->members &&
+                released_view_->quorate == v->quorate)
+                continue;  // the same view again (CPG's and the quorum's word on one ring)
+            released_view_ = *v;
             if (v->members.size() == 1 && v->members[0] == self_ && !quorate_) {
                 const std::string why = "alone and inquorate: " + std::to_string(status_.votes) + " of " +
                                         std::to_string(status_.expected_votes) +

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,7 @@ private:
     MonoNs now_ = 0;           // of the current dispatch, for the callbacks
     bool view_dirty_ = false;  // a view to hand out at the next release
     std::vector<Delivery> pending_;  // deliveries, held or ready, in stream order
+    std::optional<View> released_view_;
     std::deque<std::vector<std::byte>> outbox_;
     ProviderStatus status_{.name = "corosync"};
     std::vector<ProviderEvent> events_;

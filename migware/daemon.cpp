@@ -211,6 +211,8 @@ private:
     membership::Role last_role_ = membership::Role::Observer;
     std::uint64_t last_epoch_logged_ = 0;
     bool last_quorate_ = false;
+    std::size_t last_members_ = 0;
+    std::optional<membership::NodeId> last_active_;
     bool suspended_logged_ = false;
     std::set<tracker::FourTuple> facts_sent_;
     std::uint64_t facts_generation_ = 0;
@@ -589,7 +591,8 @@ void Daemon::membership(MonoNs now) {
     if (suspended != suspended_logged_) {
         suspended_logged_ = suspended;
         log_.emit(now, suspended ? "membership_suspended" : "membership_resumed",
-                  Fields{{"role", std::string(membership::name_of(core.role()))},
+                  Fields{{"node", std::uint64_t{member_->self()}},
+                         {"role", std::string(membership::name_of(core.role()))},
                          {"epoch", core.epoch()},
                          {"quorate", core.quorate() ? "yes" : "no"},
                          {"state", std::string(name_of(engine_.state()))},
@@ -615,8 +618,11 @@ void Daemon::log_membership(MonoNs now) {
         log_.emit(now, "membership_" + std::string(membership::name_of(n.kind)),
                   Fields{{"node", std::uint64_t{n.node}}, {"epoch", n.epoch}});
     const auto& core = member_->core();
-    if (core.role() != last_role_ || core.epoch() != last_epoch_logged_ || core.quorate() != last_quorate_) {
+    if (core.role() != last_role_ || core.epoch() != last_epoch_logged_ || core.quorate() != last_quorate_ ||
+        core.view().members.size() != last_members_ || core.active() != last_active_) {
         last_role_ = core.role();
+        last_members_ = core.view().members.size();
+        last_active_ = core.active();
         last_epoch_logged_ = core.epoch();
         last_quorate_ = core.quorate();
         log_.emit(now, "membership_role",

@@ -462,7 +462,10 @@ cluster_wait_members() {
 # cluster_log_grep I REGEX : lines of corosync I's log (and qdevice output) matching REGEX
 cluster_log_grep() {
     local d=$CLUSTER_DIR/corosync-${1:?I}
-    grep -h -E -- "${2:?REGEX}" "$d/corosync.log" "$d/qdevice.out" 2>/dev/null
+    local f files=()
+    for f in "$d/corosync.log" "$d/qdevice.out"; do [[ -e $f ]] && files+=("$f"); done
+    [[ ${#files[@]} -gt 0 ]] || return 1
+    grep -h -E -- "${2:?REGEX}" "${files[@]}"
 }
 
 # cluster_down : every process started here, by PID; nothing left; safe to call twice
