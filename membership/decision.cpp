@@ -178,6 +178,7 @@ void Decision::on_message(const Message& m, MonoNs now) {
             }
             set_active(m.from, m.epoch);
             if (m.from == config_.self) {
+                active_by_succession_ = claim_is_succession_;
                 lease_until_ = m.sent_at + config_.lease;
                 notice(Notice::Kind::BecameActive, config_.self, epoch_);
             }
@@ -245,6 +246,7 @@ void Decision::evaluate(MonoNs now) {
     }
     outgoing_.push_back({.kind = MessageKind::Claim, .epoch = epoch_ + 1, .sent_at = now, .ring = view_.ring_id});
     claim_pending_ = true;
+    claim_is_succession_ = active_left_;
 }
 
 std::vector<Message> Decision::take_outgoing() {

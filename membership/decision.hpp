@@ -136,6 +136,9 @@ public:
     Role role() const { return role_; }
     std::uint64_t epoch() const { return epoch_; }
     std::optional<NodeId> active() const { return active_; }
+    /// This member became active by succession (the active member left),
+    /// not on its own evidence that the primary died.
+    bool by_succession() const { return role_ == Role::Active && active_by_succession_; }
     bool quorate() const { return view_.quorate; }
     const View& view() const { return view_; }
     const Config& config() const { return config_; }
@@ -188,6 +191,8 @@ private:
     std::uint64_t epoch_ = 0;
     std::optional<NodeId> active_;
     bool claim_pending_ = false;
+    bool claim_is_succession_ = false;
+    bool active_by_succession_ = false;
     bool active_left_ = false;     // the active member of the current epoch left: succession
     MonoNs succession_at_ = 0;     // ... not before its lease has run out
     MonoNs lease_until_ = 0;

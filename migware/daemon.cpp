@@ -576,9 +576,10 @@ void Daemon::membership(MonoNs now) {
     const auto& core = member_->core();
     if (member_->may_act(now) && engine_.state() == State::Normal && acted_epoch_ != core.epoch()) {
         acted_epoch_ = core.epoch();
-        std::string reason = own_down ? down_reason_ : "";
-        if (reason.empty())
-            reason = "succession: the active member left the group (epoch " + std::to_string(core.epoch()) + ")";
+        std::string reason = core.by_succession() || down_reason_.empty()
+                                 ? "succession: the active member left the group (epoch " +
+                                       std::to_string(core.epoch()) + ")"
+                                 : down_reason_;
         take_over(now, reason);
     } else if (engine_.state() != State::Normal && core.role() != membership::Role::Active && core.active() &&
                *core.active() != member_->self()) {

@@ -279,11 +279,28 @@ void ConnectionTable::reset_for_new_syn(Connection& c) {
 }
 
 bool ConnectionTable::restore(const HandshakeFacts& f, std::int64_t now_ns) {
-    if (index_.count(pair_key(f.key.client, f.key.server))) return false;
+    if (const auto it = index_.find(pair_key(f.key.client, f.key.server)); it != index_.end()) {
+        // Known already. Picked up mid-stream (its handshake never seen
+        // here), the facts complete it: another member saw the handshake.
+        Connection& c = slots_[it->second];
+        if (c.handshake_seen() || c.key != f.key || c.state == TcpState::Closed) return false;
+        apply_facts(c, f);
+        ++counters_.restored;
+        ++generation_;
+        return true;
+    }
     const std::uint32_t slot = create(f.key, now_ns);
     Connection& c = slots_[slot];
     unlink(open_, slot);
     c.state = TcpState::Established;
+    apply_facts(c, f);
+    link_tail(open_, slot);
+    ++counters_.restored;
+    ++generation_;
+    return true;
+}
+
+void ConnectionTable::apply_facts(Connection& c, const HandshakeFacts& f) {
     c.restored = true;
     c.client_isn = f.client_isn;
     c.server_isn = f.server_isn;
@@ -299,10 +316,6 @@ bool ConnectionTable::restore(const HandshakeFacts& f, std::int64_t now_ns) {
     c.server_mac = f.server_mac;
     c.server_mac_from_server = true;
     c.vlan = f.vlan;
-    link_tail(open_, slot);
-    ++counters_.restored;
-    ++generation_;
-    return true;
 }
 
 std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns) {

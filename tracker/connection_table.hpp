@@ -72,9 +72,11 @@ public:
     Observation observe(const sniffer::Packet& packet, std::span<const std::byte> frame,
                         std::int64_t timestamp_ns);
 
-    /// Re-creates a connection from persisted handshake facts (a restart):
-    /// established, not partial; acknowledgement points and timestamps are
-    /// picked up from the traffic that follows. Ignored if already known.
+    /// Re-creates a connection from persisted handshake facts (a restart, or
+    /// another member of the group): established; acknowledgement points and
+    /// timestamps are picked up from the traffic that follows. A connection
+    /// already known but picked up mid-stream (no handshake seen here) gets
+    /// the facts; any other known one is left as it is. True if it learnt.
     bool restore(const HandshakeFacts& facts, std::int64_t now_ns);
 
     /// Bumped whenever the set of connections with known handshake facts may
@@ -141,6 +143,7 @@ private:
     std::vector<Connection> slots_;
     std::vector<std::uint32_t> free_;
     std::unordered_map<PairKey, std::uint32_t, PairKeyHash> index_;
+    static void apply_facts(Connection& c, const HandshakeFacts& f);
     List open_;    // least recently seen first
     List closed_;  // earliest closed first
     std::uint64_t next_id_ = 1;

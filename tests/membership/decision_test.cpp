@@ -148,6 +148,7 @@ TEST(MembershipDecision, TheBestRankedClaimsAndEveryMemberAgrees) {
     Group g = three();
     primary_dies(g, {1, 2, 3});
     EXPECT_EQ(g.actors(), (std::vector<NodeId>{1}));
+    EXPECT_FALSE(g[1].by_succession());
     for (NodeId n : {1u, 2u, 3u}) {
         EXPECT_EQ(g[n].epoch(), 1u);
         EXPECT_EQ(g[n].active(), NodeId{1});
@@ -296,6 +297,7 @@ TEST(MembershipDecision, CoordinatorFailureTheNextRankedTakesOverAtTheNextEpoch)
     EXPECT_EQ(g.actors(), (std::vector<NodeId>{2}));
     EXPECT_EQ(g[3].active(), NodeId{2});
     EXPECT_EQ(g[3].epoch(), 2u);
+    EXPECT_TRUE(g[2].by_succession());
     EXPECT_EQ(g.notices(3), (std::vector<Notice::Kind>{Notice::Kind::ActiveLeft}));
 }
 

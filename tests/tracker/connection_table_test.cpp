@@ -326,6 +326,42 @@ TEST(ConnectionTable, MidStreamConnectionIsPartialAndRolesFollowTheServerList) {
     EXPECT_TRUE(c->can_replay_unacked());
 }
 
+TEST(ConnectionTable, FactsFromAnotherMemberCompleteAConnectionPickedUpMidStream) {
+    TableConfig cfg;
+    cfg.servers = {kServer};
+    ConnectionTable t(cfg);
+    feed(t, {.src = kServer, .dst = kClient, .seq = 7777, .ack = 4444, .payload = "reply"});
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    ASSERT_FALSE(c->handshake_seen());
+    HandshakeFacts f{.key = {kClient, kServer}, .client_isn = SeqNum{4000}, .server_isn = SeqNum{7000},
+                     .client_mss = 1400, .server_mss = 1460, .client_wscale = 7, .server_wscale = 9,
+                     .client_sack = true, .server_sack = true};
+    const auto gen = t.generation();
+    EXPECT_TRUE(t.restore(f, 2));
+    EXPECT_NE(t.generation(), gen);
+    EXPECT_TRUE(c->handshake_seen());
+    EXPECT_TRUE(c->restored);
+    EXPECT_EQ(c->client_wscale_offered, std::optional<std::uint8_t>{7});
+    EXPECT_EQ(c->server_mss, std::optional<std::uint16_t>{1460});
+    EXPECT_TRUE(c->sack_in_use());
+    EXPECT_EQ(t.size(), 1u);
+    // Known with its handshake now: the same facts again teach nothing.
+    EXPECT_FALSE(t.restore(f, 3));
+    EXPECT_EQ(t.counters().restored, 1u);
+}
+
+TEST(ConnectionTable, FactsNeverOverwriteAHandshakeSeenHere) {
+    ConnectionTable t({});
+    handshake(t, 100, 900);
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    const auto isn = c->client_isn;
+    HandshakeFacts f{.key = {kClient, kServer}, .client_isn = SeqNum{5}, .server_isn = SeqNum{6}};
+    EXPECT_FALSE(t.restore(f, 2));
+    EXPECT_EQ(c->client_isn, isn);
+}
+
 TEST(ConnectionTable, MidStreamWithoutServerListTakesTheLowerPortAsServer) {
     ConnectionTable t({});
     feed(t, {.src = kServer, .dst = kClient, .seq = 1, .ack = 2, .payload = "x"});
