@@ -62,10 +62,20 @@ struct CaptureCtx {
     sniffer::LinkType link;
     const monitor::Clock* clock;
     LatencyRecorder* latency;
+    // Membership: this member holds a takeover it may not act on (lease out,
+    // quorum lost). What the wire shows then is another member's business:
+    // frames from the primary's IP may be a successor's, and must not read as
+    // the primary's proof of life. Counted, not judged.
+    const bool* held;
+    std::uint64_t* ignored;
 };
 
 void on_frame(void* ctx, const sniffer::RawFrame& frame) {
     auto* c = static_cast<CaptureCtx*>(ctx);
+    if (*c->held) {
+        ++*c->ignored;
+        return;
+    }
     const MonoNs t0 = c->clock->now();
     const auto before = c->engine->counters().to_backup;
     c->engine->on_capture(frame, c->link, t0);
@@ -163,7 +173,8 @@ private:
     void apply_facts(MonoNs now);
     void watch_member_fds();
     void update_gate(MonoNs now) {
-        gate_.set_open(engine_.state() == State::Normal || member_->may_act(now));
+        held_ = engine_.state() != State::Normal && !member_->may_act(now);
+        gate_.set_open(!held_);
     }
     void write_snapshot(MonoNs now);
     void report_stats(MonoNs now);
@@ -195,6 +206,8 @@ private:
     LatencyRecorder to_backup_latency_, to_client_latency_;
     std::unique_ptr<ControlServer> control_;
     DaemonControl control_handler_;
+    bool held_ = false;                 // see CaptureCtx::held
+    std::uint64_t held_frames_ignored_ = 0;
     CaptureCtx ctx_;
     CaptureCtx arp_ctx_;
     std::vector<std::byte> buf_ = std::vector<std::byte>(65536);
@@ -281,8 +294,8 @@ Daemon::Daemon(const DaemonConfig& cfg)
                         [this] { return capture_.stats(); },
                         [this] { return control_ ? control_->counters() : ControlCounters{}; },
                         [this] { return clock_.now(); }, &service_, member_.get()}),
-      ctx_{&engine_, capture_.link(), &clock_, &to_backup_latency_},
-      arp_ctx_{&engine_, arp_capture_.link(), &clock_, &to_backup_latency_},
+      ctx_{&engine_, capture_.link(), &clock_, &to_backup_latency_, &held_, &held_frames_ignored_},
+      arp_ctx_{&engine_, arp_capture_.link(), &clock_, &to_backup_latency_, &held_, &held_frames_ignored_},
       service_(cfg.probe) {
     if (cfg.reference) {
         std::random_device rd;
@@ -378,7 +391,7 @@ void Daemon::read_echo_replies() {
             // The first echo reply after the takeover, not the monitor's
             // verdict a few probes later: fencing must beat the primary's
             // stale sockets to the clients.
-            if (engine_.state() != State::Normal) engine_.primary_heard(clock_.now(), "echo reply");
+            if (engine_.state() != State::Normal && !held_) engine_.primary_heard(clock_.now(), "echo reply");
         } else if (ref_mon_ && p.ip.src == *cfg_.reference &&
                    ref_mon_->on_reply(p.icmp.id, p.icmp.sequence, payload, clock_.now())) {
             ++reference_replies_;
@@ -597,7 +610,10 @@ void Daemon::membership(MonoNs now) {
                          {"epoch", core.epoch()},
                          {"quorate", core.quorate() ? "yes" : "no"},
                          {"state", std::string(name_of(engine_.state()))},
-                         {"action", suspended ? "every frame for the primary's IP withheld; twins kept"
+                         {"frames_withheld", gate_.withheld()},
+                         {"captured_frames_ignored", held_frames_ignored_},
+                         {"action", suspended ? "every frame for the primary's IP withheld, captured frames "
+                                                "ignored (they may be a successor's); twins kept"
                                               : "frames flow again"}});
     }
 }
