@@ -3,9 +3,12 @@
 # and its own migware (--membership corosync), a client, a primary, and perhaps a witness.
 #
 #   tests/lab/membership.sh --scenario NAME [--mode push|reqresp] [--connections N]
-#                           [--migware BIN] [--keep] [--work DIR]
+#                           [--migware BIN] [--keep] [--work DIR] [--timings FILE]
+#   --timings FILE   key=value lines for scripts/bench_membership.sh: wall-clock times of the
+#                    faults and of each backup's transitions, and the speakers' bursts (M3)
 #
 # Scenarios (priorities: 0 is the most preferred):
+#   succession3        the same with 3 backups and no witness (b1 p0, b2 p1, b3 p2).
 #   succession         2 backups + witness (b1 p0, b2 p1).  The primary's cable is pulled: b1
 #                      alone takes over.  Then b1 dies (cable out, its migware, Corosync and
 #                      server killed): b2 takes over the same connections.  Then b1 comes back
@@ -30,7 +33,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 ORIG_ARGS=("$@")
-SCENARIO="" MODE=reqresp CONNS=40 BIN="$ROOT/build/bin/migware" KEEP=0 WORKDIR=""
+SCENARIO="" MODE=reqresp CONNS=40 BIN="$ROOT/build/bin/migware" KEEP=0 WORKDIR="" TIMINGS=""
 PORT=7000 DURATION=14 RATE=400
 usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
@@ -41,14 +44,15 @@ while [[ $# -gt 0 ]]; do
         --migware) BIN=${2:-}; shift 2;;
         --keep) KEEP=1; shift;;
         --work) WORKDIR=${2:-}; KEEP=1; shift 2;;
+        --timings) TIMINGS=${2:-}; shift 2;;
         -h|--help) usage;;
         *) echo "membership: unknown argument '$1'" >&2; usage;;
     esac
 done
 case $SCENARIO in
     succession|witness-partition) BACKUPS=2 WITNESS=1;;
-    partition3|wrong-key) BACKUPS=3 WITNESS=0;;
-    *) echo "membership: --scenario succession|witness-partition|partition3|wrong-key" >&2; usage;;
+    partition3|wrong-key|succession3) BACKUPS=3 WITNESS=0;;
+    *) echo "membership: --scenario succession|succession3|witness-partition|partition3|wrong-key" >&2; usage;;
 esac
 [[ $MODE == push || $MODE == reqresp ]] || { echo "membership: --mode push|reqresp" >&2; exit 2; }
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 500 ]] || { echo "membership: --connections 1..500" >&2; exit 2; }
@@ -155,6 +159,7 @@ wait_for 5 "hub tcpdump" grep -qs 'listening on' "$WORK/tcpdump-hub.log" || fina
 declare -A PRIO
 case $SCENARIO in
     succession|witness-partition) PRIO=([1]=0 [2]=1);;
+    succession3) PRIO=([1]=0 [2]=1 [3]=2);;
     partition3|wrong-key) PRIO=([1]=1 [2]=2 [3]=0);;
 esac
 cluster_init "$WORK/cluster" || final_fail cluster_init
@@ -243,7 +248,7 @@ case $SCENARIO in
         sleep_until 3; pull_primary
         wait_for 8 "b1 proxy" became b1 proxy || final_fail "b1 never reached proxy"
         ;;
-    succession)
+    succession|succession3)
         sleep_until 3; pull_primary
         wait_for 8 "b1 proxy" became b1 proxy || final_fail "b1 never reached proxy"
         sleep_until 6
@@ -259,7 +264,7 @@ case $SCENARIO in
         cluster_link_up 1
         cluster_start_node 1 || final_fail "corosync 1 restart"
         start_migware 1 b1again
-        wait_for 10 "b1 back in the group" in_log "${MIG_LOG[b1again]}" 'event=membership_role .*role=standby .*members=2' \
+        wait_for 10 "b1 back in the group" in_log "${MIG_LOG[b1again]}" "event=membership_role .*role=standby .*members=$BACKUPS" \
             || final_fail "the returning b1 never joined as standby: $(grep membership_ "${MIG_LOG[b1again]}" | tail -n 3)"
         log "b1 back after $(elapsed)s: standby"
         ;;
@@ -294,7 +299,7 @@ stop_pid "$HUBCAP_PID" 5
 SERVERS=(--server "primary=$WORK/primary")
 for (( i = 1; i <= BACKUPS; i++ )); do SERVERS+=(--server "b$i=$WORK/b$i"); done
 case $SCENARIO in
-    succession|witness-partition) EXPECT=primary,b1,b2;;
+    succession|succession3|witness-partition) EXPECT=primary,b1,b2;;
     *) EXPECT=primary,b1;;
 esac
 "$PY" "$HERE/verify_chain.py" --mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json" \
@@ -326,8 +331,9 @@ case $SCENARIO in
         check "b3-says-why" in_log "${MIG_LOG[b3]}" 'event=membership_alone reason="alone and inquorate: 1 of 3 votes'
         if cluster_log_grep 3 'Digest does not match' >/dev/null 2>&1; then log "ok   corosync-3-log: $(cluster_log_grep 3 'Digest does not match' | head -n 1)"; else log "FAIL corosync-3-log"; FAILS+=(corosync-3-log); fi
         ;;
-    succession)
+    succession|succession3)
         check "b1-took-over-once" test "$(takeovers b1)" -eq 1
+        [[ $BACKUPS -eq 3 ]] && check "b3-never" test "$(takeovers b3)" -eq 0
         check "b2-took-over-once" test "$(takeovers b2)" -eq 1
         check "b2-succession" in_log "${MIG_LOG[b2]}" 'event=transition .*to=recovery .*succession'
         check "b1-returned-standby" in_log "${MIG_LOG[b1again]}" 'event=membership_role .*role=standby .*epoch=2 .*active=2'
@@ -345,6 +351,26 @@ esac
 for name in "${!MIG_LOG[@]}"; do
     grep -E 'event=(membership_[a-z_]+|transition|takeover_stood_down)' "${MIG_LOG[$name]}" | sed "s/^/  $name: /" | tail -n 14 >&2
 done
+if [[ -n $TIMINGS ]]; then
+    {
+        echo "scenario=$SCENARIO backups=$BACKUPS witness=$WITNESS"
+        echo "pull_wall=${PULL_WALL:-}"
+        echo "b1_dead_wall=${B1_DEAD_WALL:-}"
+        echo "cut_wall=${CUT_WALL:-}"
+        for name in "${!MIG_LOG[@]}"; do
+            "$PY" - "$name" "${MIG_LOG[$name]}" <<'PYEOF'
+import calendar, re, sys
+name, path = sys.argv[1:3]
+for line in open(path, errors="replace"):
+    m = re.match(r"ts=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z .*event=transition .*to=(recovery|proxy)", line)
+    if m:
+        t = calendar.timegm(__import__("time").strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) + float(m.group(2) or 0)
+        print("%s_%s_wall=%.6f" % (name, m.group(3), t))
+PYEOF
+        done
+        sed -n 's/^membership_invariants: M3 \([a-z0-9]*\) ([^)]*) spoke for [0-9.]* from \([0-9.]*\) to \([0-9.]*\) .*/burst \1 \2 \3/p' "$WORK/invariants.out"
+    } >"$TIMINGS"
+fi
 VERDICT=$(grep '^chain: [0-9]* passed, [0-9]* failed$' "$WORK/chain.out" | tail -n 1)
 [[ -n $VERDICT ]] || { log "verify_chain gave no verdict: $(tail -n 3 "$WORK/chain.out")"; FAILS+=(chain); VERDICT="chain: 0 passed, $CONNS failed"; }
 [[ $chain_rc -eq 0 ]] || FAILS+=(chain)
