@@ -577,6 +577,12 @@ TEST(StateMachineTest, NextStateTableForEveryStateAndEvent) {
         {State::Proxy, Event::PrimaryDown, State::Proxy, false},
         {State::Proxy, Event::TwinsResolved, State::Proxy, false},
         {State::Proxy, Event::PrimaryAnswering, State::Proxy, false},
+        {State::Normal, Event::TakeoverRolledBack, State::Normal, false},
+        {State::Recovery, Event::TakeoverRolledBack, State::Normal, true},
+        {State::Proxy, Event::TakeoverRolledBack, State::Normal, true},
+        {State::Normal, Event::StoodDown, State::Normal, false},
+        {State::Recovery, Event::StoodDown, State::Normal, true},
+        {State::Proxy, Event::StoodDown, State::Normal, true},
     };
     for (const auto& r : table) {
         const Transition t = next_state(r.from, r.event);
@@ -593,6 +599,8 @@ TEST(StateMachineTest, Names) {
     EXPECT_EQ(name_of(Event::PrimaryDown), "primary_down");
     EXPECT_EQ(name_of(Event::TwinsResolved), "twins_resolved");
     EXPECT_EQ(name_of(Event::PrimaryAnswering), "primary_answering");
+    EXPECT_EQ(name_of(Event::TakeoverRolledBack), "takeover_rolled_back");
+    EXPECT_EQ(name_of(Event::StoodDown), "stood_down");
 }
 
 TEST_F(FailoverEngineTest, NormalTracksAndSendsNothing) {
@@ -1954,6 +1962,32 @@ Bytes icmp_echo(const Mac& src_mac, const Mac& dst_mac, std::uint32_t src_ip, st
     poke16(p, 10, naive_checksum(std::span(p).first(20)));
     p.insert(p.end(), icmp.begin(), icmp.end());
     return eth_frame(src_mac, dst_mac, 0x0800, p);
+}
+
+TEST_F(FailoverEngineTest, StandingDownForAnotherMemberSendsNothingOnTheWireAndClosesTwinsInside) {
+    // Membership (issue 12): another backup is active now. Unlike a
+    // rollback, no ARP points the clients anywhere: they belong to it.
+    reach_proxy();
+    ASSERT_EQ(engine_->twins_in(TwinPhase::Up), 1u);
+    backup_.sent.clear();
+    client_.sent.clear();
+    engine_->stand_down(now_, "member 2 is active at epoch 2");
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_TRUE(client_.sent.empty()) << "a frame on the wire while another member acts";
+    EXPECT_FALSE(backup_.sent.empty()) << "the twin was not reset inside this host";
+    EXPECT_EQ(engine_->counters().stood_down, 1u);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    const auto sd = events("takeover_stood_down");
+    ASSERT_EQ(sd.size(), 1u);
+    EXPECT_NE(sd[0].fields.find("twins_closed=1"), std::string::npos) << sd[0].fields;
+    const auto tr = events("transition");
+    ASSERT_FALSE(tr.empty());
+    EXPECT_NE(tr.back().fields.find("from=proxy to=normal cause=stood_down"), std::string::npos) << tr.back().fields;
+    // Tracking resumes: the next client segment is tracked, not proxied.
+    backup_.sent.clear();
+    engine_->stand_down(now_, "again");  // in Normal: nothing
+    EXPECT_EQ(engine_->counters().stood_down, 1u);
+    EXPECT_TRUE(backup_.sent.empty());
 }
 
 TEST_F(FailoverEngineTest, APrimaryThatAcksBytesMigwareNeverSawIsRolledBackWithoutAnyRst) {

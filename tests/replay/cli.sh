@@ -77,6 +77,23 @@ grep -qx 'counter syn_sent=6' "$tmp/out" && grep -q '^transition t=+0.500000000 
   { echo "FAIL engine-run content"; cat "$tmp/out"; failed=$((failed + 1)); }
 expect engine-help 0 '' -- replay --failover-at 1 --help
 grep -q -- '--backup-capture' "$tmp/out" || { echo "FAIL engine help lists --backup-capture"; failed=$((failed + 1)); }
+# The daemon's membership keys (issue 12): bad values are one line and exit 2.
+D=(--interface lo --primary 198.18.0.1 --backup 198.18.0.2 --port 7000 --check-config)
+expect membership-bad 2 "^migware: membership must be 'standalone' or 'corosync', not 'frob'\$" -- "${D[@]}" --membership frob
+expect membership-priority-negative 2 '^migware: membership.priority must be between 0 and 1000000$' -- "${D[@]}" --membership.priority -1
+expect membership-priority-text 2 "^migware: .*membership.priority" -- "${D[@]}" --membership.priority first
+expect membership-group-long 2 '^migware: membership.group must be 1 to 127 characters$' -- "${D[@]}" --membership.group "$(printf 'g%.0s' $(seq 130))"
+expect membership-lease 2 '^migware: membership.lease-ms must be between 50 and 10000$' -- "${D[@]}" --membership.lease-ms 10
+expect membership-corosync-ok 0 '' -- "${D[@]}" --membership corosync --membership.priority 2 --membership.group web
+grep -q 'membership=corosync membership_priority=2 membership_group=web' "$tmp/out" && { echo "ok   membership-summary"; passed=$((passed + 1)); } ||
+  { echo "FAIL membership-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
+expect membership-default 0 '' -- "${D[@]}"
+grep -q 'membership=standalone' "$tmp/out" && { echo "ok   membership-default-summary"; passed=$((passed + 1)); } ||
+  { echo "FAIL membership-default-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
+printf 'membership = corosync\nmembership.priority = 4\n' >"$tmp/m.conf"
+expect membership-config-file 0 '' -- "${D[@]}" --config "$tmp/m.conf"
+grep -q 'membership=corosync membership_priority=4' "$tmp/out" && { echo "ok   membership-config-file-keys"; passed=$((passed + 1)); } ||
+  { echo "FAIL membership-config-file-keys"; cat "$tmp/out"; failed=$((failed + 1)); }
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
