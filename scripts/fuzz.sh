@@ -26,6 +26,7 @@ done
 [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || { echo "fuzz: --seconds wants a positive integer" >&2; exit 2; }
 all=(fuzz_parser fuzz_engine)
 [[ -f tests/fuzz/fuzz_control.cpp ]] && all+=(fuzz_control)
+[[ -f tests/fuzz/fuzz_membership.cpp ]] && all+=(fuzz_membership)
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz: unknown target $t (known: ${all[*]})" >&2; exit 2; }
