@@ -126,6 +126,25 @@ private:
     std::uint64_t withheld_ = 0;
 };
 
+/// A provider's event as typed fields: numbers as numbers (CONTROL.md: a
+/// string never holds an integer's text).
+Fields provider_fields(const membership::ProviderEvent& e) {
+    Fields f;
+    for (const auto& [k, v] : e.fields) {
+        const bool digits = !v.empty() && v.size() < 20 &&
+                            std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (digits) f.push_back(Field{k, std::uint64_t{std::stoull(v)}});
+        else f.push_back(Field{k, v});
+    }
+    return f;
+}
+
+std::string node_list(const std::vector<membership::NodeId>& nodes) {
+    std::string out = "[";
+    for (auto n : nodes) out += (out.size() > 1 ? "," : "") + std::to_string(n);
+    return out + "]";
+}
+
 std::unique_ptr<membership::Member> make_member(const DaemonConfig& cfg, MonoNs now) {
     membership::Config mc{.priority = cfg.membership_priority};
     std::unique_ptr<membership::Provider> provider;
@@ -322,9 +341,7 @@ Daemon::Daemon(const DaemonConfig& cfg)
             ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
     }
     for (const auto& e : member_->take_events()) {
-        Fields f;
-        for (const auto& [k, v] : e.fields) f.push_back(Field{k, v});
-        log_.emit(clock_.now(), e.name, std::move(f));
+        log_.emit(clock_.now(), e.name, provider_fields(e));
     }
     watch_member_fds();
     load_snapshot(cfg, engine_, log_, clock_.now());
@@ -620,17 +637,12 @@ void Daemon::membership(MonoNs now) {
 
 void Daemon::log_membership(MonoNs now) {
     for (const auto& e : member_->take_events()) {
-        Fields f;
-        for (const auto& [k, v] : e.fields) f.push_back(Field{k, v});
-        log_.emit(now, e.name, std::move(f));
+        log_.emit(now, e.name, provider_fields(e));
     }
-    for (const membership::View& v : member_->take_views()) {
-        std::string ids;
-        for (auto n : v.members) ids += (ids.empty() ? "" : ",") + std::to_string(n);
+    for (const membership::View& v : member_->take_views())
         log_.emit(now, "membership_view",
-                  Fields{{"ring", v.ring_id}, {"members", ids.empty() ? std::string("none") : ids},
-                         {"quorate", v.quorate ? "yes" : "no"}});
-    }
+                  Fields{{"ring", v.ring_id}, {"members", std::uint64_t{v.members.size()}},
+                         {"nodes", node_list(v.members)}, {"quorate", v.quorate ? "yes" : "no"}});
     for (const membership::Notice& n : member_->take_notices())
         log_.emit(now, "membership_" + std::string(membership::name_of(n.kind)),
                   Fields{{"node", std::uint64_t{n.node}}, {"epoch", n.epoch}});
@@ -646,7 +658,7 @@ void Daemon::log_membership(MonoNs now) {
                   Fields{{"node", std::uint64_t{member_->self()}},
                          {"role", std::string(membership::name_of(core.role()))},
                          {"epoch", core.epoch()},
-                         {"active", core.active() ? std::to_string(*core.active()) : std::string("none")},
+                         {"active", core.active() ? FieldValue{std::uint64_t{*core.active()}} : FieldValue{std::string("none")}},
                          {"quorate", core.quorate() ? "yes" : "no"},
                          {"members", std::uint64_t{core.view().members.size()}}});
     }

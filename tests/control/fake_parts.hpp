@@ -54,10 +54,13 @@ struct FakeDaemon {
         : cfg(fake_config()),
           engine(cfg.failover, backup, client, log),
           mon(cfg.monitor, 0x1234, 42),
+          member(membership::Config{.lease = 0}, std::make_unique<membership::StandaloneProvider>()),
           control({cfg, engine, mon, log, to_backup, to_client,
                    [] { return sniffer::CaptureStats{10, 1, 0}; },
-                   [] { return ControlCounters{1, 0, 3, 0, 0, 1, 0}; }, [this] { return now; }}) {
+                   [] { return ControlCounters{1, 0, 3, 0, 0, 1, 0}; }, [this] { return now; }, nullptr,
+                   &member}) {
         engine.started(now);
+        member.tick(now);
     }
 
     /// Replays a capture into the engine at its own timestamps; returns the frame count.
@@ -92,7 +95,12 @@ struct FakeDaemon {
         return engine.restore(facts, now);
     }
 
-    void primary_down() { engine.primary_down(now, "test: the primary is gone"); }
+    void primary_down() {
+        // As the daemon does: the group (of one) decides, then the engine acts.
+        member.on_local_verdict(true, now);
+        member.tick(now);
+        engine.primary_down(now, "test: the primary is gone");
+    }
 
     /// Runs timers until the state leaves Recovery or `limit` ns have passed.
     void run_timers(MonoNs limit) {
@@ -111,6 +119,7 @@ struct FakeDaemon {
     monitor::IcmpMonitor mon;
     LatencyRecorder to_backup, to_client;
     MonoNs now = 1'000'000'000;
+    membership::Member member;
     DaemonControl control;
 };
 

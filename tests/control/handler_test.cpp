@@ -53,6 +53,16 @@ TEST_F(HandlerTest, StatusInEveryState) {
     EXPECT_EQ(member(member(st, "config"), "primary"), "198.18.0.1");
     EXPECT_EQ(member(member(st, "connections"), "tracked"), 1u);  // the one still open
     EXPECT_EQ(member(member(st, "connections"), "closed"), 1u);
+    const Json& g = member(st, "membership");
+    EXPECT_EQ(member(g, "provider"), "standalone");
+    EXPECT_EQ(member(g, "role"), "standby");
+    EXPECT_EQ(member(g, "epoch"), 0u);
+    EXPECT_TRUE(member(g, "active").is_null());
+    EXPECT_EQ(member(g, "quorate"), true);
+    EXPECT_EQ(member(g, "may_act"), false);
+    ASSERT_EQ(member(g, "members").size(), 1u);
+    EXPECT_EQ(member(member(g, "members")[0], "self"), true);
+    EXPECT_EQ(member(member(g, "members")[0], "rank"), 0u);
 
     d.primary_down();
     ASSERT_EQ(d.engine.state(), State::Recovery);
@@ -63,6 +73,10 @@ TEST_F(HandlerTest, StatusInEveryState) {
     EXPECT_EQ(member(tr, "to"), "recovery");
     EXPECT_EQ(member(tr, "cause"), "primary_down");
     EXPECT_EQ(member(member(st, "connections"), "recovering"), 1u);
+    EXPECT_EQ(member(member(st, "membership"), "role"), "active");
+    EXPECT_EQ(member(member(st, "membership"), "epoch"), 1u);
+    EXPECT_EQ(member(member(st, "membership"), "active"), 1u);
+    EXPECT_EQ(member(member(st, "membership"), "may_act"), true);
 
     d.run_timers(60'000'000'000);
     ASSERT_EQ(d.engine.state(), State::Proxy);

@@ -27,4 +27,8 @@ done
 grep -q '^migware_state{state="proxy"} 1$' "$tmp/proxy.prom" || { echo "FAIL proxy text not in Proxy"; failed=1; }
 grep -q '^migware_proxy_latency_seconds_bucket{direction="to_backup",le="+Inf"} 5$' "$tmp/proxy.prom" ||
   { echo "FAIL proxy: histogram samples missing"; failed=1; }
+# Membership (a standalone group of one): standby in Normal, active once it took over.
+grep -q '^migware_membership_role{role="standby"} 1$' "$tmp/normal.prom" || { echo "FAIL normal: membership role not standby"; failed=1; }
+grep -q '^migware_membership_role{role="active"} 1$' "$tmp/proxy.prom" || { echo "FAIL proxy: membership role not active"; failed=1; }
+grep -q '^migware_membership_epoch 1$' "$tmp/proxy.prom" || { echo "FAIL proxy: membership epoch not 1"; failed=1; }
 exit $failed
