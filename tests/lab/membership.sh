@@ -14,6 +14,10 @@
 #                      server killed): b2 takes over the same connections.  Then b1 comes back
 #                      (cable in, Corosync and a fresh migware): it stays standby, and learns the
 #                      open connections from the group's table.
+#   late-joiner        3 backups (b1 p0, b2 p1, b3 p2); b2's migware starts only after every
+#                      connection is open, so it never sees a handshake. The primary dies (b1
+#                      takes over), then b1 dies: b2 recovers every connection from the handshake
+#                      facts the group gave it (none inferred), byte-exact.
 #   witness-partition  2 backups + witness.  The primary is pulled, b1 takes over; then b1 is cut
 #                      off from b2 and the witness (cluster traffic only: its data path stays):
 #                      b1 stops, b2 takes over; the cut heals: b1 stands down, stays standby.
@@ -51,8 +55,8 @@ while [[ $# -gt 0 ]]; do
 done
 case $SCENARIO in
     succession|witness-partition) BACKUPS=2 WITNESS=1;;
-    partition3|wrong-key|succession3) BACKUPS=3 WITNESS=0;;
-    *) echo "membership: --scenario succession|succession3|witness-partition|partition3|wrong-key" >&2; usage;;
+    partition3|wrong-key|succession3|late-joiner) BACKUPS=3 WITNESS=0;;
+    *) echo "membership: --scenario succession|succession3|late-joiner|witness-partition|partition3|wrong-key" >&2; usage;;
 esac
 [[ $MODE == push || $MODE == reqresp ]] || { echo "membership: --mode push|reqresp" >&2; exit 2; }
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 500 ]] || { echo "membership: --connections 1..500" >&2; exit 2; }
@@ -159,7 +163,7 @@ wait_for 5 "hub tcpdump" grep -qs 'listening on' "$WORK/tcpdump-hub.log" || fina
 declare -A PRIO
 case $SCENARIO in
     succession|witness-partition) PRIO=([1]=0 [2]=1);;
-    succession3) PRIO=([1]=0 [2]=1 [3]=2);;
+    succession3|late-joiner) PRIO=([1]=0 [2]=1 [3]=2);;
     partition3|wrong-key) PRIO=([1]=1 [2]=2 [3]=0);;
 esac
 cluster_init "$WORK/cluster" || final_fail cluster_init
@@ -202,15 +206,19 @@ start_migware() { # I LOGNAME
         --membership corosync --membership.priority "${PRIO[$i]}"
     MIG_PID[$name]=$LAST_PID
 }
-for (( i = 1; i <= BACKUPS; i++ )); do start_migware "$i" "b$i"; done
+LATE=0; [[ $SCENARIO == late-joiner ]] && LATE=2    # b2 starts once the connections are open
+for (( i = 1; i <= BACKUPS; i++ )); do [[ $i -eq $LATE ]] || start_migware "$i" "b$i"; done
 for (( i = 1; i <= BACKUPS; i++ )); do
+    [[ $i -eq $LATE ]] && continue
     wait_for 10 "b$i migware" in_log "${MIG_LOG[b$i]}" 'event=membership_role .*role=(standby|observer)' \
         || final_fail "b$i's migware never joined: $(tail -n 5 "${MIG_LOG[b$i]}")"
 done
 if [[ $SCENARIO != wrong-key ]]; then
     for (( i = 1; i <= BACKUPS; i++ )); do
-        wait_for 10 "b$i standby with $BACKUPS members" in_log "${MIG_LOG[b$i]}" "event=membership_role .*role=standby .*members=$BACKUPS" \
-            || final_fail "b$i never saw all $BACKUPS members: $(grep membership_ "${MIG_LOG[b$i]}" | tail -n 3)"
+        [[ $i -eq $LATE ]] && continue
+        WANT=$BACKUPS; [[ $LATE -gt 0 ]] && WANT=$(( BACKUPS - 1 ))
+        wait_for 10 "b$i standby with $WANT members" in_log "${MIG_LOG[b$i]}" "event=membership_role .*role=standby .*members=$WANT" \
+            || final_fail "b$i never saw all $WANT members: $(grep membership_ "${MIG_LOG[b$i]}" | tail -n 3)"
     done
 fi
 log "every migware in the group after $(elapsed)s"
@@ -235,6 +243,24 @@ became() { # NAME STATE : NAME's engine reached STATE
 }
 
 case $SCENARIO in
+    late-joiner)
+        sleep_until 1      # every connection is open (the client connects them all before its traffic)
+        start_migware 2 b2
+        wait_for 10 "b2 joined" in_log "${MIG_LOG[b2]}" 'event=membership_role .*role=standby .*members=3' \
+            || final_fail "the late b2 never joined: $(grep membership_ "${MIG_LOG[b2]}" | tail -n 3)"
+        log "b2 joined late (t+1 s), after every handshake"
+        sleep_until 3; pull_primary
+        wait_for 8 "b1 proxy" became b1 proxy || final_fail "b1 never reached proxy"
+        sleep_until 6
+        cluster_link_down 1
+        B1_DEAD_WALL=$(date +%s.%N)
+        B1_REAL=$(real_pid "${MIG_PID[b1]}") && kill -KILL "$B1_REAL"
+        cluster_kill_node 1
+        stop_pid "${SRV_PID[b1]}" 2 KILL
+        stop_pid "${MIG_PID[b1]}" 2 KILL
+        log "b1 died at t+6"
+        wait_for 8 "b2 proxy" became b2 proxy || final_fail "b2 never reached proxy after b1 died"
+        ;;
     partition3)
         sleep_until 1
         cluster_cut 3 || final_fail "cut b3"
@@ -299,7 +325,7 @@ stop_pid "$HUBCAP_PID" 5
 SERVERS=(--server "primary=$WORK/primary")
 for (( i = 1; i <= BACKUPS; i++ )); do SERVERS+=(--server "b$i=$WORK/b$i"); done
 case $SCENARIO in
-    succession|succession3|witness-partition) EXPECT=primary,b1,b2;;
+    succession|succession3|witness-partition|late-joiner) EXPECT=primary,b1,b2;;
     *) EXPECT=primary,b1;;
 esac
 "$PY" "$HERE/verify_chain.py" --mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json" \
@@ -322,6 +348,13 @@ case $SCENARIO in
         check "b2-never" test "$(takeovers b2)" -eq 0
         check "b3-never-though-best-ranked" test "$(takeovers b3)" -eq 0
         check "b3-saw-the-primary-die" in_log "${MIG_LOG[b3]}" 'event=monitor .*health=down'
+        ;;
+    late-joiner)
+        check "b1-took-over-once" test "$(takeovers b1)" -eq 1
+        check "b2-took-over-once" test "$(takeovers b2)" -eq 1
+        check "b3-never" test "$(takeovers b3)" -eq 0
+        check "b2-saw-no-handshake" in_log "${MIG_LOG[b2]}" 'event=membership_facts .*connections_learnt=[1-9]'
+        check "b2-recovered-from-facts" in_log "${MIG_LOG[b2]}" "event=recovery_start .* restored=$CONNS inferred=0"
         ;;
     wrong-key)
         check "b1-took-over-once" test "$(takeovers b1)" -eq 1
