@@ -222,7 +222,16 @@ void CorosyncProvider::on_totem(std::uint32_t nodeid, std::uint64_t ring_seq) {
     // partition can reach the same sequence.
     ring_key_ = (ring_seq << 32) | nodeid;
     status_.ring_id = ring_seq;
-    if (!quorum_known_ || quorum_seq_ < ring_seq) hold_for_quorum_after(ring_seq - 1);
+    if (quorum_known_ && quorum_seq_ >= ring_seq) {
+        // Its quorum is known already (measured: never so, but the order of
+        // two IPC channels is not a promise).
+        held_ = false;
+        hold_until_quorum_above_ = 0;
+        return;
+    }
+    if (!held_) held_since_ = now_;
+    held_ = true;
+    hold_until_quorum_above_ = ring_seq - 1;  // this ring's quorum, whatever the confchg guessed
 }
 
 void CorosyncProvider::on_quorum(bool quorate, std::uint64_t ring_seq) {
