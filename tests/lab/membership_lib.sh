@@ -253,11 +253,14 @@ mw_stop_all() {
     stop_pid "$HUBCAP_PID" 5
 }
 
-# mw_chain [EXPECT] : verify_chain.py over the primary and every backup server; chain_rc
+# mw_chain [EXPECT] : verify_chain.py over the primary and every backup server (and the
+# MW_EXTRA_SERVERS arguments); chain_rc
+MW_EXTRA_SERVERS=()
 mw_chain() {
     local expect=${1:-} i
     local servers=(--server "primary=$WORK/primary")
     for (( i = 1; i <= BACKUPS; i++ )); do servers+=(--server "b$i=$WORK/b$i"); done
+    servers+=("${MW_EXTRA_SERVERS[@]}")
     [[ -n $expect ]] && servers+=(--expect-servers "$expect")
     "$PY" "$HERE/verify_chain.py" --mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.json" \
         "${servers[@]}" --pull-wall "$PULL_WALL" >"$WORK/chain.out" 2>&1
