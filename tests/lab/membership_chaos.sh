@@ -23,7 +23,9 @@
 #                    file (bNrK.log), the same priority
 #   coro-kill B DUR  cluster_kill_node (corosync and its qdevice), cluster_start_node DUR
 #                    (0.3-2 s) later (corosync, then qdevice); migware reconnects by itself
-#   blip primary DUR the primary's hub port down for 20-50 ms only, before the pull.  That is
+#   blip primary DUR the primary's hub port down for 20-50 ms only, before the pull (one
+#                    `ip -batch` fed by a SCHED_FIFO python; held over 70 ms fails the run as a
+#                    test artefact, `blip-N-too-long(test)`).  That is
 #                    below migware's detection (~75 ms).  A longer cut of a living primary is a
 #                    takeover of a living primary: issue 10's business (tests/lab/chaos.sh), out
 #                    of scope here, so this script never does it.
@@ -254,7 +256,25 @@ apply_fault() { # IDX KIND TARGET DUR
         cut) cluster_cut "$i" || FAILS+=("cut-$idx"); sleep "$dur"; t_off=$(now); cluster_heal "$i" || FAILS+=("heal-$idx");;
         wcut) cluster_cut_witness || FAILS+=("cut-$idx"); sleep "$dur"; t_off=$(now); cluster_heal_witness || FAILS+=("heal-$idx");;
         port) cluster_link_down "$i"; sleep "$dur"; t_off=$(now); cluster_link_up "$i";;
-        blip) ip -n "$LAB_NS_HUB" link set p-primary down; t_on=$(now); sleep "$dur"; ip -n "$LAB_NS_HUB" link set p-primary up; t_off=$(now);;
+        blip) # two forks and a sleep in bash can take 100 ms on a busy host: one `ip -batch`, fed
+              # by a real-time python, so the port is down for DUR and not much more
+              read -r t_on t_off < <(chrt -f 20 "$PY" - "$LAB_NS_HUB" "$dur" <<'PYEOF'
+import subprocess, sys, time
+ns, dur = sys.argv[1], float(sys.argv[2])
+p = subprocess.Popen(["ip", "-n", ns, "-batch", "-"], stdin=subprocess.PIPE, text=True)
+time.sleep(0.05)
+t_on = time.time()
+p.stdin.write("link set p-primary down\n"); p.stdin.flush()
+time.sleep(dur)
+p.stdin.write("link set p-primary up\n"); p.stdin.flush()
+t_off = time.time()
+p.stdin.close(); p.wait()
+print("%.6f %.6f" % (t_on, t_off))
+PYEOF
+)
+              if [[ -z ${t_off:-} ]]; then ip -n "$LAB_NS_HUB" link set p-primary up; t_on=$(now) t_off=$t_on; FAILS+=("blip-$idx"); fi
+              # over 70 ms it may be a takeover of a living primary: the run is not valid
+              awk -v a="$t_on" -v b="$t_off" 'BEGIN{exit !(b - a > 0.070)}' && { FAILS+=("blip-$idx-too-long(test)"); extra+=" TOO LONG (test artefact)"; };;
         mig-pause)
             rp=$(real_pid "${MIG_PID[${CUR[$i]}]}") || { flog "    no migware process for b$i"; FAILS+=("pause-$idx"); return; }
             kill -STOP "$rp"; sleep "$dur"; t_off=$(now); kill -CONT "$rp";;
