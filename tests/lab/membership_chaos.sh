@@ -143,7 +143,7 @@ for w in (0, 1):
     while sum(map(occ, fl)) > cap[w]:
         f = max(fl, key=lambda f: f[2] - RANGE[f[0]][0])
         if f[2] - RANGE[f[0]][0] < 0.01:
-            fl.pop(); continue
+            break                           # at their minimum: later faults slip at run time
         f[2] = max(RANGE[f[0]][0], f[2] * 0.8)
 out = []
 for w in (0, 1):
@@ -306,11 +306,12 @@ active_death() { # IDX
 }
 declare -A AD_LINES
 AD_SURVIVORS=()
-# a survivor's log (a live backup's at the active death) reached proxy after it (lines after AD_LINES)
+# a survivor's log (a live backup's at the active death) reached proxy after it (lines after
+# AD_LINES) with at least one twin established ("0 of 40 twins established" serves nobody)
 survived() {
     local name
     for name in "${AD_SURVIVORS[@]}"; do
-        tail -n +"$(( ${AD_LINES[$name]:-0} + 1 ))" "${MIG_LOG[$name]}" 2>/dev/null | grep -Eq 'event=transition .*to=proxy' && return 0
+        tail -n +"$(( ${AD_LINES[$name]:-0} + 1 ))" "${MIG_LOG[$name]}" 2>/dev/null | grep -Eq 'event=transition .*to=proxy .*reason="[1-9][0-9]* of' && return 0
     done
     return 1
 }
