@@ -11,6 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 
@@ -19,6 +21,7 @@
 #include "membership/corosync.hpp"
 #include "membership/member.hpp"
 #include "migware/counters.hpp"
+#include "migware/host_sockets.hpp"
 #include "migware/io.hpp"
 #include "migware/latency.hpp"
 #include "migware/snapshot.hpp"
@@ -707,8 +710,16 @@ void Daemon::apply_facts(MonoNs now) {
 }
 
 void Daemon::take_over(MonoNs now, const std::string& reason) {
-    if (engine_.state() == State::Normal) tun_.route_host(cfg_.primary);
-    engine_.primary_down(now, reason);
+    if (engine_.state() != State::Normal) return;
+    // Sockets a previous migware's twins left in this host's replica (it was
+    // killed while active): their ports stay out of the new twins' way.
+    std::vector<std::uint16_t> busy;
+    if (std::ifstream in("/proc/net/tcp"); in) {
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        busy = twin_ports_in_use(text, cfg_.primary, cfg_.backup, cfg_.ports);
+    }
+    tun_.route_host(cfg_.primary);
+    engine_.primary_down(now, reason, busy);
 }
 
 void Daemon::write_snapshot(MonoNs now) {

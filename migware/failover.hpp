@@ -193,8 +193,10 @@ public:
         if (state_ == State::Normal) state_since_ = now;
     }
 
-    /// The monitor's verdicts.
-    void primary_down(MonoNs now, const std::string& reason);
+    /// The monitor's verdicts. `busy_ports`: ports q of sockets this host
+    /// already holds toward the primary's IP (a killed migware's twins), never
+    /// given to a new twin.
+    void primary_down(MonoNs now, const std::string& reason, const std::vector<std::uint16_t>& busy_ports = {});
     void primary_up(MonoNs now, const std::string& reason);
     /// Any sign of the primary on the wire after the takeover (an echo reply,
     /// an ARP or TCP frame from it): begins fencing its stale sockets.
@@ -332,6 +334,7 @@ private:
     Pipeline pipeline_;
     bool has_own_mac_;  // config_.backup_mac is set
     State state_ = State::Normal;
+    FailoverCounters at_takeover_;  // the counters when the current takeover began
     MonoNs state_since_ = 0;
     MonoNs recovery_started_ = 0;
     MonoNs recovery_done_ = 0;

@@ -15,8 +15,15 @@ namespace migware {
 
 using namespace detail;
 
-void FailoverEngine::primary_down(MonoNs now, const std::string& reason) {
+void FailoverEngine::primary_down(MonoNs now, const std::string& reason,
+                                  const std::vector<std::uint16_t>& busy_ports) {
     if (state_ != State::Normal) return;
+    for (std::uint16_t q : busy_ports) twins_.reserve(q);
+    if (!busy_ports.empty())
+        log_.emit(now, "twin_ports_avoided",
+                  Fields{{"sockets", std::uint64_t{busy_ports.size()}},
+                         {"note", "this host already holds sockets toward the primary's IP (a previous "
+                                  "migware's twins): their ports are not reused"}});
     transition(Event::PrimaryDown, now, reason);
     announce_takeover(now);
     start_recovery(now);
@@ -24,6 +31,9 @@ void FailoverEngine::primary_down(MonoNs now, const std::string& reason) {
 
 void FailoverEngine::start_recovery(MonoNs now) {
     recovery_started_ = now;
+    // The counters are cumulative (metrics); what this takeover did is the
+    // difference from here (a member can take over more than once).
+    at_takeover_ = counters_;
     auto& table = pipeline_.table();
     table.for_each([&](const tracker::Connection& c) {
         if (c.state == tracker::TcpState::Closed) return;
@@ -144,13 +154,14 @@ void FailoverEngine::start_recovery(MonoNs now) {
                 neighbours_.push_back(me);
         }
     }
+    const FailoverCounters& b = at_takeover_;
     Fields fields{{"twins", twins_.size()}};
     for (std::size_t i = 0; i < counters_.unrecovered.size(); ++i)
-        fields.push_back({std::string(name_of(static_cast<Unrecovered>(i))), counters_.unrecovered[i]});
-    fields.push_back({"replay_incomplete", counters_.replay_incomplete});
-    fields.push_back({"restored", counters_.twins_restored});
-    fields.push_back({"inferred", counters_.twins_inferred});
-    fields.push_back({"gone_before_failure", counters_.gone_before_failure});
+        fields.push_back({std::string(name_of(static_cast<Unrecovered>(i))), counters_.unrecovered[i] - b.unrecovered[i]});
+    fields.push_back({"replay_incomplete", counters_.replay_incomplete - b.replay_incomplete});
+    fields.push_back({"restored", counters_.twins_restored - b.twins_restored});
+    fields.push_back({"inferred", counters_.twins_inferred - b.twins_inferred});
+    fields.push_back({"gone_before_failure", counters_.gone_before_failure - b.gone_before_failure});
     fields.push_back({"expired_before_failure",
                       table.counters().expired_idle + table.counters().expired_closed});
     log_.emit(now, "recovery_start", std::move(fields));
@@ -328,11 +339,13 @@ void FailoverEngine::check_resolved(MonoNs now) {
         log_.emit(now, "unrecoverable_summary",
                   Fields{{"logged", kUnrecoverableLogLimit},
                          {"not_logged", unrecoverable_logged_ - kUnrecoverableLogLimit}});
-    const std::uint64_t failed =
-        counters_.unrecovered[static_cast<std::size_t>(Unrecovered::NoSynAck)] +
-        counters_.unrecovered[static_cast<std::size_t>(Unrecovered::BackupRefused)];
+    const auto since = [&](Unrecovered u) {
+        const auto i = static_cast<std::size_t>(u);
+        return counters_.unrecovered[i] - at_takeover_.unrecovered[i];
+    };
+    const std::uint64_t failed = since(Unrecovered::NoSynAck) + since(Unrecovered::BackupRefused);
     transition(Event::TwinsResolved, now,
-               std::to_string(counters_.recovered) + " of " + std::to_string(counters_.twins) +
+               std::to_string(counters_.recovered - at_takeover_.recovered) + " of " + std::to_string(counters_.twins) +
                    " twins established, " + std::to_string(failed) + " failed, in " +
                    std::to_string((recovery_done_ - recovery_started_) / 1000) + " us");
 }

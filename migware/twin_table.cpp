@@ -22,7 +22,7 @@ Twin* TwinTable::by_port(std::uint16_t q) {
 std::uint16_t TwinTable::free_port(std::uint16_t wanted) const {
     for (std::uint32_t i = 0; i < 65536; ++i) {
         const auto q = static_cast<std::uint16_t>(wanted + i);
-        if (q != 0 && by_port_[q] < 0) return q;
+        if (q != 0 && by_port_[q] == -1) return q;
     }
     return 0;
 }

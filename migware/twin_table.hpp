@@ -59,11 +59,19 @@ public:
     std::optional<monitor::MonoNs> next_release(monitor::MonoNs linger) const;
 
     void clear();
+    /// Ports q that this host's kernel already uses toward (IPp, q): sockets
+    /// a previous migware's twins left in the replica (it was killed while
+    /// active). A twin SYN on such a 4-tuple would meet an established
+    /// socket and never get a SYN-ACK. Until clear().
+    void reserve(std::uint16_t q) {
+        if (by_port_[q] == -1) by_port_[q] = kReserved;
+    }
 
 private:
+    static constexpr std::int32_t kReserved = -2;
     std::vector<Twin> twins_;
     std::unordered_map<tracker::FourTuple, std::uint32_t> by_tuple_;
-    std::vector<std::int32_t> by_port_;  // 65536 entries: q -> twin index, -1 if none
+    std::vector<std::int32_t> by_port_;  // 65536 entries: q -> twin index, -1 if none, kReserved
     std::vector<std::uint32_t> free_;    // released slots of direct twins
     std::deque<std::pair<monitor::MonoNs, std::uint32_t>> lingering_;  // (closed_at, twin), oldest first
 };

@@ -24,7 +24,7 @@ rule as invariants.py I1).  With --client-mac, only frames toward those MACs or 
      Overlapping frames of one pair of MACs closer than 50 ms to each other form one
      violation (an episode); its frame pairs are counted.
   M2 epochs: from the `--log NAME=FILE` migware logs, every `event=membership_*` line with
-     an `epoch=` (e.g. `event=membership_role node=<id> role=standby|active|observer
+     an `epoch=` but membership_stale_claim (its epoch is the refused claim's) (e.g. `event=membership_role node=<id> role=standby|active|observer
      epoch=<n>`):
        M2a in each log, ordered by ts, the epoch never decreases (a line whose epoch is below
            the highest one that log has shown is a violation; repeats of the same lower epoch
@@ -55,6 +55,10 @@ WINDOW_S = 0.050        # M1: two speakers closer than this
 BURST_GAP_S = 0.200     # M3: a silence longer than this ends a burst
 SHOW = 20               # violations printed per kind
 TAG = "membership_invariants:"
+# Events whose epoch= is another member's word, not the logging member's epoch: a refused
+# claim names the epoch it asked for (migware logs membership_stale_claim node=<claimer>
+# epoch=<claimed>), which may well be above the member's own.
+FOREIGN_EPOCH_EVENTS = {"membership_stale_claim"}
 
 
 # ------------------------------------------------------------------ inputs
@@ -106,6 +110,8 @@ def read_membership_log(name, path):
                 continue
             kv = logfmt(line)
             if not kv.get("event", "").startswith("membership_") or "epoch" not in kv:
+                continue
+            if kv["event"] in FOREIGN_EPOCH_EVENTS:
                 continue
             try:
                 epoch = int(kv["epoch"])

@@ -546,6 +546,17 @@ class Membership(TempDir):
         self.assertIn("epoch went backwards in log b1: membership_view epoch=3", v[0])
         self.assertIn("after membership_role epoch=4", v[0])
 
+    def test_a_refused_claims_epoch_is_not_the_members_own(self):
+        # seed three-7 of the chaos soak: role epoch 2, a stale claim for 3, role 2 again
+        logs = {"b1": [self.role(1, 1, "standby", 2),
+                       'ts=%.6f event=membership_stale_claim node=3 epoch=3' % (T0 + 2),
+                       self.role(3, 1, "standby", 2), self.role(4, 1, "active", 3)]}
+        rc, out = self.check([speak("b1", 3)], logs)
+        self.assertEqual(rc, 0, out)
+        logs["b1"][1] = 'ts=%.6f event=membership_superseded node=1 epoch=3' % (T0 + 2)
+        rc, out = self.check([speak("b1", 3)], logs)
+        self.assertEqual(len(self.violations(out, "M2")), 1, out)
+
     def test_backwards_is_judged_in_ts_order_not_file_order(self):
         logs = {"b1": [self.role(2, 1, "standby", 4), self.role(1, 1, "standby", 2)]}
         rc, out = self.check([speak("b1", 3)], logs)

@@ -640,6 +640,22 @@ TEST_F(FailoverEngineTest, PassiveSignalFollowsThePrimarysLastPacketAndClientRet
     EXPECT_EQ(*engine_->passive_signal().last_primary_packet, 1'000 * kMs + 4 * kMs);
 }
 
+TEST_F(FailoverEngineTest, ATwinNeverTakesAPortThisHostAlreadyHoldsTowardThePrimary) {
+    // A migware killed while active left its twins' sockets in the replica:
+    // (IPp, 40000) is taken in the backup's kernel. The twin's SYN must come
+    // from another port, or it would meet that socket and get no SYN-ACK.
+    run_normal();
+    engine_->primary_down(now_, "down", {kClientPort});
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    const auto& syn = backup_.sent[0];
+    ASSERT_GE(syn.size(), 40u);
+    const std::uint16_t src_port = static_cast<std::uint16_t>(std::to_integer<int>(syn[20]) << 8 | std::to_integer<int>(syn[21]));
+    EXPECT_NE(src_port, kClientPort);
+    EXPECT_EQ(src_port, kClientPort + 1);
+    ASSERT_EQ(events("twin_ports_avoided").size(), 1u);
+    EXPECT_NE(events("twin_ports_avoided")[0].fields.find("sockets=1"), std::string::npos);
+}
+
 TEST_F(FailoverEngineTest, TransitionsNormalRecoveryProxyAreLogged) {
     run_normal();
     const MonoNs down_at = now_;
