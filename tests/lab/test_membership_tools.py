@@ -245,9 +245,22 @@ class Chain(TempDir):
         self.log("b2", 1, stream(2, 700, 1037))             # connection 2's bytes on port of 1
         rc, out = self.verify()
         self.assertEqual(rc, 1, out)
-        self.assertVerdict(out, self.N - 2)
+        self.assertVerdict(out, self.N - 3)
         self.assertIn("differs from the stream at offset 400 (got b'XXXX", self.fail_line(out, 3))
-        self.assertIn("holds connection 2's stream, not 1's", self.fail_line(out, 1))
+        # A log belongs to the connection its bytes name: connection 2 now has two on b2,
+        # and connection 1 lost its last slice.
+        self.assertIn("it accepted the connection more than once", self.fail_line(out, 2))
+        self.assertIn("bytes lost", self.fail_line(out, 1))
+
+    def test_a_twin_on_another_port_is_attributed_by_its_bytes(self):
+        # migware gave connection 1's twin on b2 the port of no client (its host still held
+        # a socket on 41001): b2's server names the log by the twin's port.
+        os.remove(self.path("b2", "%d.bin" % (BASE_PORT + 1)))
+        with open(self.path("b2", "50001.bin"), "wb") as f:
+            f.write(stream(1, 700, self.conns[1]["sent"]))
+        rc, out = self.verify()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("path primary>b1>b2: 4 connections", out)
 
     def test_last_slice_short_of_sent_fails(self):
         sent = self.conns[0]["sent"]

@@ -11,7 +11,10 @@ the error if any, whether it completed an orderly close, requests and verified r
 per server (the first --server is the primary), the directory its `traffic.py server --log
 DIR` wrote: <client port>.bin holds the bytes that server's stack received on that connection
 (<port>.<n>.bin: a reused port).  Each server in a chain holds one contiguous slice of the
-connection's stream.
+connection's stream.  A log is attributed to the connection its bytes belong to (the first
+record header names k), and only by its file name when it holds no complete header: a
+backup's twin may use another port than the client's (migware avoids ports its host still
+holds toward the primary's IP), and its server names the log by that port.
 
 Per connection k (client port p) it passes only if all of these hold:
   C1 client: no error and an orderly close ("survived"); reqresp: every request got its
@@ -268,12 +271,25 @@ def check_client(c, mode):
     return out
 
 
+def by_connection(port_logs, port_to_k):
+    """One server's logs regrouped by connection: a log with a record header goes to the k
+    the header names, one without (empty, or under 48 bytes) to the connection of its port."""
+    out = {}
+    for port, lst in port_logs.items():
+        for entry in lst:
+            hs = header_start(entry[1])
+            k = hs[0] if hs else port_to_k.get(port)
+            if k is not None:
+                out.setdefault(k, []).append(entry)
+    return out
+
+
 def collect_slices(k, port, sent, servers, logs):
-    """C2: one Slice per log of port p on every server; the reasons against them; and whether
-    some log is not a slice of stream(k) at all (then the chain is not judged)."""
+    """C2: one Slice per log of connection k on every server; the reasons against them; and
+    whether some log is not a slice of stream(k) at all (then the chain is not judged)."""
     slices, reasons, broken = [], [], False
     for name in servers:
-        lst = logs[name].get(port, [])
+        lst = logs[name].get(k, [])
         if len(lst) > 1:
             reasons.append("%s holds %d logs for port %d (%s): it accepted the connection "
                            "more than once" % (name, len(lst), port,
@@ -440,7 +456,9 @@ def main(argv=None):
             raise BadInput("--expect-servers names %s, not given by --server"
                            % sorted(set(a.expect_servers) - set(servers)))
         rep, conns = load_client(a.client_json)
-        logs = {n: read_logs(d) for n, d in pairs}
+        port_to_k = {c.get("port"): k for k, c in conns.items() if c.get("port") is not None}
+        port_logs = {n: read_logs(d) for n, d in pairs}
+        logs = {n: by_connection(pl, port_to_k) for n, pl in port_logs.items()}
     except BadInput as e:
         print("chain: bad input: %s" % e)
         print("chain: 0 passed, %d failed" % max(a.connections, 1))
@@ -461,7 +479,7 @@ def main(argv=None):
     print("chain: mode=%s connections=%d servers=%s, %d bytes sent by the client" % (
         a.mode, a.connections, ",".join(servers),
         sum(c.get("sent") or 0 for c in conns.values())))
-    for line in server_summary(servers, logs, ports):
+    for line in server_summary(servers, port_logs, ports):
         print(line)
     for key, n in sorted(paths.items(), key=lambda x: (-x[1], x[0])):
         print("chain: path %s: %d connections" % (key, n))
