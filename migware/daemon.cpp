@@ -68,7 +68,8 @@ struct CaptureCtx {
     // Membership: this member holds a takeover it may not act on (lease out,
     // quorum lost). What the wire shows then is another member's business:
     // frames from the primary's IP may be a successor's, and must not read as
-    // the primary's proof of life. Counted, not judged.
+    // the primary's proof of life. Counted and tracked (the table must stay
+    // current for a later takeover), not judged.
     const bool* held;
     std::uint64_t* ignored;
 };
@@ -77,6 +78,7 @@ void on_frame(void* ctx, const sniffer::RawFrame& frame) {
     auto* c = static_cast<CaptureCtx*>(ctx);
     if (*c->held) {
         ++*c->ignored;
+        c->engine->track_only(frame, c->link, c->clock->now());
         return;
     }
     const MonoNs t0 = c->clock->now();
@@ -631,9 +633,9 @@ void Daemon::membership(MonoNs now) {
                          {"quorate", core.quorate() ? "yes" : "no"},
                          {"state", std::string(name_of(engine_.state()))},
                          {"frames_withheld", gate_.withheld()},
-                         {"captured_frames_ignored", held_frames_ignored_},
+                         {"captured_frames_tracked_only", held_frames_ignored_},
                          {"action", suspended ? "every frame for the primary's IP withheld, captured frames "
-                                                "ignored (they may be a successor's); twins kept"
+                                                "only tracked (they may be a successor's); twins kept"
                                               : "frames flow again"}});
     }
 }

@@ -134,6 +134,17 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
     on_client_segment(frame, *p, now);
 }
 
+void FailoverEngine::track_only(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now) {
+    const Packet* p = pipeline_.parse(frame, link);
+    if (!p || p->kind != PacketKind::Tcp) return;
+    if (p->has_ethernet && has_own_mac_ && p->eth.src == config_.backup_mac) return;
+    if (config_.verify_tcp_checksums && !tcp_checksum_ok(frame, *p)) {
+        ++counters_.tcp_bad_checksum;
+        return;
+    }
+    pipeline_.track(frame, now);
+}
+
 bool FailoverEngine::tcp_checksum_ok(const sniffer::RawFrame& frame, const Packet& p) {
     // A segment cut short by the capture cannot be checked; the tracker
     // already refuses to replay bytes it did not capture.

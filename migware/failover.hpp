@@ -177,6 +177,10 @@ public:
 
     /// Every captured frame, in every state.
     void on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now);
+    /// Membership (issue 12): a member that holds a takeover it may not act
+    /// on only keeps its table current (the successor's frames move every
+    /// connection on), and judges nothing: no proxying, no proof of life.
+    void track_only(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now);
     /// Every IP packet the backup's stack sent toward the primary's IP.
     void on_backup_packet(std::span<const std::byte> ip_packet, MonoNs now);
     /// Retransmissions, pacing, linger expiry. Call at next_deadline().
