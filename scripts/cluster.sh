@@ -55,6 +55,7 @@ CLUSTER_DIR=${CLUSTER_DIR:-}
 declare -a CLUSTER_PID_COROSYNC=() CLUSTER_PID_QDEVICE=()
 declare -A CLUSTER_MS=()
 CLUSTER_PID_QNETD=
+CLUSTER_ALL_COROSYNC=()   # every corosync PID started here, restarts included (their IPC rings)
 
 cluster_log() { printf 'cluster: %s\n' "$*" >&2; }
 
@@ -219,6 +220,7 @@ cluster_start_node() {
         </dev/null >>"$d/corosync.out" 2>&1 &
     pid=$!
     CLUSTER_PID_COROSYNC[$i]=$pid
+    CLUSTER_ALL_COROSYNC+=("$pid")
     echo "$pid" >"$d/corosync.pid"
     _cluster_wait_comm "$pid" corosync 3000 || { cluster_log "corosync $i (PID $pid) did not start; see $d/corosync.out"; return 1; }
     # until it answers its clients (cmap), at most 5 s
@@ -476,5 +478,15 @@ cluster_down() {
     _cluster_stop "$CLUSTER_PID_QNETD" corosync-qnet; CLUSTER_PID_QNETD=
     for i in "${!CLUSTER_PID_COROSYNC[@]}"; do _cluster_stop "${CLUSTER_PID_COROSYNC[$i]}" corosync; done
     CLUSTER_PID_COROSYNC=()
+    # libqb's IPC rings live in /dev/shm as qb-<server pid>-<client pid>-... (directories),
+    # beside corosync's qb-corosync-<pid>-blackbox-* (8 MiB each); a corosync or client that
+    # was killed (SIGKILL faults) leaves them behind. Ours go, by PID, once every corosync
+    # started here is gone.
+    local pid
+    for pid in "${CLUSTER_ALL_COROSYNC[@]}"; do
+        if _cluster_alive "$pid" corosync && [[ $(_cluster_pstate "$pid") != Z ]]; then continue; fi
+        rm -rf /dev/shm/qb-"$pid"-* /dev/shm/qb-corosync-"$pid"-* 2>/dev/null
+    done
+    CLUSTER_ALL_COROSYNC=()
     return 0
 }
