@@ -345,9 +345,7 @@ Daemon::Daemon(const DaemonConfig& cfg)
         if (slash != std::string::npos && slash > 0)
             ::mkdir(cfg.state_file.substr(0, slash).c_str(), 0750);  // e.g. /var/lib/migware
     }
-    for (const auto& e : member_->take_events()) {
-        log_.emit(clock_.now(), e.name, provider_fields(e));
-    }
+    log_membership(clock_.now());  // the provider's connect event
     watch_member_fds();
     load_snapshot(cfg, engine_, log_, clock_.now());
     snapshot_generation_ = engine_.pipeline().table().generation();
