@@ -64,6 +64,10 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
             return;
         }
     }
+    if (t->replay.diverged) {
+        ++counters_.client_unrecovered;  // reset by migware: the backup's reply differed
+        return;
+    }
     switch (t->phase) {
         case TwinPhase::Up:
             if (!t->replay.absorbing) {
@@ -212,6 +216,7 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
                 send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, spec)));
                 return;
             }
+            if (t.replay.diverged) return;  // reset on both sides: not one more byte
             if (t.replay.absorbing && t.phase == TwinPhase::Up && absorb_backup_packet(t, ip_packet, p, now))
                 return;
             proxy_backup_packet(t, ip_packet, p, now);

@@ -132,6 +132,7 @@ void FailoverEngine::replay_verified(Twin& t, MonoNs now) {
 void FailoverEngine::replay_diverged(Twin& t, MonoNs now, std::string_view why) {
     Twin::Replay& r = t.replay;
     r.absorbing = false;
+    r.diverged = true;
     --absorbing_;
     ++counters_.replay_diverged;
     if (replay_logged_++ < kReplayLogLimit)

@@ -110,6 +110,7 @@ struct Twin {
     struct Replay {
         tracker::ReplayMode mode = tracker::ReplayMode::Push;
         bool absorbing = false;
+        bool diverged = false;       // reset: nothing of it passes either way any more
         sniffer::SeqNum from;        // R0 (aligned) or the server's first byte (full)
         sniffer::SeqNum until;       // K
         sniffer::SeqNum digested;    // the backup's bytes digested up to here (client space)

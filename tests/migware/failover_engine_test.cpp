@@ -2374,5 +2374,276 @@ TEST_F(FailoverEngineTest, SilentSnapshotEntriesExpireLikeAnyIdleConnection) {
     EXPECT_TRUE(engine_->handshake_facts().empty());  // and so leaves the snapshot
 }
 
+// ---------------------------------------------------------------- replay (issue 13)
+
+/// Aligned and full replay: the primary dies in the middle of a reply. The
+/// client sent one 100-byte request (two in full mode); the primary replied
+/// with 500 bytes in two segments and the client acknowledged the first 300.
+class ReplayTest : public FailoverEngineTest {
+protected:
+    static constexpr std::uint32_t kReq = 100;
+    static constexpr std::uint32_t kReply = 500;
+    static constexpr std::uint32_t kHave = 300;  // reply bytes the client acknowledged (K - R0)
+
+    void make(tracker::ReplayMode mode) {
+        FailoverConfig c = default_config();
+        c.table.replay_mode = mode;
+        c.replay_stall = 500 * kMs;
+        make_engine(c);
+    }
+    static Bytes request(int n) { return payload_of(kReq, static_cast<std::uint8_t>(10 + n)); }
+    static Bytes reply(int n) { return payload_of(kReply, static_cast<std::uint8_t>(50 + n)); }
+
+    void handshake() {
+        Seg syn = c2p(kIsnC, 0, flag::kSyn, kTsC, 0, 64240);
+        syn.mss = kMssC;
+        syn.sack_perm = true;
+        syn.ws = kWsC;
+        capture(from_client(syn));
+        Seg synack = p2c(kIsnP, kIsnC + 1, flag::kSyn | flag::kAck, kTsP, kTsC);
+        synack.window = 65160;
+        synack.mss = kMssP;
+        synack.sack_perm = true;
+        synack.ws = kWsP;
+        capture(from_primary(synack));
+        capture(from_client(c2p(kIsnC + 1, kIsnP + 1, flag::kAck, kTsC + 1, kTsP, 502)));
+    }
+    /// One request and its reply, starting at client/server offsets `q`/`r`
+    /// past the ISNs; `have` reply bytes acknowledged by the client.
+    void exchange(int n, std::uint32_t q, std::uint32_t r, std::uint32_t have) {
+        Seg req = c2p(kIsnC + 1 + q, kIsnP + 1 + r, flag::kAck | flag::kPsh, kTsC + 2 + n, kTsP, 502);
+        req.payload = request(n);
+        capture(from_client(req));
+        const Bytes rep = reply(n);
+        Seg r1 = p2c(kIsnP + 1 + r, kIsnC + 1 + q + kReq, flag::kAck, kTsP + 10 + n, kTsC + 2 + n);
+        r1.payload.assign(rep.begin(), rep.begin() + kHave);
+        capture(from_primary(r1));
+        Seg r2 = p2c(kIsnP + 1 + r + kHave, kIsnC + 1 + q + kReq, flag::kAck | flag::kPsh, kTsP + 11 + n,
+                     kTsC + 2 + n);
+        r2.payload.assign(rep.begin() + kHave, rep.end());
+        capture(from_primary(r2));
+        capture(from_client(c2p(kIsnC + 1 + q + kReq, kIsnP + 1 + r + have, flag::kAck, kTsC + 3 + n,
+                                kTsP + 10 + n, kClientWindow)));
+    }
+    /// The takeover and the backup's SYN-ACK for a twin whose SYN is at `syn`.
+    void take_over(std::uint32_t syn) {
+        engine_->primary_down(now_, "test");
+        ASSERT_EQ(backup_.sent.size(), 1u);
+        const Decoded s = decode(backup_.sent[0], false);
+        ASSERT_EQ(s.flags, flag::kSyn);
+        ASSERT_EQ(s.seq, syn);
+        now_ += kMs;
+        Seg sa = backup_synack(syn + 1);
+        from_backup(ip_packet(sa));
+        ASSERT_EQ(engine_->state(), State::Proxy);
+    }
+    /// The backup's reply bytes [from, from + bytes.size()) of its stream.
+    void backup_sends(std::uint32_t from, const Bytes& bytes, std::uint8_t flags = flag::kAck) {
+        Seg s = b2t(kIsnB + 1 + from, 0, flags, kTsB0 + 1, kClientTsLatest, 500);
+        s.payload = bytes;
+        from_backup(ip_packet(s));
+    }
+    static Bytes part(const Bytes& b, std::size_t from, std::size_t to) {
+        return Bytes(b.begin() + static_cast<std::ptrdiff_t>(from), b.begin() + static_cast<std::ptrdiff_t>(to));
+    }
+    /// Every data byte the client was sent, by client-space sequence number.
+    std::vector<std::pair<std::uint32_t, Bytes>> client_data() const {
+        std::vector<std::pair<std::uint32_t, Bytes>> out;
+        for (const auto& f : ip_frames(client_.sent)) {
+            const Decoded d = decode(f, true);
+            if (!d.payload.empty()) out.emplace_back(d.seq, d.payload);
+        }
+        return out;
+    }
+    const FailoverCounters& counters() const { return engine_->counters(); }
+};
+
+TEST_F(ReplayTest, AlignedReplaysTheRequestAbsorbsWhatTheClientHasAndForwardsTheRest) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC);  // the twin starts at the request, not at A
+    EXPECT_EQ(counters().replay_aligned, 1u);
+    // ACK, then the request itself, replayed.
+    ASSERT_EQ(backup_.sent.size(), 3u);
+    const Decoded replayed = decode(backup_.sent[2], false);
+    EXPECT_EQ(replayed.seq, kIsnC + 1);
+    EXPECT_EQ(replayed.payload, request(0));
+    backup_.sent.clear();
+
+    // The backup regenerates the reply from its first byte (aligned to R0).
+    const Bytes rep = reply(0);
+    backup_sends(0, part(rep, 0, 250));
+    EXPECT_TRUE(client_data().empty()) << "bytes the client already has must not be forwarded";
+    ASSERT_EQ(backup_.sent.size(), 1u);  // migware acknowledges them itself
+    const Decoded ack = decode(backup_.sent[0], false);
+    EXPECT_EQ(ack.ack, kIsnB + 1 + 250);
+    EXPECT_TRUE(ack.payload.empty());
+    EXPECT_EQ(ack.seq, kIsnC + 1 + kReq);
+    // The segment across K: verified, forwarded; the client keeps [K, end).
+    backup_sends(250, part(rep, 250, kReply));
+    EXPECT_EQ(counters().replay_verified, 1u);
+    EXPECT_EQ(counters().replay_diverged, 0u);
+    EXPECT_EQ(counters().replay_absorbed_bytes, kHave);
+    const auto sent = client_data();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].first, kIsnP + 1 + 250);
+    EXPECT_EQ(sent[0].second, part(rep, 250, kReply));  // every byte the primary's
+    // From now on the backup's bytes pass as in push mode.
+    backup_sends(kReply, payload_of(20, 99));
+    ASSERT_EQ(client_data().size(), 2u);
+    EXPECT_EQ(client_data()[1].first, kIsnP + 1 + kReply);
+}
+
+TEST_F(ReplayTest, AlignedResetsTheClientAndTheTwinWhenTheBackupsBytesDiffer) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC);
+    backup_.sent.clear();
+    Bytes rep = reply(0);
+    rep[123] ^= std::byte{0x01};  // one bit, inside what the client has
+    backup_sends(0, part(rep, 0, 250));
+    backup_sends(250, part(rep, 250, kReply));
+    EXPECT_EQ(counters().replay_diverged, 1u);
+    EXPECT_EQ(counters().replay_verified, 0u);
+    EXPECT_TRUE(client_data().empty()) << "a differing reply is never spliced";
+    // The client is reset at its exact rcv_nxt, K.
+    const auto frames = ip_frames(client_.sent);
+    ASSERT_EQ(frames.size(), 1u);
+    const Decoded rst = decode(frames[0], true);
+    EXPECT_EQ(rst.flags & flag::kRst, flag::kRst);
+    EXPECT_EQ(rst.seq, kIsnP + 1 + kHave);
+    EXPECT_EQ(rst.src_ip, kPrimaryIp);
+    EXPECT_EQ(rst.dport, kClientPort);
+    EXPECT_TRUE(rst.tcp_checksum_ok);
+    // ... and so is the twin, inside this host.
+    bool twin_reset = false;
+    for (const auto& p : backup_.sent) twin_reset |= (decode(p, false).flags & flag::kRst) != 0;
+    EXPECT_TRUE(twin_reset);
+    ASSERT_EQ(events("replay_diverged").size(), 1u);
+    // Later bytes of that twin never reach the client either.
+    backup_sends(kReply, payload_of(20, 99));
+    EXPECT_TRUE(client_data().empty());
+}
+
+TEST_F(ReplayTest, AlignedHoldsTheClientsFramesUntilTheOverlapIsVerified) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC);
+    backup_.sent.clear();
+    // A pure ACK from the client: its ACK field would acknowledge backup
+    // bytes not yet regenerated, so it waits.
+    capture(from_client(c2p(kIsnC + 1 + kReq, kIsnP + 1 + kHave, flag::kAck, kTsC + 9, kTsP + 10, kClientWindow)));
+    EXPECT_TRUE(backup_.sent.empty());
+    const Bytes rep = reply(0);
+    backup_sends(0, part(rep, 0, kHave));  // exactly up to K
+    EXPECT_EQ(counters().replay_verified, 1u);
+    EXPECT_TRUE(client_data().empty());
+    // Now the held ACK went through, translated (K + D2 on the aligned twin).
+    bool passed = false;
+    for (const auto& p : backup_.sent) {
+        const Decoded d = decode(p, false);
+        if (d.ack == kIsnB + 1 + kHave && d.ts && d.ts->first == kTsC + 9) passed = true;
+    }
+    EXPECT_TRUE(passed);
+}
+
+TEST_F(ReplayTest, ABackupThatStopsShortOfWhatTheClientHasDiverges) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC);
+    backup_sends(0, part(reply(0), 0, 100));
+    now_ += 400 * kMs;
+    engine_->on_timer(now_);
+    EXPECT_EQ(counters().replay_diverged, 0u);  // still within the stall time
+    EXPECT_LE(engine_->next_deadline(), now_ + 100 * kMs + kMs);
+    now_ += 200 * kMs;
+    engine_->on_timer(now_);
+    EXPECT_EQ(counters().replay_diverged, 1u);
+    EXPECT_TRUE(client_data().empty());
+}
+
+TEST_F(ReplayTest, ABackupReplyThatEndsEarlyDiverges) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC);
+    backup_sends(0, part(reply(0), 0, 100), flag::kAck | flag::kFin);
+    EXPECT_EQ(counters().replay_diverged, 1u);
+    EXPECT_TRUE(client_data().empty());
+}
+
+TEST_F(ReplayTest, PushModeStartsAtAAndForwardsTheBackupAsItIs) {
+    make(tracker::ReplayMode::Push);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC + kReq);  // A - 1
+    EXPECT_EQ(counters().replay_aligned, 0u);
+    backup_sends(0, payload_of(40, 7));
+    ASSERT_EQ(client_data().size(), 1u);
+    EXPECT_EQ(client_data()[0].first, kIsnP + 1 + kHave);  // aligned to K, not R0
+}
+
+TEST_F(ReplayTest, FullReplaysEveryRequestSinceTheHandshakeAndChecksEverythingTheClientHas) {
+    make(tracker::ReplayMode::Full);
+    handshake();
+    exchange(0, 0, 0, kReply);            // the first reply, whole
+    exchange(1, kReq, kReply, kHave);     // the second, in flight
+    take_over(kIsnC);
+    EXPECT_EQ(counters().replay_full, 1u);
+    // Both requests, from the stream's first byte.
+    Bytes replayed;
+    for (std::size_t i = 2; i < backup_.sent.size(); ++i) {
+        const Decoded d = decode(backup_.sent[i], false);
+        replayed.insert(replayed.end(), d.payload.begin(), d.payload.end());
+    }
+    EXPECT_EQ(replayed, concat(request(0), request(1)));
+    // The backup's whole output up to K is absorbed: the first reply, and
+    // the second up to what the client has.
+    const Bytes out = concat(reply(0), reply(1));
+    backup_sends(0, part(out, 0, 400));
+    backup_sends(400, part(out, 400, 800));
+    EXPECT_TRUE(client_data().empty());
+    backup_sends(800, part(out, 800, 1000));
+    EXPECT_EQ(counters().replay_verified, 1u);
+    EXPECT_EQ(counters().replay_absorbed_bytes, kReply + kHave);
+    ASSERT_EQ(client_data().size(), 1u);
+    EXPECT_EQ(client_data()[0].first, kIsnP + 1 + 800);
+    EXPECT_EQ(client_data()[0].second, part(out, 800, 1000));
+}
+
+TEST_F(ReplayTest, FullOverItsCapFallsBackToAligned) {
+    FailoverConfig c = default_config();
+    c.table.replay_mode = tracker::ReplayMode::Full;
+    c.table.per_connection_buffer_cap = 150;  // one request fits, not two
+    make_engine(c);
+    handshake();
+    exchange(0, 0, 0, kReply);
+    exchange(1, kReq, kReply, kHave);
+    EXPECT_EQ(engine_->pipeline().table().counters().replay_full_over_cap, 1u);
+    take_over(kIsnC + kReq);  // the second request's start
+    EXPECT_EQ(counters().replay_full, 0u);
+    EXPECT_EQ(counters().replay_aligned, 1u);
+    const Bytes rep = reply(1);
+    backup_sends(0, part(rep, 0, kReply));
+    EXPECT_EQ(counters().replay_verified, 1u);
+    ASSERT_EQ(client_data().size(), 1u);
+    EXPECT_EQ(client_data()[0].first, kIsnP + 1 + kReply);  // R0 of the second reply
+    EXPECT_EQ(client_data()[0].second, rep);
+}
+
+TEST_F(ReplayTest, AnAckInsideASegmentCannotBeCheckedSoTheConnectionFallsBackToPush) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, 200);  // the client acknowledged part of the first segment only
+    take_over(kIsnC + kReq);
+    EXPECT_EQ(counters().replay_aligned, 0u);
+    EXPECT_EQ(counters().replay_as_push, 1u);
+    EXPECT_EQ(counters().replay_fallback[static_cast<std::size_t>(tracker::ReplayFallback::NoMark)], 1u);
+}
+
 }  // namespace
 }  // namespace migware

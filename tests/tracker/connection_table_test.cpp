@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -471,6 +473,185 @@ TEST(ConnectionTable, MemoryPerConnectionIsSmall) {
     std::printf("memory per connection (no byte copies): Connection=%zu B, with index ~%zu B\n",
                 sizeof(Connection), per_connection);
     EXPECT_LE(per_connection, 384u);
+}
+
+// ---------------------------------------------------------------- replay (issue 13)
+
+TableConfig replay_config(ReplayMode mode, std::size_t cap = 1u << 20) {
+    TableConfig c;
+    c.servers = {kServer};
+    c.replay_mode = mode;
+    c.per_connection_buffer_cap = cap;
+    return c;
+}
+
+std::uint64_t digest_of(std::string_view s) {
+    return digest_update(kDigestBasis, std::as_bytes(std::span(s.data(), s.size())));
+}
+
+// Client 100/101.., server 9000/9001..; a request and a reply of two segments.
+void request(ConnectionTable& t, std::uint32_t q, std::uint32_t k, const std::string& req) {
+    feed(t, {.seq = 101 + q, .ack = 9001 + k, .payload = req});
+}
+void server_data(ConnectionTable& t, std::uint32_t r, std::uint32_t a, const std::string& data) {
+    feed(t, {.src = kServer, .dst = kClient, .seq = 9001 + r, .ack = 101 + a, .payload = data});
+}
+void client_ack(ConnectionTable& t, std::uint32_t q, std::uint32_t k) {
+    feed(t, {.seq = 101 + q, .ack = 9001 + k});
+}
+
+TEST(ConnectionTableReplay, TurnsMarkWhereEachRequestAndItsReplyBegin) {
+    ConnectionTable t(replay_config(ReplayMode::Aligned));
+    handshake(t, 100, 9000);
+    request(t, 0, 0, "GET1");
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->replay.q0, SeqNum{101});
+    EXPECT_EQ(c->replay.r0, SeqNum{9001});
+    server_data(t, 0, 4, "0123456789");
+    client_ack(t, 4, 10);
+    request(t, 4, 10, "GET2");
+    EXPECT_EQ(c->replay.q0, SeqNum{105});
+    EXPECT_EQ(c->replay.r0, SeqNum{9011});
+    EXPECT_EQ(t.counters().replay_turns, 2u);
+    // The request stays held after the server acknowledges it; the one
+    // before it is gone.
+    server_data(t, 10, 8, "abcde");
+    EXPECT_EQ(held(*c), "GET2");
+    client_ack(t, 8, 15);
+    ReplayFallback why{};
+    const auto plan = c->replay_plan(ReplayMode::Aligned, why);
+    ASSERT_TRUE(plan.has_value()) << name_of(why);
+    EXPECT_EQ(plan->client_from, SeqNum{105});
+    EXPECT_EQ(plan->server_from, SeqNum{9011});
+    EXPECT_EQ(plan->until, SeqNum{9016});
+    EXPECT_EQ(plan->digest, digest_of("abcde"));
+    // A request in two segments is one turn.
+    request(t, 8, 15, "GE");
+    request(t, 10, 15, "T3");
+    EXPECT_EQ(c->replay.q0, SeqNum{109});
+    EXPECT_EQ(held(*c), "GET3");
+    EXPECT_EQ(t.counters().replay_turns, 3u);
+}
+
+TEST(ConnectionTableReplay, TheDigestCoversOnlyAcknowledgedWholeSegments) {
+    ConnectionTable t(replay_config(ReplayMode::Aligned));
+    handshake(t, 100, 9000);
+    request(t, 0, 0, "GET1");
+    server_data(t, 0, 4, "abcde");
+    server_data(t, 5, 4, "fghij");
+    server_data(t, 5, 4, "fghij");  // a retransmission changes nothing
+    const Connection* c = t.find({kClient, kServer});
+    client_ack(t, 4, 5);
+    ReplayFallback why{};
+    auto plan = c->replay_plan(ReplayMode::Aligned, why);
+    ASSERT_TRUE(plan.has_value());
+    EXPECT_EQ(plan->digest, digest_of("abcde"));
+    client_ack(t, 4, 10);
+    plan = c->replay_plan(ReplayMode::Aligned, why);
+    ASSERT_TRUE(plan.has_value());
+    EXPECT_EQ(plan->digest, digest_of("abcdefghij"));
+    EXPECT_EQ(t.counters().replay_digested_bytes, 10u);
+    // An ACK inside a segment leaves no digest to compare with.
+    ConnectionTable u(replay_config(ReplayMode::Aligned));
+    handshake(u, 100, 9000);
+    request(u, 0, 0, "GET1");
+    server_data(u, 0, 4, "abcde");
+    client_ack(u, 4, 3);
+    EXPECT_FALSE(u.find({kClient, kServer})->replay_plan(ReplayMode::Aligned, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::NoMark);
+}
+
+TEST(ConnectionTableReplay, ServerBytesMissedOrAClientThatAskedEarlyCannotBeAligned) {
+    ConnectionTable t(replay_config(ReplayMode::Aligned));
+    handshake(t, 100, 9000);
+    request(t, 0, 0, "GET1");
+    server_data(t, 5, 4, "fghij");  // [0, 5) never seen
+    client_ack(t, 4, 10);
+    ReplayFallback why{};
+    EXPECT_FALSE(t.find({kClient, kServer})->replay_plan(ReplayMode::Aligned, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::DigestBroken);
+    EXPECT_EQ(t.counters().replay_digest_gaps, 1u);
+    // The next request starts a clean turn.
+    request(t, 4, 10, "GET2");
+    server_data(t, 10, 8, "xy");
+    client_ack(t, 8, 12);
+    auto plan = t.find({kClient, kServer})->replay_plan(ReplayMode::Aligned, why);
+    ASSERT_TRUE(plan.has_value());
+    EXPECT_EQ(plan->digest, digest_of("xy"));
+
+    // Pipelined: the second request leaves before the first reply is acknowledged.
+    ConnectionTable u(replay_config(ReplayMode::Aligned));
+    handshake(u, 100, 9000);
+    request(u, 0, 0, "GET1");
+    server_data(u, 0, 4, "abcde");
+    request(u, 4, 0, "GET2");
+    client_ack(u, 8, 0);
+    EXPECT_FALSE(u.find({kClient, kServer})->replay_plan(ReplayMode::Aligned, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::Pipelined);
+}
+
+TEST(ConnectionTableReplay, FullHoldsEverySinceTheHandshakeUntilItsCapThenAligned) {
+    ConnectionTable t(replay_config(ReplayMode::Full, 10));
+    handshake(t, 100, 9000);
+    request(t, 0, 0, "GET1");
+    server_data(t, 0, 4, "abc");
+    client_ack(t, 4, 3);
+    request(t, 4, 3, "GET2");
+    server_data(t, 3, 8, "de");
+    client_ack(t, 8, 5);
+    const Connection* c = t.find({kClient, kServer});
+    EXPECT_EQ(held(*c), "GET1GET2");
+    ReplayFallback why{};
+    auto plan = c->replay_plan(ReplayMode::Full, why);
+    ASSERT_TRUE(plan.has_value()) << name_of(why);
+    EXPECT_EQ(plan->client_from, SeqNum{101});
+    EXPECT_EQ(plan->server_from, SeqNum{9001});
+    EXPECT_EQ(plan->digest, digest_of("abcde"));
+    // 12 bytes would exceed the cap of 10: aligned from now on.
+    request(t, 8, 5, "GET3");
+    EXPECT_EQ(t.counters().replay_full_over_cap, 1u);
+    EXPECT_EQ(c->replay.mode, ReplayMode::Aligned);
+    EXPECT_EQ(held(*c), "GET3");
+    EXPECT_FALSE(c->replay_plan(ReplayMode::Full, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::NotFromStart);
+}
+
+TEST(ConnectionTableReplay, ARequestOverTheCapIsNotReplayable) {
+    ConnectionTable t(replay_config(ReplayMode::Aligned, 6));
+    handshake(t, 100, 9000);
+    request(t, 0, 0, "GET1");
+    server_data(t, 0, 4, "ok");
+    client_ack(t, 4, 2);
+    request(t, 4, 2, "POST");
+    feed(t, {.src = kServer, .dst = kClient, .seq = 9003, .ack = 109});  // acked, not answered
+    request(t, 8, 2, "body");  // 8 > 6
+    EXPECT_EQ(t.counters().replay_request_over_cap, 1u);
+    EXPECT_EQ(t.counters().buffer_cap_per_connection, 0u);  // A is held as in push
+    const Connection* c = t.find({kClient, kServer});
+    EXPECT_EQ(held(*c), "body");
+    ReplayFallback why{};
+    EXPECT_FALSE(c->replay_plan(ReplayMode::Aligned, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::TurnNotHeld);
+}
+
+TEST(ConnectionTableReplay, PushKeepsNoTurnsAndEachPortHasItsMode) {
+    TableConfig cfg = replay_config(ReplayMode::Push);
+    cfg.servers.push_back(kOther);
+    cfg.port_modes = {{7001, ReplayMode::Full}};
+    EXPECT_EQ(cfg.mode_for(7000), ReplayMode::Push);
+    EXPECT_EQ(cfg.mode_for(7001), ReplayMode::Full);
+    ConnectionTable t(cfg);
+    handshake(t, 100, 9000);
+    request(t, 0, 0, "GET1");
+    server_data(t, 0, 4, "abc");
+    const Connection* c = t.find({kClient, kServer});
+    EXPECT_EQ(c->replay.mode, ReplayMode::Push);
+    EXPECT_FALSE(c->replay.q0.has_value());
+    EXPECT_TRUE(c->replay.marks.empty());
+    EXPECT_EQ(held(*c), "");
+    EXPECT_EQ(t.counters().replay_turns, 0u);
+    EXPECT_EQ(t.counters().replay_digested_bytes, 0u);
 }
 
 }  // namespace
