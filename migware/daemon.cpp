@@ -356,6 +356,7 @@ Daemon::Daemon(const DaemonConfig& cfg)
     start.insert(start.end(), cfg.summary.begin(), cfg.summary.end());
     start.push_back({"control", control_ ? cfg.control_socket : std::string("off")});
     log_.emit(clock_.now(), "start", std::move(start));
+    for (const auto& w : cfg.warnings) log_.emit(clock_.now(), "config_warning", Fields{{"warning", w}});
 }
 
 int Daemon::run() {

@@ -87,6 +87,20 @@ expect membership-lease 2 '^migware: membership.lease-ms must be between 50 and 
 expect membership-corosync-ok 0 '' -- "${D[@]}" --membership corosync --membership.priority 2 --membership.group web
 grep -q 'membership=corosync membership_priority=2 membership_group=web' "$tmp/out" && { echo "ok   membership-summary"; passed=$((passed + 1)); } ||
   { echo "FAIL membership-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
+# Replay modes (issue 13): bad values are one line and exit 2; a mode that does not fit the
+# buffer caps is a warning (exit 0); the summary says each port's mode.
+expect replay-mode-bad 2 "^migware: recovery.mode must be 'push', 'aligned' or 'full', not 'fast'\$" -- "${D[@]}" --recovery.mode fast
+expect replay-port-mode-bad 2 "^migware: recovery.port-mode '7000:full' is not PORT=push\|aligned\|full\$" -- "${D[@]}" --recovery.port-mode 7000:full
+expect replay-port-mode-port 2 "^migware: recovery.port-mode '80=full' names a port that is not a --port\$" -- "${D[@]}" --recovery.port-mode 80=full
+expect replay-stall-bad 2 '^migware: recovery.replay-stall-ms must be between 10 and 600000$' -- "${D[@]}" --recovery.replay-stall-ms 0
+expect replay-aligned-ok 0 '' -- "${D[@]}" --recovery.mode aligned --port 6379 --recovery.port-mode 6379=push
+grep -q 'replay="7000=aligned,6379=push"' "$tmp/out" && { echo "ok   replay-summary"; passed=$((passed + 1)); } ||
+  { echo "FAIL replay-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
+expect replay-full-warns 0 '^migware: warning: port 7000: full replay: tracker.max-connections x tracker.buffer-cap \(65536 x 1048576\) exceeds tracker.global-buffer-cap' -- "${D[@]}" --recovery.mode full
+expect replay-aligned-small-cap 0 '^migware: warning: port 7000: aligned replay holds the current request, but tracker.buffer-cap is 4096 bytes' -- "${D[@]}" --recovery.mode aligned --tracker.buffer-cap 4096
+expect replay-unanswered-deprecated 0 '^migware: warning: recovery.replay-unanswered is deprecated: it now means recovery.mode aligned$' -- "${D[@]}" --recovery.replay-unanswered true
+grep -q 'replay="7000=aligned"' "$tmp/out" && { echo "ok   replay-unanswered-is-aligned"; passed=$((passed + 1)); } ||
+  { echo "FAIL replay-unanswered-is-aligned"; cat "$tmp/out"; failed=$((failed + 1)); }
 expect membership-default 0 '' -- "${D[@]}"
 grep -q 'membership=standalone' "$tmp/out" && { echo "ok   membership-default-summary"; passed=$((passed + 1)); } ||
   { echo "FAIL membership-default-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
