@@ -14,11 +14,13 @@ echo "== google benchmark (one core, capture held in memory)"
 taskset -c 0 build/bin/bench_parse_track --benchmark_repetitions=9 \
   --benchmark_report_aggregates_only=true 2>/dev/null | grep -E 'Benchmark|mean|median|stddev|cv'
 
-echo "== callgrind: instructions inside run_pass (parse + track), 200 copies"
-out=$(mktemp)
-valgrind --tool=callgrind --callgrind-out-file="$out" \
-  --toggle-collect='migware::bench::run_pass*' build/bin/bench_replay_once 200 2>/dev/null
-frames=$(build/bin/bench_replay_once 200 | awk '{print $2}')
-ir=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-rm -f "$out"
-echo "frames=$frames instructions=$ir per_packet=$(awk -v i="$ir" -v f="$frames" 'BEGIN{printf "%.1f", i/f}')"
+echo "== callgrind: instructions inside run_pass (parse + track), 200 copies, per replay mode"
+for mode in push aligned full; do
+  out=$(mktemp)
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    --toggle-collect='migware::bench::run_pass*' build/bin/bench_replay_once 200 "$mode" 2>/dev/null
+  frames=$(build/bin/bench_replay_once 200 "$mode" | awk '{print $2}')
+  ir=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  rm -f "$out"
+  echo "mode=$mode frames=$frames instructions=$ir per_packet=$(awk -v i="$ir" -v f="$frames" 'BEGIN{printf "%.1f", i/f}')"
+done

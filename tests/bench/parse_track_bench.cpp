@@ -37,7 +37,9 @@ void BM_ParseTrack(benchmark::State& state) {
     const auto& frames = capture().frames();
     std::size_t connections = 0;
     for (auto _ : state) {
-        migware::Pipeline pipeline({});
+        migware::tracker::TableConfig config;
+        config.replay_mode = static_cast<migware::tracker::ReplayMode>(state.range(0));
+        migware::Pipeline pipeline(config);
         for (const auto& f : frames)
             pipeline.on_frame({f.bytes, f.wire_length, f.timestamp_ns},
                               migware::sniffer::LinkType::Ethernet);
@@ -50,7 +52,8 @@ void BM_ParseTrack(benchmark::State& state) {
     state.counters["frames"] = static_cast<double>(frames.size());
     state.counters["connections"] = static_cast<double>(connections);
 }
-BENCHMARK(BM_ParseTrack)->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(false);
+// Arg: the replay mode (0 push, 1 aligned, 2 full; issue 13), side by side.
+BENCHMARK(BM_ParseTrack)->Unit(benchmark::kMillisecond)->Arg(0)->Arg(1)->Arg(2)->Repetitions(5)->ReportAggregatesOnly(false);
 
 }  // namespace
 
