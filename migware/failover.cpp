@@ -52,6 +52,15 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
         const Twin& t = *found;
         v.twin = t.stats;
         v.twin->twin_port = t.twin_src.port.value;
+        v.twin->replay = tracker::name_of(t.replay.mode);
+        if (t.replay.diverged) {
+            v.twin->overlap = "diverged";
+        } else if (t.replay.absorbing) {
+            v.twin->overlap = "absorbing";
+        } else if (t.replay.mode != tracker::ReplayMode::Push && t.phase != TwinPhase::Waiting &&
+                   t.phase != TwinPhase::SynSent && t.phase != TwinPhase::Failed) {
+            v.twin->overlap = t.replay.from == t.replay.until ? "none" : "verified";
+        }
         switch (t.phase) {
             case TwinPhase::Waiting:
             case TwinPhase::SynSent: v.phase = Phase::Recovering; break;

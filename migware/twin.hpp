@@ -52,6 +52,9 @@ struct TwinView {
     std::uint64_t to_client_packets = 0;
     std::uint64_t to_backup_bytes = 0;
     std::uint64_t to_client_bytes = 0;
+    /// Issue 13: how it was replayed, and where the absorbed overlap stands.
+    std::string_view replay = "push";  // push, aligned, full
+    std::string_view overlap = "none";  // none, absorbing, verified, diverged
 };
 
 /// The primary's stale socket for a recovered connection, should it return.

@@ -272,7 +272,9 @@ def poll_until(fn, secs, step=0.05):
 # ------------------------------------------------------------------ cases
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 PHASES = ["tracked", "recovering", "proxied", "lost", "closed"]
-TWIN_KEYS = ["twin_port", "to_backup_packets", "to_client_packets", "to_backup_bytes", "to_client_bytes"]
+TWIN_KEYS = ["twin_port", "to_backup_packets", "to_client_packets", "to_backup_bytes", "to_client_bytes",
+             "replay", "overlap"]
+REPLAY_MODES = ["push", "aligned", "full"]
 
 
 def check_status(st, label, expect_state, cfg_expect):
@@ -369,6 +371,9 @@ def test_connections(label, phase_expect, min_total):
         missing = sorted({k for it in items for k in keys + ["phase", "reason"] + TWIN_KEYS if k not in it})
         check(f"{label}: every item has every replay --json key plus phase/reason/twin fields",
               not missing, f"missing {missing}; replay keys {keys}")
+        badmode = [it for it in items if it.get("replay_mode") not in REPLAY_MODES or not is_int(it.get("held_bytes"))
+                   or it["held_bytes"] < 0]
+        check(f"{label}: every item has replay_mode (push/aligned/full) and held_bytes >= 0", not badmode, badmode[:1])
         badphase = [it.get("phase") for it in items if it.get("phase") not in PHASES]
         check(f"{label}: item phase is one of the five", not badphase, badphase[:5])
         if phase_expect == "tracked":
@@ -437,7 +442,9 @@ def test_proxied_items():
     if not check("proxy: connections state=proxied ok", r and r.get("ok"), e or r):
         return
     items = r["result"]["items"]
-    bad = [it for it in items if not all(is_int(it.get(k)) for k in TWIN_KEYS) or it.get("reason") is not None]
+    bad = [it for it in items if not all(is_int(it.get(k)) for k in TWIN_KEYS if k not in ("replay", "overlap"))
+           or it.get("replay") not in REPLAY_MODES or it.get("overlap") not in ("none", "absorbing", "verified", "diverged")
+           or it.get("reason") is not None]
     check("proxy: proxied items carry integer twin fields and reason null", items and not bad,
           bad[:1] if items else "no proxied items")
     # the lab client keeps writing on its first connections: some proxied item counts traffic
@@ -574,6 +581,8 @@ def test_metrics(expect_state, counters):
                 ok = ("migware_malformed_packets_total", "reason", k[len("malformed_"):]) in lab
             elif k.startswith("unrecovered_"):
                 ok = ("migware_unrecovered_connections_total", "reason", k[len("unrecovered_"):]) in lab
+            elif k.startswith("replay_fallback_"):
+                ok = ("migware_replay_fallback_total", "reason", k[len("replay_fallback_"):]) in lab
             elif k.startswith("phase_"):
                 ok = ("migware_connections", "phase", k[len("phase_"):]) in lab
             elif k.startswith("proxy_latency_") or k in ("malformed", "connections"):
