@@ -200,6 +200,8 @@ const Descriptor kTable[] = {
             "server bytes digested as they passed (aligned and full)", Unit::Bytes),
     counter("replay_digest_gaps", Source::Engine, [](S s) { return table_counters(s).replay_digest_gaps; },
             "server bytes migware missed: that reply cannot be checked, so not replayed"),
+    counter("replay_reordered", Source::Engine, [](S s) { return table_counters(s).replay_reordered; },
+            "server segments that arrived ahead of a hole, held and digested once it filled"),
     counter("replay_full_over_cap", Source::Engine, [](S s) { return table_counters(s).replay_full_over_cap; },
             "full-replay connections over a buffer cap: aligned from then on"),
     counter("replay_request_over_cap", Source::Engine,

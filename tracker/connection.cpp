@@ -130,7 +130,7 @@ std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallbac
             why = ReplayFallback::NotFromStart;
             return std::nullopt;
         }
-        if (!r.full_ok) {
+        if (!r.full_ok || !r.digest_end || r.digest_end->before(k)) {
             why = ReplayFallback::DigestBroken;
             return std::nullopt;
         }
@@ -152,7 +152,7 @@ std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallbac
         why = ReplayFallback::Pipelined;
         return std::nullopt;
     }
-    if (!r.turn_ok) {
+    if (!r.turn_ok || !r.digest_end || r.digest_end->before(k)) {
         why = ReplayFallback::DigestBroken;
         return std::nullopt;
     }

@@ -72,6 +72,14 @@ struct DigestMark {
 /// recovery need. Unused (empty) in push mode.
 struct ReplayTrack {
     static constexpr std::size_t kMaxMarks = 16384;  // unacknowledged server segments remembered
+    // Server segments that arrived ahead of a hole (a hub or a switch may
+    // reorder by microseconds), held until the hole fills.
+    static constexpr std::size_t kMaxEarlySegments = 64;
+    static constexpr std::size_t kMaxEarlyBytes = 256u << 10;
+    struct Early {
+        SeqNum start;
+        std::vector<std::byte> bytes;
+    };
     ReplayMode mode = ReplayMode::Push;  // in effect now: full falls back to aligned over its cap
     bool full_held = false;       // the ring holds every client byte since the handshake
     Seen<SeqNum> q0;              // where the client's current request began
@@ -88,6 +96,8 @@ struct ReplayTrack {
     // acknowledged, plus the latest one it has (marks[marks_head]).
     std::vector<DigestMark> marks;
     std::uint32_t marks_head = 0;
+    std::vector<Early> early;  // by start, not overlapping digest_end
+    std::size_t early_bytes = 0;
     std::size_t live_marks() const { return marks.size() - marks_head; }
 };
 

@@ -274,6 +274,7 @@ void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
             // restarts here, and the one from the stream's start is lost.
             r.full_ok = false;
             r.digest_end = *r.r0;
+            forget_early(c);
         }
         r.h_turn = kDigestBasis;
         r.turn_ok = true;
@@ -294,20 +295,59 @@ void ConnectionTable::digest_server_data(Connection& c, const Packet& p, std::sp
     }
     if (!r.digest_end || (!r.turn_ok && !r.full_ok)) return;
     if (end.before_or_eq(*r.digest_end)) return;  // digested already (a retransmission)
-    const std::uint32_t skip = start.after(*r.digest_end) ? 0 : (*r.digest_end - start).value;
-    if (start.after(*r.digest_end) || p.payload_captured < p.payload_length) {
-        // Bytes migware did not see (a capture drop, a short snaplen): this
-        // reply, and the stream since its start, cannot be checked.
+    if (p.payload_captured < p.payload_length) {
+        // A snaplen cut: bytes migware will never see.
         r.turn_ok = r.full_ok = false;
+        forget_early(c);
         ++counters_.replay_digest_gaps;
         return;
     }
-    const auto bytes = frame.subspan(std::size_t{p.layout.payload} + skip, p.payload_length - skip);
-    if (r.turn_ok) r.h_turn = digest_update(r.h_turn, bytes);
-    if (r.full_ok) r.h_full = digest_update(r.h_full, bytes);
-    counters_.replay_digested_bytes += bytes.size();
+    const auto bytes = frame.subspan(p.layout.payload, p.payload_length);
+    if (start.after(*r.digest_end)) {
+        // Ahead of a hole. Usually a reordering by microseconds: held until
+        // the missing bytes arrive. Beyond the bounds, bytes the capture lost:
+        // this reply, and the stream since its start, cannot be checked.
+        const bool room = r.early.size() < ReplayTrack::kMaxEarlySegments &&
+                          r.early_bytes + bytes.size() <= ReplayTrack::kMaxEarlyBytes;
+        if (!room) {
+            r.turn_ok = r.full_ok = false;
+            forget_early(c);
+            ++counters_.replay_digest_gaps;
+            return;
+        }
+        auto at = std::find_if(r.early.begin(), r.early.end(),
+                               [&](const ReplayTrack::Early& e) { return start.before_or_eq(e.start); });
+        if (at != r.early.end() && at->start == start && at->bytes.size() >= bytes.size()) return;  // held
+        r.early.insert(at, ReplayTrack::Early{start, {bytes.begin(), bytes.end()}});
+        r.early_bytes += bytes.size();
+        ++counters_.replay_reordered;
+        return;
+    }
+    digest_in_order(c, start, bytes);
+    // The hole may be filled: what was held follows, in order.
+    while (!r.early.empty() && !r.early.front().start.after(*r.digest_end)) {
+        ReplayTrack::Early e = std::move(r.early.front());
+        r.early.erase(r.early.begin());
+        r.early_bytes -= e.bytes.size();
+        if ((e.start + static_cast<std::uint32_t>(e.bytes.size())).after(*r.digest_end))
+            digest_in_order(c, e.start, e.bytes);
+    }
+}
+
+void ConnectionTable::digest_in_order(Connection& c, SeqNum start, std::span<const std::byte> bytes) {
+    ReplayTrack& r = c.replay;
+    const SeqNum end = start + static_cast<std::uint32_t>(bytes.size());
+    const auto fresh = bytes.subspan((*r.digest_end - start).value);
+    if (r.turn_ok) r.h_turn = digest_update(r.h_turn, fresh);
+    if (r.full_ok) r.h_full = digest_update(r.h_full, fresh);
+    counters_.replay_digested_bytes += fresh.size();
     r.digest_end = end;
     if (r.live_marks() < ReplayTrack::kMaxMarks) r.marks.push_back({end, r.h_turn, r.h_full});
+}
+
+void ConnectionTable::forget_early(Connection& c) {
+    std::vector<ReplayTrack::Early>().swap(c.replay.early);
+    c.replay.early_bytes = 0;
 }
 
 void ConnectionTable::prune_marks(Connection& c) {
@@ -355,6 +395,7 @@ void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
         c.unacked.clear();
         std::vector<DigestMark>().swap(c.replay.marks);
         c.replay.marks_head = 0;
+        forget_early(c);
         return;
     }
     if (c.client_fin_seq || c.server_fin_seq) {
@@ -464,6 +505,7 @@ void ConnectionTable::remove(std::uint32_t slot) {
     counters_.buffered_bytes -= c.unacked.size();
     c.unacked.clear();
     std::vector<DigestMark>().swap(c.replay.marks);
+    forget_early(c);
     free_.push_back(slot);
 }
 

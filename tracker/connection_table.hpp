@@ -64,6 +64,7 @@ struct TableCounters {
     std::uint64_t replay_turns = 0;             // requests begun (client turns), aligned and full
     std::uint64_t replay_digested_bytes = 0;    // server bytes digested as they passed
     std::uint64_t replay_digest_gaps = 0;       // server bytes migware missed: that reply unverifiable
+    std::uint64_t replay_reordered = 0;         // server segments held ahead of a hole, then digested
 };
 
 enum class Direction : std::uint8_t { FromClient, FromServer };
@@ -152,6 +153,10 @@ private:
     // Issue 13: turns and digests (aligned and full modes).
     void begin_turn(Connection& c, SeqNum q0);
     void digest_server_data(Connection& c, const sniffer::Packet& p, std::span<const std::byte> frame);
+    /// Digests server bytes [start, start + bytes.size()) from digest_end on
+    /// (the part before it was digested already), and marks their end.
+    void digest_in_order(Connection& c, SeqNum start, std::span<const std::byte> bytes);
+    static void forget_early(Connection& c);
     static void prune_marks(Connection& c);
     /// A cap refused bytes: full falls back to aligned, a request over the
     /// cap is not replayable. True when the ring shrank (try again).
