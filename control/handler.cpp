@@ -216,7 +216,7 @@ Json DaemonControl::connections(std::optional<Phase> phase, std::string_view mat
         item["to_client_bytes"] = or_null(twin, twin ? v.twin->to_client_bytes : 0);
         // Issue 13: the replay mode in effect, the client bytes held for it,
         // and (twins) how the connection was replayed and its overlap.
-        item["replay_mode"] = std::string(tracker::name_of(v.connection->replay.mode));
+        item["replay_mode"] = std::string(tracker::name_of(v.connection->replay_mode));
         item["held_bytes"] = static_cast<std::uint64_t>(v.connection->unacked.size());
         item["replay"] = twin ? Json(std::string(v.twin->replay)) : Json();
         item["overlap"] = twin ? Json(std::string(v.twin->overlap)) : Json();

@@ -197,6 +197,7 @@ void FailoverEngine::on_timer(MonoNs now) {
     if (!relayed_.empty() && now >= next_relay_sweep_) expire_relays(now);
     if (state_ == State::Recovery) recovery_timer(now);
     if (absorbing_ > 0) replay_timer(now);
+    if (!client_resets_.empty()) send_client_resets(now);
     if (state_ == State::Normal && now >= next_expiry_) {
         // Only in Normal: from the takeover on the table is the record of
         // what was carried over, and nothing feeds it.
@@ -212,6 +213,7 @@ MonoNs FailoverEngine::next_deadline() const {
     MonoNs next = std::numeric_limits<MonoNs>::max();
     if (state_ == State::Recovery) next = std::min(next, recovery_deadline());
     if (absorbing_ > 0) next = std::min(next, replay_deadline());
+    if (!client_resets_.empty()) next = std::min(next, client_resets_.front().due);
     const auto& table = pipeline_.table();
     if (state_ == State::Normal && table.size() > 0 &&
         (table.config().idle_timeout_ns > 0 || table.config().closed_linger_ns > 0))

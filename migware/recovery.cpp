@@ -121,7 +121,15 @@ void FailoverEngine::start_recovery(MonoNs now) {
             t.recovery.closing_fin = *c.client_fin_seq;
             if (o.a.after(*c.client_fin_seq)) o.a = *c.client_fin_seq;
         }
-        plan_replay(t, c);  // aligned and full: the twin starts at the request (replay.cpp)
+        // Aligned and full: the twin starts at the request (replay.cpp).
+        if (!plan_replay(t, c, now)) {
+            const auto why = Unrecovered::ReplyLost;
+            ++counters_.unrecovered[static_cast<std::size_t>(why)];
+            lost_.emplace(c.key, why);
+            log_unrecoverable(now, c.key, why, 0);
+            reset_client_later(c.key, *c.client_ack_high, c.client_mac, c.vlan, now);
+            return;
+        }
         if (t.replay.mode != tracker::ReplayMode::Push) {
             // Planned: the held bytes from the request on are in t.recovery.unacked.
         } else if (const std::uint32_t pending = c.unacked_in_flight(); pending > 0) {

@@ -25,20 +25,37 @@ namespace {
 constexpr std::size_t kReplayLogLimit = 50;
 }
 
-void FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c) {
-    const ReplayMode want = c.replay.mode;  // full already fell back to aligned if over its cap
-    if (want == ReplayMode::Push) return;
+bool FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c, MonoNs now) {
+    const ReplayMode want = c.replay_mode;  // full already fell back to aligned if over its cap
+    if (want == ReplayMode::Push || !c.replay) return true;
+    const auto fell_back = [&](tracker::ReplayFallback why, std::string_view done) {
+        ++counters_.replay_fallback[static_cast<std::size_t>(why)];
+        if (fallback_logged_++ < kReplayLogLimit)
+            log_.emit(now, "replay_fallback",
+                      Fields{{"client", ep(c.key.client)},
+                             {"server", ep(c.key.server)},
+                             {"mode", std::string(tracker::name_of(want))},
+                             {"done", std::string(done)},
+                             {"reason", std::string(tracker::name_of(why))}});
+    };
     tracker::ReplayFallback why{};
     std::optional<tracker::ReplayPlan> plan = c.replay_plan(want, why);
     if (!plan && want == ReplayMode::Full) {
-        ++counters_.replay_fallback[static_cast<std::size_t>(why)];
+        const tracker::ReplayFallback full_why = why;
         plan = c.replay_plan(ReplayMode::Aligned, why);
+        fell_back(full_why, plan ? "aligned" : "below");
         if (plan) ++counters_.replay_full_as_aligned;
     }
     if (!plan) {
-        ++counters_.replay_fallback[static_cast<std::size_t>(why)];
+        // Reply bytes in flight (the client had not acknowledged all the
+        // server sent): push would leave the client waiting for them for
+        // ever. Reset it; a client can retry, a hung one cannot.
+        const auto& r = *c.replay;
+        const bool reply_lost = r.server_data_end && c.client_ack_high && c.client_ack_high->before(*r.server_data_end);
+        fell_back(why, reply_lost ? "reset" : "push");
+        if (reply_lost) return false;
         ++counters_.replay_as_push;
-        return;
+        return true;
     }
     // The twin's sequence numbers still equal the client's (D1 = 0); the
     // backup's first byte stands for the primary's byte at server_from.
@@ -55,6 +72,24 @@ void FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c) {
     t.replay.digest = tracker::kDigestBasis;
     t.replay.expected = plan->digest;
     ++(plan->mode == ReplayMode::Full ? counters_.replay_full : counters_.replay_aligned);
+    return true;
+}
+
+void FailoverEngine::reset_client_later(const tracker::FourTuple& key, SeqNum seq, const sniffer::MacAddr& client_mac,
+                                        std::optional<std::uint16_t> vlan, MonoNs now) {
+    client_resets_.push_back({key, seq, client_mac, vlan, std::max(now, recovery_started_ + kFenceClassify)});
+}
+
+void FailoverEngine::send_client_resets(MonoNs now) {
+    std::size_t sent = 0;
+    for (; sent < client_resets_.size() && client_resets_[sent].due <= now; ++sent) {
+        const ClientReset& r = client_resets_[sent];
+        const std::size_t eth = rewrite::write_ethernet(scratch_, {r.client_mac, our_mac(), r.vlan, rewrite::kEtherTypeIpv4});
+        const std::size_t len = rewrite::build_reset(std::span(scratch_).subspan(eth),
+                                                     {r.key.server, r.key.client, r.seq, next_ip_id()});
+        if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.replay_client_resets;
+    }
+    client_resets_.erase(client_resets_.begin(), client_resets_.begin() + static_cast<std::ptrdiff_t>(sent));
 }
 
 void FailoverEngine::start_absorbing(Twin& t, MonoNs now) {
@@ -145,14 +180,7 @@ void FailoverEngine::replay_diverged(Twin& t, MonoNs now, std::string_view why) 
                          {"reason", std::string(why)},
                          {"note", "the connection is reset: the backup's reply differs from the primary's"}});
     // The client, at its exact rcv_nxt (K): RFC 5961 §3.2 accepts no other.
-    const auto& macs = t.proxy.map.to_client.macs;
-    if (macs) {
-        const std::size_t eth = rewrite::write_ethernet(
-            scratch_, {macs->dst, our_mac(), t.vlan, rewrite::kEtherTypeIpv4});
-        const std::size_t len = rewrite::build_reset(std::span(scratch_).subspan(eth),
-                                                     {t.key.server, t.key.client, r.until, next_ip_id()});
-        if (len > 0) send_client(std::span(scratch_.data(), eth + len));
-    }
+    if (const auto& macs = t.proxy.map.to_client.macs) reset_client_later(t.key, r.until, macs->dst, t.vlan, now);
     reset_twin_in_backup(t);
     counters_.client_unrecovered += t.recovery.queued.size();
     std::vector<std::vector<std::byte>>().swap(t.recovery.queued);

@@ -91,6 +91,7 @@ void FailoverEngine::forget_takeover(MonoNs now) {
     neighbours_.clear();
     twins_failed_ = 0;
     absorbing_ = 0;
+    client_resets_.clear();  // a primary that never died keeps its clients
     primary_back_ = false;
     primary_talking_logged_ = false;
     recovery_done_ = 0;

@@ -11,8 +11,9 @@ namespace {
 // Each enum's names, once, in enumerator order (names.hpp).
 constexpr std::array<std::string_view, 5> kTwinPhaseNames{"waiting", "syn_sent", "up", "closed", "failed"};
 constexpr std::array<std::string_view, 4> kTwinEventNames{"syn_sent", "established", "failed", "closed"};
-constexpr std::array<std::string_view, 5> kUnrecoveredNames{"handshake_incomplete", "handshake_unseen",
-                                                            "closing", "no_synack", "backup_refused"};
+constexpr std::array<std::string_view, 6> kUnrecoveredNames{"handshake_incomplete", "handshake_unseen",
+                                                            "closing", "no_synack", "backup_refused",
+                                                            "reply_lost"};
 static_assert(kTwinPhaseNames.size() == static_cast<std::size_t>(TwinPhase::Failed) + 1);
 static_assert(kTwinEventNames.size() == static_cast<std::size_t>(TwinEvent::Closed) + 1);
 static_assert(kUnrecoveredNames.size() == static_cast<std::size_t>(Unrecovered::kCount));

@@ -41,6 +41,7 @@ enum class Unrecovered : std::uint8_t {
     Closing,              // a FIN was already exchanged
     NoSynAck,             // the backup never answered the twin SYN
     BackupRefused,        // the backup answered RST (no listener?)
+    ReplyLost,            // aligned/full could not replay it, and reply bytes were in flight: reset
     kCount,
 };
 std::string_view name_of(Unrecovered u);

@@ -115,11 +115,11 @@ bool Connection::holds_from(SeqNum from) const {
 }
 
 std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallback& why) const {
-    const ReplayTrack& r = replay;
-    if (!client_ack_high || !server_ack_high || !client_data_end) {
+    if (!replay || !client_ack_high || !server_ack_high || !client_data_end) {
         why = ReplayFallback::NoTurn;
         return std::nullopt;
     }
+    const ReplayTrack& r = *replay;
     const SeqNum k = *client_ack_high;
     // The digest of the primary's bytes up to K: a mark at exactly K (the
     // client acknowledges whole segments; one cut in two leaves no mark).

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -69,7 +70,8 @@ struct DigestMark {
 
 /// Request/reply boundaries (turns in the conversation, no protocol
 /// knowledge) and digests of the server's stream: what aligned and full
-/// recovery need. Unused (empty) in push mode.
+/// recovery need. Allocated only for aligned and full connections, so that
+/// push connections stay as small as before.
 struct ReplayTrack {
     static constexpr std::size_t kMaxMarks = 16384;  // unacknowledged server segments remembered
     // Server segments that arrived ahead of a hole (a hub or a switch may
@@ -80,7 +82,6 @@ struct ReplayTrack {
         SeqNum start;
         std::vector<std::byte> bytes;
     };
-    ReplayMode mode = ReplayMode::Push;  // in effect now: full falls back to aligned over its cap
     bool full_held = false;       // the ring holds every client byte since the handshake
     Seen<SeqNum> q0;              // where the client's current request began
     Seen<SeqNum> r0;              // where the server's reply to it begins
@@ -183,7 +184,10 @@ struct Connection {
     bool unacked_base_set = false;
     bool buffer_overflowed = false;  // a cap refused bytes still unacknowledged
     ByteRing unacked;
-    ReplayTrack replay;
+    // Issue 13: the replay mode in effect (a full session over its cap falls
+    // back to aligned), and its state: null for push, and once closed.
+    ReplayMode replay_mode = ReplayMode::Push;
+    std::unique_ptr<ReplayTrack> replay;
 
     // Intrusive list links (table-internal): LRU for open, FIFO for closed.
     std::uint32_t prev = 0;

@@ -127,13 +127,13 @@ bool ConnectionTable::on_client_segment(Connection& c, const Packet& p,
             c.unacked_base = t.seq + 1u;
             c.unacked_base_set = true;
             // Full replay needs every byte from here on.
-            c.replay.full_held = c.replay.mode == ReplayMode::Full;
+            if (c.replay) c.replay->full_held = c.replay_mode == ReplayMode::Full;
         }
     }
     if (o.has_timestamps) keep_max_ts(c.client_tsval_high, o.tsval);
     if (t.has(tf::kAck)) {
         keep_max(c.client_ack_high, t.ack);
-        if (c.replay.mode != ReplayMode::Push) prune_marks(c);
+        if (c.replay) prune_marks(c);
     }
     const SeqNum data_start = t.seq + (syn ? 1u : 0u);
     const SeqNum data_end = data_start + p.payload_length;
@@ -142,13 +142,13 @@ bool ConnectionTable::on_client_segment(Connection& c, const Packet& p,
     const bool retransmission = p.payload_length > 0 && c.client_data_end &&
                                 data_end.before_or_eq(*c.client_data_end);
     keep_max(c.client_seq_next, data_end + (t.has(tf::kFin) ? 1u : 0u));
-    if (p.payload_length > 0 && c.replay.mode != ReplayMode::Push &&
+    if (p.payload_length > 0 && c.replay &&
         (!c.client_data_end || data_end.after(*c.client_data_end))) {
         // New client bytes. After the server spoke (or first of all), they
         // begin a new request: a turn in the conversation.
         const SeqNum fresh = c.client_data_end && c.client_data_end->after(data_start) ? *c.client_data_end
                                                                                       : data_start;
-        if (!c.replay.q0 || c.replay.server_spoke_last) begin_turn(c, fresh);
+        if (!c.replay->q0 || c.replay->server_spoke_last) begin_turn(c, fresh);
     }
     if (p.payload_length > 0) {
         keep_max(c.client_data_end, data_end);
@@ -177,12 +177,12 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p, std::spa
         c.server_wscale_offered = o.wscale;
         c.server_sack_offered = o.sack_permitted;
         c.server_ts_offered = o.has_timestamps;
-        if (c.replay.mode != ReplayMode::Push) {
+        if (c.replay) {
             // The server's stream starts here: its digest from the first byte.
-            c.replay.server_data_end = t.seq + 1u;
-            c.replay.digest_end = t.seq + 1u;
-            c.replay.h_full = kDigestBasis;
-            c.replay.full_ok = true;
+            c.replay->server_data_end = t.seq + 1u;
+            c.replay->digest_end = t.seq + 1u;
+            c.replay->h_full = kDigestBasis;
+            c.replay->full_ok = true;
         }
     }
     if (o.has_timestamps) keep_max_ts(c.server_tsval_high, o.tsval);
@@ -195,7 +195,7 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p, std::spa
     if (t.has(tf::kFin)) c.server_fin_seq = data_end;
     if (t.has(tf::kRst)) c.rst_seen = true;
     c.server_window = t.window;
-    if (p.payload_length > 0 && c.replay.mode != ReplayMode::Push) digest_server_data(c, p, frame);
+    if (p.payload_length > 0 && c.replay) digest_server_data(c, p, frame);
     if (p.payload_length > c.max_server_payload)
         c.max_server_payload = static_cast<std::uint16_t>(std::min<std::uint32_t>(p.payload_length, 0xffff));
 }
@@ -243,11 +243,12 @@ void ConnectionTable::buffer_client_data(Connection& c, const Packet& p,
 
 void ConnectionTable::trim_acked(Connection& c) {
     if (!c.server_ack_high || !c.unacked_base_set) return;
-    const ReplayTrack& r = c.replay;
-    if (r.mode == ReplayMode::Full && r.full_held) return;  // every byte since the handshake
     SeqNum a = *c.server_ack_high;
-    // Aligned: from the current request on, acknowledged or not.
-    if (r.mode != ReplayMode::Push && r.turn_held && r.q0 && r.q0->before(a)) a = *r.q0;
+    if (const ReplayTrack* r = c.replay.get()) {
+        if (c.replay_mode == ReplayMode::Full && r->full_held) return;  // every byte since the handshake
+        // Aligned: from the current request on, acknowledged or not.
+        if (r->turn_held && r->q0 && r->q0->before(a)) a = *r->q0;
+    }
     if (!a.after(c.unacked_base)) return;
     const std::size_t drop = std::min<std::size_t>((a - c.unacked_base).value, c.unacked.size());
     c.unacked.pop_front(drop);
@@ -257,7 +258,7 @@ void ConnectionTable::trim_acked(Connection& c) {
 }
 
 void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
-    ReplayTrack& r = c.replay;
+    ReplayTrack& r = *c.replay;
     ++counters_.replay_turns;
     r.q0 = q0;
     r.turn_held = true;
@@ -286,7 +287,7 @@ void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
 }
 
 void ConnectionTable::digest_server_data(Connection& c, const Packet& p, std::span<const std::byte> frame) {
-    ReplayTrack& r = c.replay;
+    ReplayTrack& r = *c.replay;
     const SeqNum start = p.tcp.seq + (p.tcp.has(tf::kSyn) ? 1u : 0u);
     const SeqNum end = start + p.payload_length;
     if (!r.server_data_end || end.after(*r.server_data_end)) {
@@ -335,7 +336,7 @@ void ConnectionTable::digest_server_data(Connection& c, const Packet& p, std::sp
 }
 
 void ConnectionTable::digest_in_order(Connection& c, SeqNum start, std::span<const std::byte> bytes) {
-    ReplayTrack& r = c.replay;
+    ReplayTrack& r = *c.replay;
     const SeqNum end = start + static_cast<std::uint32_t>(bytes.size());
     const auto fresh = bytes.subspan((*r.digest_end - start).value);
     if (r.turn_ok) r.h_turn = digest_update(r.h_turn, fresh);
@@ -346,12 +347,12 @@ void ConnectionTable::digest_in_order(Connection& c, SeqNum start, std::span<con
 }
 
 void ConnectionTable::forget_early(Connection& c) {
-    std::vector<ReplayTrack::Early>().swap(c.replay.early);
-    c.replay.early_bytes = 0;
+    std::vector<ReplayTrack::Early>().swap(c.replay->early);
+    c.replay->early_bytes = 0;
 }
 
 void ConnectionTable::prune_marks(Connection& c) {
-    ReplayTrack& r = c.replay;
+    ReplayTrack& r = *c.replay;
     if (!c.client_ack_high || r.live_marks() < 2) return;
     // Keep the latest mark the client has acknowledged, and every later one.
     while (r.live_marks() >= 2 && r.marks[r.marks_head + 1].end.before_or_eq(*c.client_ack_high)) ++r.marks_head;
@@ -362,16 +363,17 @@ void ConnectionTable::prune_marks(Connection& c) {
 }
 
 bool ConnectionTable::relieve(Connection& c) {
-    ReplayTrack& r = c.replay;
-    if (r.mode == ReplayMode::Full) {
+    if (!c.replay) return false;
+    ReplayTrack& r = *c.replay;
+    if (c.replay_mode == ReplayMode::Full) {
         // Over its cap, a full-replay connection keeps aligned replay.
-        r.mode = ReplayMode::Aligned;
+        c.replay_mode = ReplayMode::Aligned;
         r.full_held = false;
         ++counters_.replay_full_over_cap;
         trim_acked(c);
         return true;
     }
-    if (r.mode == ReplayMode::Aligned && r.turn_held) {
+    if (r.turn_held) {
         // A request too large to hold: its unacknowledged bytes only, as push.
         r.turn_held = false;
         ++counters_.replay_request_over_cap;
@@ -393,9 +395,7 @@ void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
         c.closed_at_ns = now_ns;
         counters_.buffered_bytes -= c.unacked.size();
         c.unacked.clear();
-        std::vector<DigestMark>().swap(c.replay.marks);
-        c.replay.marks_head = 0;
-        forget_early(c);
+        c.replay.reset();  // nothing left to replay
         return;
     }
     if (c.client_fin_seq || c.server_fin_seq) {
@@ -417,7 +417,8 @@ void ConnectionTable::reset_for_new_syn(Connection& c) {
     c = Connection{};
     c.key = key;
     c.id = id;
-    c.replay.mode = config_.mode_for(key.server.port.value);
+    c.replay_mode = config_.mode_for(key.server.port.value);
+    if (c.replay_mode != ReplayMode::Push) c.replay = std::make_unique<ReplayTrack>();
     c.prev = prev;
     c.next = next;
 }
@@ -484,7 +485,8 @@ std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns)
     Connection& c = slots_[slot];
     c.key = key;
     c.id = next_id_++;
-    c.replay.mode = config_.mode_for(key.server.port.value);
+    c.replay_mode = config_.mode_for(key.server.port.value);
+    if (c.replay_mode != ReplayMode::Push) c.replay = std::make_unique<ReplayTrack>();
     c.first_seen_ns = now_ns;
     c.last_seen_ns = now_ns;
     c.prev = c.next = kNil;
@@ -504,8 +506,7 @@ void ConnectionTable::remove(std::uint32_t slot) {
     index_.erase(pair_key(c.key.client, c.key.server));
     counters_.buffered_bytes -= c.unacked.size();
     c.unacked.clear();
-    std::vector<DigestMark>().swap(c.replay.marks);
-    forget_early(c);
+    c.replay.reset();
     free_.push_back(slot);
 }
 

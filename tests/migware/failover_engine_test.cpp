@@ -673,7 +673,7 @@ TEST_F(FailoverEngineTest, TransitionsNormalRecoveryProxyAreLogged) {
     ASSERT_EQ(start.size(), 1u);
     EXPECT_EQ(start[0].fields,
               "twins=1 handshake_incomplete=0 handshake_unseen=0 closing=0 no_synack=0 "
-              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0 gone_before_failure=0 "
+              "backup_refused=0 reply_lost=0 replay_incomplete=0 restored=0 inferred=0 gone_before_failure=0 "
               "expired_before_failure=0");
 
     now_ = down_at + 2 * kMs;
@@ -1373,7 +1373,7 @@ TEST_F(FailoverEngineTest, UnrecoverableConnectionsAreCountedByReason) {
     ASSERT_EQ(start.size(), 1u);
     EXPECT_EQ(start[0].fields,
               "twins=1 handshake_incomplete=1 handshake_unseen=1 closing=1 no_synack=0 "
-              "backup_refused=0 replay_incomplete=0 restored=0 inferred=0 gone_before_failure=0 "
+              "backup_refused=0 reply_lost=0 replay_incomplete=0 restored=0 inferred=0 gone_before_failure=0 "
               "expired_before_failure=0");
     const auto un = events("unrecoverable");
     // Every reason is logged, one event per connection, in table order.
@@ -2508,7 +2508,12 @@ TEST_F(ReplayTest, AlignedResetsTheClientAndTheTwinWhenTheBackupsBytesDiffer) {
     EXPECT_EQ(counters().replay_diverged, 1u);
     EXPECT_EQ(counters().replay_verified, 0u);
     EXPECT_TRUE(client_data().empty()) << "a differing reply is never spliced";
-    // The client is reset at its exact rcv_nxt, K.
+    // The client is reset at its exact rcv_nxt, K, but not before a primary
+    // that never died would have shown itself (kFenceClassify, 150 ms).
+    EXPECT_TRUE(ip_frames(client_.sent).empty());
+    now_ += 160 * kMs;
+    engine_->on_timer(now_);
+    EXPECT_EQ(counters().replay_client_resets, 1u);
     const auto frames = ip_frames(client_.sent);
     ASSERT_EQ(frames.size(), 1u);
     const Decoded rst = decode(frames[0], true);
@@ -2635,14 +2640,59 @@ TEST_F(ReplayTest, FullOverItsCapFallsBackToAligned) {
     EXPECT_EQ(client_data()[0].second, rep);
 }
 
-TEST_F(ReplayTest, AnAckInsideASegmentCannotBeCheckedSoTheConnectionFallsBackToPush) {
+TEST_F(ReplayTest, AReplyThatCannotBeCheckedWhileBytesAreInFlightIsResetNotLeftHanging) {
     make(tracker::ReplayMode::Aligned);
     handshake();
-    exchange(0, 0, 0, 200);  // the client acknowledged part of the first segment only
-    take_over(kIsnC + kReq);
+    exchange(0, 0, 0, 200);  // the client acknowledged part of the first segment only: no mark at K
+    engine_->primary_down(now_, "test");
+    EXPECT_TRUE(backup_.sent.empty()) << "no twin: push would leave the client waiting for ever";
     EXPECT_EQ(counters().replay_aligned, 0u);
-    EXPECT_EQ(counters().replay_as_push, 1u);
     EXPECT_EQ(counters().replay_fallback[static_cast<std::size_t>(tracker::ReplayFallback::NoMark)], 1u);
+    EXPECT_EQ(unrecovered(Unrecovered::ReplyLost), 1u);
+    ASSERT_EQ(events("replay_fallback").size(), 1u);
+    EXPECT_NE(events("replay_fallback")[0].fields.find("done=reset"), std::string::npos);
+    EXPECT_TRUE(ip_frames(client_.sent).empty());
+    now_ += 160 * kMs;
+    engine_->on_timer(now_);
+    const auto frames = ip_frames(client_.sent);
+    ASSERT_EQ(frames.size(), 1u);
+    const Decoded rst = decode(frames[0], true);
+    EXPECT_EQ(rst.flags & flag::kRst, flag::kRst);
+    EXPECT_EQ(rst.seq, kIsnP + 1 + 200);  // K, exactly
+    EXPECT_EQ(rst.dst_ip, kClientIp);
+}
+
+TEST_F(ReplayTest, AReplyThatCannotBeCheckedButIsWhollyAcknowledgedFallsBackToPush) {
+    FailoverConfig c = default_config();
+    c.table.replay_mode = tracker::ReplayMode::Aligned;
+    c.table.per_connection_buffer_cap = 50;  // the 100-byte request does not fit
+    make_engine(c);
+    handshake();
+    exchange(0, 0, 0, kReply);  // the whole reply acknowledged
+    take_over(kIsnC + kReq);   // A - 1: push
+    EXPECT_EQ(counters().replay_as_push, 1u);
+    EXPECT_EQ(counters().replay_fallback[static_cast<std::size_t>(tracker::ReplayFallback::TurnNotHeld)], 1u);
+    EXPECT_EQ(unrecovered(Unrecovered::ReplyLost), 0u);
+}
+
+TEST_F(ReplayTest, ARollbackCancelsTheResetsNotYetSent) {
+    make(tracker::ReplayMode::Aligned);
+    handshake();
+    exchange(0, 0, 0, kHave);
+    take_over(kIsnC);
+    Bytes rep = reply(0);
+    rep[5] ^= std::byte{0x80};
+    backup_sends(0, part(rep, 0, kHave));
+    ASSERT_EQ(counters().replay_diverged, 1u);
+    // The client acknowledges bytes only a living primary can have sent it.
+    capture(from_client(c2p(kIsnC + 1 + kReq, kIsnP + 1 + kReply + 100, flag::kAck, kTsC + 9, kTsP + 20,
+                            kClientWindow)));
+    ASSERT_EQ(engine_->state(), State::Normal);
+    now_ += 200 * kMs;
+    engine_->on_timer(now_);
+    for (const auto& f : ip_frames(client_.sent))
+        EXPECT_EQ(decode(f, true).flags & flag::kRst, 0) << "a living primary's client was reset";
+    EXPECT_EQ(counters().replay_client_resets, 0u);
 }
 
 }  // namespace

@@ -506,13 +506,13 @@ TEST(ConnectionTableReplay, TurnsMarkWhereEachRequestAndItsReplyBegin) {
     request(t, 0, 0, "GET1");
     const Connection* c = t.find({kClient, kServer});
     ASSERT_NE(c, nullptr);
-    EXPECT_EQ(c->replay.q0, SeqNum{101});
-    EXPECT_EQ(c->replay.r0, SeqNum{9001});
+    EXPECT_EQ(c->replay->q0, SeqNum{101});
+    EXPECT_EQ(c->replay->r0, SeqNum{9001});
     server_data(t, 0, 4, "0123456789");
     client_ack(t, 4, 10);
     request(t, 4, 10, "GET2");
-    EXPECT_EQ(c->replay.q0, SeqNum{105});
-    EXPECT_EQ(c->replay.r0, SeqNum{9011});
+    EXPECT_EQ(c->replay->q0, SeqNum{105});
+    EXPECT_EQ(c->replay->r0, SeqNum{9011});
     EXPECT_EQ(t.counters().replay_turns, 2u);
     // The request stays held after the server acknowledges it; the one
     // before it is gone.
@@ -529,7 +529,7 @@ TEST(ConnectionTableReplay, TurnsMarkWhereEachRequestAndItsReplyBegin) {
     // A request in two segments is one turn.
     request(t, 8, 15, "GE");
     request(t, 10, 15, "T3");
-    EXPECT_EQ(c->replay.q0, SeqNum{109});
+    EXPECT_EQ(c->replay->q0, SeqNum{109});
     EXPECT_EQ(held(*c), "GET3");
     EXPECT_EQ(t.counters().replay_turns, 3u);
 }
@@ -599,11 +599,11 @@ TEST(ConnectionTableReplay, ServerSegmentsReorderedByTheHubAreDigestedInOrder) {
     server_data(t, 9, 4, "jk");
     server_data(t, 6, 4, "ghi");   // a duplicate of one held
     const Connection* c = t.find({kClient, kServer});
-    EXPECT_EQ(c->replay.digest_end, SeqNum{9004});
+    EXPECT_EQ(c->replay->digest_end, SeqNum{9004});
     EXPECT_EQ(t.counters().replay_reordered, 2u);
     server_data(t, 3, 4, "def");   // the hole fills: everything follows in order
-    EXPECT_EQ(c->replay.digest_end, SeqNum{9012});
-    EXPECT_TRUE(c->replay.early.empty());
+    EXPECT_EQ(c->replay->digest_end, SeqNum{9012});
+    EXPECT_TRUE(c->replay->early.empty());
     EXPECT_EQ(t.counters().replay_digest_gaps, 0u);
     EXPECT_EQ(t.counters().replay_digested_bytes, 11u);
     client_ack(t, 4, 9);  // a mark at each segment's end, held ones too
@@ -646,7 +646,7 @@ TEST(ConnectionTableReplay, FullHoldsEverySinceTheHandshakeUntilItsCapThenAligne
     // 12 bytes would exceed the cap of 10: aligned from now on.
     request(t, 8, 5, "GET3");
     EXPECT_EQ(t.counters().replay_full_over_cap, 1u);
-    EXPECT_EQ(c->replay.mode, ReplayMode::Aligned);
+    EXPECT_EQ(c->replay_mode, ReplayMode::Aligned);
     EXPECT_EQ(held(*c), "GET3");
     EXPECT_FALSE(c->replay_plan(ReplayMode::Full, why).has_value());
     EXPECT_EQ(why, ReplayFallback::NotFromStart);
@@ -681,9 +681,8 @@ TEST(ConnectionTableReplay, PushKeepsNoTurnsAndEachPortHasItsMode) {
     request(t, 0, 0, "GET1");
     server_data(t, 0, 4, "abc");
     const Connection* c = t.find({kClient, kServer});
-    EXPECT_EQ(c->replay.mode, ReplayMode::Push);
-    EXPECT_FALSE(c->replay.q0.has_value());
-    EXPECT_TRUE(c->replay.marks.empty());
+    EXPECT_EQ(c->replay_mode, ReplayMode::Push);
+    EXPECT_EQ(c->replay, nullptr);  // push connections carry no replay state
     EXPECT_EQ(held(*c), "");
     EXPECT_EQ(t.counters().replay_turns, 0u);
     EXPECT_EQ(t.counters().replay_digested_bytes, 0u);
