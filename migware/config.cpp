@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -36,6 +37,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     std::string new_conn_policy = "backup";
     std::string membership = "standalone";
     long long priority = 0;
+    std::string replay_mode = "push";
+    std::vector<std::string> port_modes;
+    bool replay_unanswered = false;
+    int replay_stall_ms = 2000;
 
     po::options_description general("migware: transparent TCP failover (runs on the backup server)");
     general.add_options()
@@ -103,9 +108,19 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "group allowed to use the control socket (mode 0660); default: the daemon's group")
         ("state-file", po::value<std::string>(&cfg.state_file)->default_value(cfg.state_file),
          "restart snapshot of handshake facts (ISNs, options); empty disables it")
-        ("recovery.replay-unanswered", po::value<bool>(&cfg.failover.replay_unanswered)->default_value(false),
-         "request/response services: replay requests the primary ACKed but never answered "
-         "(not for push services, whose bytes it would duplicate)")
+        ("recovery.mode", po::value<std::string>(&replay_mode)->default_value(replay_mode),
+         "how a connection is handed to the backup (README \"What a user can expect\"): 'push' "
+         "(the twin starts at the client's first unacknowledged byte: client-push services such as "
+         "sensor collectors), 'aligned' (request/response: the current request is replayed and the "
+         "backup's reply aligned with the primary's, the overlap checked byte for byte by digest), "
+         "'full' (deterministic stateful sessions: every client byte since the handshake replayed)")
+        ("recovery.port-mode", po::value<std::vector<std::string>>(&port_modes)->composing(),
+         "PORT=MODE: the mode for one service port, over recovery.mode (repeatable)")
+        ("recovery.replay-stall-ms", po::value<int>(&replay_stall_ms)->default_value(replay_stall_ms),
+         "aligned/full: a backup that regenerates nothing of what the client has for this long has "
+         "diverged (its connection is reset)")
+        ("recovery.replay-unanswered", po::value<bool>(&replay_unanswered)->default_value(false),
+         "deprecated: true is recovery.mode aligned")
         ("recovery.new-connections-when-primary-returns",
          po::value<std::string>(&new_conn_policy)->default_value("backup"),
          "backup: new connections stay with the backup (no automatic fail-back); "
@@ -192,7 +207,56 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
         throw ConfigError("tracker.idle-timeout-s and tracker.closed-linger-s must be between 0 and 1e7");
     cfg.failover.table.idle_timeout_ns = static_cast<std::int64_t>(idle_timeout_s * 1e9);
     cfg.failover.table.closed_linger_ns = static_cast<std::int64_t>(closed_linger_s * 1e9);
-    cfg.failover.table.keep_unanswered = cfg.failover.replay_unanswered;
+    const auto mode = tracker::parse_replay_mode(replay_mode);
+    if (!mode) throw ConfigError("recovery.mode must be 'push', 'aligned' or 'full', not '" + replay_mode + "'");
+    cfg.failover.table.replay_mode = *mode;
+    if (replay_unanswered) {
+        cfg.warnings.push_back("recovery.replay-unanswered is deprecated: it now means recovery.mode aligned");
+        if (vm["recovery.mode"].defaulted()) cfg.failover.table.replay_mode = tracker::ReplayMode::Aligned;
+    }
+    for (const std::string& pm : port_modes) {
+        const auto eq = pm.find('=');
+        const std::string port_text = pm.substr(0, eq);
+        const auto m = eq == std::string::npos ? std::nullopt : tracker::parse_replay_mode(pm.substr(eq + 1));
+        int port = 0;
+        try {
+            std::size_t used = 0;
+            port = std::stoi(port_text, &used);
+            if (used != port_text.size()) port = 0;
+        } catch (const std::exception&) {
+            port = 0;
+        }
+        if (!m || port < 1 || port > 65535)
+            throw ConfigError("recovery.port-mode '" + pm + "' is not PORT=push|aligned|full");
+        if (std::find(cfg.ports.begin(), cfg.ports.end(), port) == cfg.ports.end())
+            throw ConfigError("recovery.port-mode '" + pm + "' names a port that is not a --port");
+        cfg.failover.table.port_modes.emplace_back(static_cast<std::uint16_t>(port), *m);
+    }
+    if (replay_stall_ms < 10 || replay_stall_ms > 600'000)
+        throw ConfigError("recovery.replay-stall-ms must be between 10 and 600000");
+    cfg.failover.replay_stall = replay_stall_ms * monitor::kMillisecond;
+    std::string mode_list;
+    for (auto p : cfg.ports) {
+        const tracker::ReplayMode m = cfg.failover.table.mode_for(p);
+        mode_list += (mode_list.empty() ? "" : ",") + std::to_string(p) + "=" + std::string(tracker::name_of(m));
+        const std::size_t cap = cfg.failover.table.per_connection_buffer_cap;
+        const std::string port = "port " + std::to_string(p);
+        if (m == tracker::ReplayMode::Full) {
+            if (cap < (64u << 10))
+                cfg.warnings.push_back(port + ": full replay holds every client byte since the handshake, but "
+                                       "tracker.buffer-cap is " + std::to_string(cap) +
+                                       " bytes: sessions longer than that fall back to aligned");
+            if (cfg.failover.table.max_connections * cap > cfg.failover.table.global_buffer_cap)
+                cfg.warnings.push_back(port + ": full replay: tracker.max-connections x tracker.buffer-cap (" +
+                                       std::to_string(cfg.failover.table.max_connections) + " x " +
+                                       std::to_string(cap) + ") exceeds tracker.global-buffer-cap (" +
+                                       std::to_string(cfg.failover.table.global_buffer_cap) +
+                                       "): with many long sessions some fall back to aligned");
+        } else if (m == tracker::ReplayMode::Aligned && cap < (16u << 10)) {
+            cfg.warnings.push_back(port + ": aligned replay holds the current request, but tracker.buffer-cap is " +
+                                   std::to_string(cap) + " bytes: larger requests are not replayed (push for them)");
+        }
+    }
     if (new_conn_policy != "backup" && new_conn_policy != "primary")
         throw ConfigError("recovery.new-connections-when-primary-returns must be 'backup' or 'primary'");
     cfg.failover.new_connections_to_returning_primary = new_conn_policy == "primary";
@@ -222,6 +286,7 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
                          {"segment_evidence", cfg.monitor.require_segment_evidence ? "on" : "off"}};
     if (cfg.reference) cfg.summary.push_back({"reference", cfg.reference->to_string()});
     cfg.summary.push_back({"max_connections", cfg.failover.table.max_connections});
+    cfg.summary.push_back({"replay", mode_list});
     cfg.summary.push_back({"membership", membership});
     if (cfg.membership == DaemonConfig::Membership::Corosync) {
         cfg.summary.push_back({"membership_priority", std::uint64_t{cfg.membership_priority}});

@@ -45,6 +45,10 @@ struct DaemonConfig {
     std::string membership_group = "migware";
     int membership_lease_ms = 300;          // corosync only: an active member's lease
     Fields summary;               // what was configured (the start event's fields)
+    // Settings that work but may not do what was meant (a replay mode that
+    // does not fit the buffer caps, a deprecated key): --check-config prints
+    // them, the daemon logs them at start.
+    std::vector<std::string> warnings;
 };
 
 /// Parses argv (without the program name). Returns nullopt after printing

@@ -187,6 +187,7 @@ void FailoverEngine::on_timer(MonoNs now) {
     if (!fence_queue_.empty() || fence_round_open_) fence_timer(now);
     if (!relayed_.empty() && now >= next_relay_sweep_) expire_relays(now);
     if (state_ == State::Recovery) recovery_timer(now);
+    if (absorbing_ > 0) replay_timer(now);
     if (state_ == State::Normal && now >= next_expiry_) {
         // Only in Normal: from the takeover on the table is the record of
         // what was carried over, and nothing feeds it.
@@ -201,6 +202,7 @@ void FailoverEngine::on_timer(MonoNs now) {
 MonoNs FailoverEngine::next_deadline() const {
     MonoNs next = std::numeric_limits<MonoNs>::max();
     if (state_ == State::Recovery) next = std::min(next, recovery_deadline());
+    if (absorbing_ > 0) next = std::min(next, replay_deadline());
     const auto& table = pipeline_.table();
     if (state_ == State::Normal && table.size() > 0 &&
         (table.config().idle_timeout_ns > 0 || table.config().closed_linger_ns > 0))

@@ -277,6 +277,7 @@ int main(int argc, char** argv) {
             throw UsageError(e.what());
         }
         if (!config) return kExitOk;  // --help
+        for (const auto& w : config->warnings) std::cerr << "migware: warning: " << w << '\n';
         if (config->check_only) {
             std::cout << "configuration ok: " << to_logfmt(config->summary) << '\n';
             return kExitOk;

@@ -65,6 +65,12 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
         }
     }
     switch (t->phase) {
+        case TwinPhase::Up:
+            if (!t->replay.absorbing) {
+                proxy_client_frame(*t, frame, p, now);
+                break;
+            }
+            [[fallthrough]];  // the backup is regenerating what the client has: held
         case TwinPhase::Waiting:
         case TwinPhase::SynSent:
             // Held, not lost: replayed the moment the twin is up.
@@ -75,7 +81,6 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
                 ++counters_.queue_overflow;
             }
             break;
-        case TwinPhase::Up:
         case TwinPhase::Closed:  // lingering: final ACKs still pass
             proxy_client_frame(*t, frame, p, now);
             break;
@@ -207,6 +212,8 @@ void FailoverEngine::on_backup_packet(std::span<const std::byte> ip_packet, Mono
                 send_backup(std::span(ack.data(), rewrite::build_twin_ack(ack, spec)));
                 return;
             }
+            if (t.replay.absorbing && t.phase == TwinPhase::Up && absorb_backup_packet(t, ip_packet, p, now))
+                return;
             proxy_backup_packet(t, ip_packet, p, now);
             break;
         case TwinPhase::Waiting:

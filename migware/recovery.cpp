@@ -121,15 +121,9 @@ void FailoverEngine::start_recovery(MonoNs now) {
             t.recovery.closing_fin = *c.client_fin_seq;
             if (o.a.after(*c.client_fin_seq)) o.a = *c.client_fin_seq;
         }
-        const auto unanswered = config_.replay_unanswered ? c.unanswered_start() : std::nullopt;
-        if (unanswered && unanswered->before(o.a)) {
-            // The primary ACKed a request it never answered: start the twin
-            // at the request, so the backup's service sees it and answers.
-            // The twin's seq still equals the client's (D1 = 0).
-            o.a = *unanswered;
-            t.recovery.unacked.resize(c.unacked.size());
-            c.unacked.copy_out(0, t.recovery.unacked);
-            ++counters_.replayed_unanswered;
+        plan_replay(t, c);  // aligned and full: the twin starts at the request (replay.cpp)
+        if (t.replay.mode != tracker::ReplayMode::Push) {
+            // Planned: the held bytes from the request on are in t.recovery.unacked.
         } else if (const std::uint32_t pending = c.unacked_in_flight(); pending > 0) {
             if (c.can_replay_unacked()) {
                 t.recovery.unacked.resize(pending);
@@ -265,7 +259,15 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
     advance(t, TwinEvent::Established);
     ++counters_.recovered;
     --syns_in_flight_;
-    // Client frames that arrived while the twin was opening, in order.
+    start_absorbing(t, now);
+    // While the backup regenerates what the client has, the client's frames
+    // wait: its ACKs would acknowledge bytes the backup has not sent yet.
+    if (!t.replay.absorbing) flush_queued(t, now);
+    pump_syns(now);
+    check_resolved(now);
+}
+
+void FailoverEngine::flush_queued(Twin& t, MonoNs now) {
     auto queued = std::move(t.recovery.queued);
     t.recovery.queued.clear();
     for (const auto& bytes : queued) {
@@ -275,8 +277,6 @@ void FailoverEngine::twin_established(Twin& t, const Packet& synack, MonoNs now)
         const sniffer::RawFrame qf{bytes, static_cast<std::uint32_t>(bytes.size()), 0};
         proxy_client_frame(t, qf, qp, now);
     }
-    pump_syns(now);
-    check_resolved(now);
 }
 
 std::uint8_t FailoverEngine::assumed_client_view_shift(const Twin& t) const {

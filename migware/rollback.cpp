@@ -90,6 +90,7 @@ void FailoverEngine::forget_takeover(MonoNs now) {
     lost_.clear();
     neighbours_.clear();
     twins_failed_ = 0;
+    absorbing_ = 0;
     primary_back_ = false;
     primary_talking_logged_ = false;
     recovery_done_ = 0;

@@ -103,6 +103,21 @@ struct Twin {
         std::optional<sniffer::SeqNum> backup_ack;
     } proxy;
 
+    /// Aligned and full replay (issue 13, replay.cpp): the backup's bytes in
+    /// [from, until) (client space) regenerate what the client already has.
+    /// They are digested and acknowledged by migware, never forwarded; the
+    /// digest must equal the primary's before anything from `until` on is.
+    struct Replay {
+        tracker::ReplayMode mode = tracker::ReplayMode::Push;
+        bool absorbing = false;
+        sniffer::SeqNum from;        // R0 (aligned) or the server's first byte (full)
+        sniffer::SeqNum until;       // K
+        sniffer::SeqNum digested;    // the backup's bytes digested up to here (client space)
+        std::uint64_t digest = 0;    // of the backup's bytes [from, digested)
+        std::uint64_t expected = 0;  // of the primary's bytes [from, until)
+        monitor::MonoNs stall_at = 0;  // no progress by then: diverged
+    } replay;
+
     /// The close, as both FINs pass through the proxy.
     struct Close {
         bool client_fin = false;

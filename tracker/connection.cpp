@@ -14,6 +14,34 @@ std::string_view name_of(TcpState s) {
     return "unknown";
 }
 
+std::string_view name_of(ReplayMode m) {
+    switch (m) {
+        case ReplayMode::Push: return "push";
+        case ReplayMode::Aligned: return "aligned";
+        case ReplayMode::Full: return "full";
+    }
+    return "unknown";
+}
+
+std::optional<ReplayMode> parse_replay_mode(std::string_view text) {
+    for (ReplayMode m : {ReplayMode::Push, ReplayMode::Aligned, ReplayMode::Full})
+        if (text == name_of(m)) return m;
+    return std::nullopt;
+}
+
+std::string_view name_of(ReplayFallback f) {
+    switch (f) {
+        case ReplayFallback::NoTurn: return "no_request_seen";
+        case ReplayFallback::TurnNotHeld: return "request_over_cap";
+        case ReplayFallback::Pipelined: return "pipelined";
+        case ReplayFallback::DigestBroken: return "reply_not_seen_whole";
+        case ReplayFallback::NoMark: return "ack_not_at_segment_end";
+        case ReplayFallback::NotFromStart: return "stream_start_not_held";
+        case ReplayFallback::kCount: break;
+    }
+    return "unknown";
+}
+
 std::uint8_t Connection::client_wscale() const {
     return wscale_in_use() ? std::min<std::uint8_t>(*client_wscale_offered, 14) : 0;
 }
@@ -74,20 +102,65 @@ bool Connection::can_replay_unacked() const {
     if (!server_ack_high) return false;
     const std::uint32_t pending = unacked_in_flight();
     if (pending == 0) return true;
-    // The ring may start before A (TableConfig::keep_unanswered); it must
+    // The ring may start before A (aligned and full replay); it must
     // reach back to A and run up to the last byte sent.
     return unacked_base_set && unacked_base.before_or_eq(*server_ack_high) &&
            unacked.size() >= pending && unacked_base + static_cast<std::uint32_t>(unacked.size()) == *client_data_end;
 }
 
-std::optional<SeqNum> Connection::unanswered_start() const {
-    if (!server_ack_high || !unacked_base_set || !client_data_end) return std::nullopt;
-    std::optional<SeqNum> b = answered_up_to;
-    if (!b && client_isn) b = *client_isn + 1u;
-    if (!b || b->after(*server_ack_high)) return std::nullopt;
-    if (unacked_base != *b) return std::nullopt;
-    if ((*client_data_end - *b).value != unacked.size()) return std::nullopt;
-    return b;
+bool Connection::holds_from(SeqNum from) const {
+    if (!unacked_base_set || !client_data_end) return false;
+    if (from.before(unacked_base) || from.after(*client_data_end)) return false;
+    return unacked_base + static_cast<std::uint32_t>(unacked.size()) == *client_data_end;
+}
+
+std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallback& why) const {
+    const ReplayTrack& r = replay;
+    if (!client_ack_high || !server_ack_high || !client_data_end) {
+        why = ReplayFallback::NoTurn;
+        return std::nullopt;
+    }
+    const SeqNum k = *client_ack_high;
+    // The digest of the primary's bytes up to K: a mark at exactly K (the
+    // client acknowledges whole segments; one cut in two leaves no mark).
+    const DigestMark* mark = r.live_marks() > 0 ? &r.marks[r.marks_head] : nullptr;
+    if (mark && mark->end != k) mark = nullptr;
+    if (mode == ReplayMode::Full) {
+        if (!r.full_held || !client_isn || !server_isn || !holds_from(*client_isn + 1u)) {
+            why = ReplayFallback::NotFromStart;
+            return std::nullopt;
+        }
+        if (!r.full_ok) {
+            why = ReplayFallback::DigestBroken;
+            return std::nullopt;
+        }
+        if (!mark) {
+            why = ReplayFallback::NoMark;
+            return std::nullopt;
+        }
+        return ReplayPlan{ReplayMode::Full, *client_isn + 1u, *server_isn + 1u, k, mark->full};
+    }
+    if (!r.q0 || !r.r0) {
+        why = ReplayFallback::NoTurn;
+        return std::nullopt;
+    }
+    if (!r.turn_held || !holds_from(*r.q0) || r.q0->after(*server_ack_high)) {
+        why = ReplayFallback::TurnNotHeld;
+        return std::nullopt;
+    }
+    if (k.before(*r.r0)) {
+        why = ReplayFallback::Pipelined;
+        return std::nullopt;
+    }
+    if (!r.turn_ok) {
+        why = ReplayFallback::DigestBroken;
+        return std::nullopt;
+    }
+    if (!mark) {
+        why = ReplayFallback::NoMark;
+        return std::nullopt;
+    }
+    return ReplayPlan{ReplayMode::Aligned, *r.q0, *r.r0, k, mark->turn};
 }
 
 }  // namespace migware::tracker

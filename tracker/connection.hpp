@@ -9,8 +9,11 @@
 #include <span>
 #include <string_view>
 
+#include <vector>
+
 #include "sniffer/net_types.hpp"
 #include "tracker/byte_ring.hpp"
+#include "tracker/stream_digest.hpp"
 
 namespace migware::tracker {
 
@@ -32,6 +35,70 @@ struct FourTuple {
 /// std::optional for the 32-bit fields packed in Connection.
 template <typename T>
 using Seen = std::optional<T>;
+
+/// How recovery hands a connection to the backup (issue 13, DESIGN.md §6b).
+/// The mode is a property of the service: migware cannot tell a push stream
+/// from a request the server has not answered yet, so the operator says.
+enum class ReplayMode : std::uint8_t {
+    Push,     // the twin starts at A: exact for client-push services (sensor collectors)
+    Aligned,  // the twin starts at the current request (Q0), its reply aligned to R0
+    Full,     // every client byte since the handshake is replayed (stateful sessions)
+};
+std::string_view name_of(ReplayMode m);
+std::optional<ReplayMode> parse_replay_mode(std::string_view text);
+
+/// Why a connection could not be replayed in its mode (recovery falls back
+/// to the next weaker one: full -> aligned -> push).
+enum class ReplayFallback : std::uint8_t {
+    NoTurn,        // no request seen since the handshake (or since a restart)
+    TurnNotHeld,   // the current request did not fit the buffer caps
+    Pipelined,     // the client asked again before it had the whole reply (K before R0)
+    DigestBroken,  // migware missed server bytes of the reply (capture loss, snaplen)
+    NoMark,        // the client's ACK is not at a segment end migware saw
+    NotFromStart,  // full: the first client bytes are not held (mid-stream, restored, over cap)
+    kCount,
+};
+std::string_view name_of(ReplayFallback f);
+
+/// The running digests of the server's stream up to one point of it.
+struct DigestMark {
+    SeqNum end;              // one past the last server byte covered
+    std::uint64_t turn = 0;  // digest of [r0, end)
+    std::uint64_t full = 0;  // digest of [server ISN + 1, end)
+};
+
+/// Request/reply boundaries (turns in the conversation, no protocol
+/// knowledge) and digests of the server's stream: what aligned and full
+/// recovery need. Unused (empty) in push mode.
+struct ReplayTrack {
+    static constexpr std::size_t kMaxMarks = 16384;  // unacknowledged server segments remembered
+    ReplayMode mode = ReplayMode::Push;  // in effect now: full falls back to aligned over its cap
+    bool full_held = false;       // the ring holds every client byte since the handshake
+    Seen<SeqNum> q0;              // where the client's current request began
+    Seen<SeqNum> r0;              // where the server's reply to it begins
+    bool turn_held = false;       // the ring holds [q0, client_data_end)
+    bool server_spoke_last = false;  // the newest data came from the server
+    Seen<SeqNum> server_data_end;    // one past the server's highest data byte (no SYN/FIN)
+    Seen<SeqNum> digest_end;      // server bytes digested, in order, up to here
+    std::uint64_t h_turn = kDigestBasis;
+    std::uint64_t h_full = kDigestBasis;
+    bool turn_ok = false;         // h_turn covers [r0, digest_end) exactly
+    bool full_ok = false;         // h_full covers [server ISN + 1, digest_end) exactly
+    // Marks at the end of each server segment the client has not yet
+    // acknowledged, plus the latest one it has (marks[marks_head]).
+    std::vector<DigestMark> marks;
+    std::uint32_t marks_head = 0;
+    std::size_t live_marks() const { return marks.size() - marks_head; }
+};
+
+/// Where a replayed twin starts and what its backup output must match.
+struct ReplayPlan {
+    ReplayMode mode = ReplayMode::Aligned;
+    SeqNum client_from;   // the twin's first data byte (its SYN is one before)
+    SeqNum server_from;   // the backup's first byte is aligned to it (D2 = ISNb + 1 - it)
+    SeqNum until;         // K: the backup's bytes before it are absorbed, not forwarded
+    std::uint64_t digest = kDigestBasis;  // of the primary's bytes [server_from, until)
+};
 
 /// What only the handshake shows: persisted so a restarted migware can still
 /// recover connections opened before it started (tracker/snapshot).
@@ -85,9 +152,6 @@ struct Connection {
     Seen<SeqNum> server_seq_next;
     Seen<SeqNum> client_data_end;  // one past the highest client data byte (no SYN/FIN)
     Seen<SeqNum> client_fin_seq;   // sequence number the client's FIN occupies
-    // B: client_data_end when the server last sent data. Client bytes after it
-    // have not been answered (request/response). Unset until the server sends.
-    Seen<SeqNum> answered_up_to;
     Seen<SeqNum> server_fin_seq;
     Seen<std::uint32_t> client_tsval_high;  // RFC 7323 TSval, serial order
     Seen<std::uint32_t> server_tsval_high;
@@ -103,11 +167,13 @@ struct Connection {
     std::int64_t closed_at_ns = 0;
 
     // Client bytes in [unacked_base, unacked_base + unacked.size()) held for
-    // replay into the backup. Trimmed as A advances.
+    // replay into the backup. Trimmed as A advances (push), as a new request
+    // begins (aligned), never (full).
     SeqNum unacked_base;
     bool unacked_base_set = false;
     bool buffer_overflowed = false;  // a cap refused bytes still unacknowledged
     ByteRing unacked;
+    ReplayTrack replay;
 
     // Intrusive list links (table-internal): LRU for open, FIFO for closed.
     std::uint32_t prev = 0;
@@ -136,10 +202,11 @@ struct Connection {
     /// True when the ring holds exactly [A, client_data_end): recovery can
     /// hand the backup every byte the primary never acknowledged.
     bool can_replay_unacked() const;
-    /// Where the client's unanswered bytes start: B (or the first data byte
-    /// when the server never sent any), if the ring still holds everything
-    /// from there to client_data_end and B is not after A.
-    std::optional<SeqNum> unanswered_start() const;
+    /// True when the ring holds exactly [from, client_data_end).
+    bool holds_from(SeqNum from) const;
+    /// How to replay this connection in `mode` (aligned or full), or why it
+    /// cannot be (then `why` is set).
+    std::optional<ReplayPlan> replay_plan(ReplayMode mode, ReplayFallback& why) const;
 };
 
 }  // namespace migware::tracker

@@ -98,7 +98,7 @@ Observation ConnectionTable::observe(const Packet& p, std::span<const std::byte>
         obs.client_retransmission = on_client_segment(c, p, frame);
         if (obs.client_retransmission) ++counters_.client_retransmissions;
     } else {
-        on_server_segment(c, p);
+        on_server_segment(c, p, frame);
     }
     update_state(c, now_ns);
     link_tail(list_of(c), slot);
@@ -126,10 +126,15 @@ bool ConnectionTable::on_client_segment(Connection& c, const Packet& p,
         if (!c.unacked_base_set) {
             c.unacked_base = t.seq + 1u;
             c.unacked_base_set = true;
+            // Full replay needs every byte from here on.
+            c.replay.full_held = c.replay.mode == ReplayMode::Full;
         }
     }
     if (o.has_timestamps) keep_max_ts(c.client_tsval_high, o.tsval);
-    if (t.has(tf::kAck)) keep_max(c.client_ack_high, t.ack);
+    if (t.has(tf::kAck)) {
+        keep_max(c.client_ack_high, t.ack);
+        if (c.replay.mode != ReplayMode::Push) prune_marks(c);
+    }
     const SeqNum data_start = t.seq + (syn ? 1u : 0u);
     const SeqNum data_end = data_start + p.payload_length;
     // RFC 9293 §3.10.7.4: data wholly at or below what was already sent is a
@@ -137,6 +142,14 @@ bool ConnectionTable::on_client_segment(Connection& c, const Packet& p,
     const bool retransmission = p.payload_length > 0 && c.client_data_end &&
                                 data_end.before_or_eq(*c.client_data_end);
     keep_max(c.client_seq_next, data_end + (t.has(tf::kFin) ? 1u : 0u));
+    if (p.payload_length > 0 && c.replay.mode != ReplayMode::Push &&
+        (!c.client_data_end || data_end.after(*c.client_data_end))) {
+        // New client bytes. After the server spoke (or first of all), they
+        // begin a new request: a turn in the conversation.
+        const SeqNum fresh = c.client_data_end && c.client_data_end->after(data_start) ? *c.client_data_end
+                                                                                      : data_start;
+        if (!c.replay.q0 || c.replay.server_spoke_last) begin_turn(c, fresh);
+    }
     if (p.payload_length > 0) {
         keep_max(c.client_data_end, data_end);
         buffer_client_data(c, p, frame);
@@ -149,7 +162,7 @@ bool ConnectionTable::on_client_segment(Connection& c, const Packet& p,
     return retransmission;
 }
 
-void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
+void ConnectionTable::on_server_segment(Connection& c, const Packet& p, std::span<const std::byte> frame) {
     const auto& t = p.tcp;
     const auto& o = t.options;
     if (p.has_ethernet) {
@@ -164,6 +177,13 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
         c.server_wscale_offered = o.wscale;
         c.server_sack_offered = o.sack_permitted;
         c.server_ts_offered = o.has_timestamps;
+        if (c.replay.mode != ReplayMode::Push) {
+            // The server's stream starts here: its digest from the first byte.
+            c.replay.server_data_end = t.seq + 1u;
+            c.replay.digest_end = t.seq + 1u;
+            c.replay.h_full = kDigestBasis;
+            c.replay.full_ok = true;
+        }
     }
     if (o.has_timestamps) keep_max_ts(c.server_tsval_high, o.tsval);
     if (t.has(tf::kAck)) {
@@ -175,11 +195,7 @@ void ConnectionTable::on_server_segment(Connection& c, const Packet& p) {
     if (t.has(tf::kFin)) c.server_fin_seq = data_end;
     if (t.has(tf::kRst)) c.rst_seen = true;
     c.server_window = t.window;
-    if (p.payload_length > 0) {
-        // The server answered: every client byte sent so far is consumed.
-        c.answered_up_to = c.client_data_end;
-        if (config_.keep_unanswered) trim_acked(c);
-    }
+    if (p.payload_length > 0 && c.replay.mode != ReplayMode::Push) digest_server_data(c, p, frame);
     if (p.payload_length > c.max_server_payload)
         c.max_server_payload = static_cast<std::uint16_t>(std::min<std::uint32_t>(p.payload_length, 0xffff));
 }
@@ -209,13 +225,15 @@ void ConnectionTable::buffer_client_data(Connection& c, const Packet& p,
     const std::uint32_t skip = (from - start).value;
     if (skip >= p.payload_captured) return;  // the capture cut off the new bytes
     const std::uint32_t add = p.payload_captured - skip;
-    if (c.unacked.size() + add > config_.per_connection_buffer_cap) {
-        ++counters_.buffer_cap_per_connection;
-        c.buffer_overflowed = true;
-        return;
-    }
-    if (counters_.buffered_bytes + add > config_.global_buffer_cap) {
-        ++counters_.buffer_cap_global;
+    // Over a cap, a replay mode first gives up what it holds beyond A.
+    while (c.unacked.size() + add > config_.per_connection_buffer_cap ||
+           counters_.buffered_bytes + add > config_.global_buffer_cap) {
+        if (relieve(c)) continue;
+        if (c.unacked.size() + add > config_.per_connection_buffer_cap) {
+            ++counters_.buffer_cap_per_connection;
+        } else {
+            ++counters_.buffer_cap_global;
+        }
         c.buffer_overflowed = true;
         return;
     }
@@ -225,20 +243,102 @@ void ConnectionTable::buffer_client_data(Connection& c, const Packet& p,
 
 void ConnectionTable::trim_acked(Connection& c) {
     if (!c.server_ack_high || !c.unacked_base_set) return;
+    const ReplayTrack& r = c.replay;
+    if (r.mode == ReplayMode::Full && r.full_held) return;  // every byte since the handshake
     SeqNum a = *c.server_ack_high;
-    if (config_.keep_unanswered) {
-        // Keep from B: bytes acknowledged but not yet answered may have to be
-        // replayed. Before the server's first data, B is the stream's start.
-        std::optional<SeqNum> b = c.answered_up_to;
-        if (!b && c.client_isn) b = *c.client_isn + 1u;
-        if (b && b->before(a)) a = *b;
-    }
+    // Aligned: from the current request on, acknowledged or not.
+    if (r.mode != ReplayMode::Push && r.turn_held && r.q0 && r.q0->before(a)) a = *r.q0;
     if (!a.after(c.unacked_base)) return;
     const std::size_t drop = std::min<std::size_t>((a - c.unacked_base).value, c.unacked.size());
     c.unacked.pop_front(drop);
     counters_.buffered_bytes -= drop;
     c.unacked_base = a;
     if (c.unacked.empty()) c.buffer_overflowed = false;
+}
+
+void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
+    ReplayTrack& r = c.replay;
+    ++counters_.replay_turns;
+    r.q0 = q0;
+    r.turn_held = true;
+    r.server_spoke_last = false;
+    // The reply will begin where the server's stream ends now. Known only
+    // from its segments (or, picked up after a restart, from the client's
+    // ACK: the client asks again once it has the whole reply).
+    r.r0 = r.server_data_end ? r.server_data_end : c.client_ack_high;
+    r.marks.clear();
+    r.marks_head = 0;
+    if (r.r0) {
+        if (!r.digest_end || *r.digest_end != *r.r0) {
+            // Server bytes migware never saw (or none yet): the digest
+            // restarts here, and the one from the stream's start is lost.
+            r.full_ok = false;
+            r.digest_end = *r.r0;
+        }
+        r.h_turn = kDigestBasis;
+        r.turn_ok = true;
+        r.marks.push_back({*r.r0, r.h_turn, r.h_full});
+    } else {
+        r.turn_ok = false;
+    }
+    trim_acked(c);
+}
+
+void ConnectionTable::digest_server_data(Connection& c, const Packet& p, std::span<const std::byte> frame) {
+    ReplayTrack& r = c.replay;
+    const SeqNum start = p.tcp.seq + (p.tcp.has(tf::kSyn) ? 1u : 0u);
+    const SeqNum end = start + p.payload_length;
+    if (!r.server_data_end || end.after(*r.server_data_end)) {
+        r.server_data_end = end;
+        r.server_spoke_last = true;  // new data: the reply (or a banner) is under way
+    }
+    if (!r.digest_end || (!r.turn_ok && !r.full_ok)) return;
+    if (end.before_or_eq(*r.digest_end)) return;  // digested already (a retransmission)
+    const std::uint32_t skip = start.after(*r.digest_end) ? 0 : (*r.digest_end - start).value;
+    if (start.after(*r.digest_end) || p.payload_captured < p.payload_length) {
+        // Bytes migware did not see (a capture drop, a short snaplen): this
+        // reply, and the stream since its start, cannot be checked.
+        r.turn_ok = r.full_ok = false;
+        ++counters_.replay_digest_gaps;
+        return;
+    }
+    const auto bytes = frame.subspan(std::size_t{p.layout.payload} + skip, p.payload_length - skip);
+    if (r.turn_ok) r.h_turn = digest_update(r.h_turn, bytes);
+    if (r.full_ok) r.h_full = digest_update(r.h_full, bytes);
+    counters_.replay_digested_bytes += bytes.size();
+    r.digest_end = end;
+    if (r.live_marks() < ReplayTrack::kMaxMarks) r.marks.push_back({end, r.h_turn, r.h_full});
+}
+
+void ConnectionTable::prune_marks(Connection& c) {
+    ReplayTrack& r = c.replay;
+    if (!c.client_ack_high || r.live_marks() < 2) return;
+    // Keep the latest mark the client has acknowledged, and every later one.
+    while (r.live_marks() >= 2 && r.marks[r.marks_head + 1].end.before_or_eq(*c.client_ack_high)) ++r.marks_head;
+    if (r.marks_head > 64 && std::size_t{r.marks_head} * 2 > r.marks.size()) {
+        r.marks.erase(r.marks.begin(), r.marks.begin() + r.marks_head);
+        r.marks_head = 0;
+    }
+}
+
+bool ConnectionTable::relieve(Connection& c) {
+    ReplayTrack& r = c.replay;
+    if (r.mode == ReplayMode::Full) {
+        // Over its cap, a full-replay connection keeps aligned replay.
+        r.mode = ReplayMode::Aligned;
+        r.full_held = false;
+        ++counters_.replay_full_over_cap;
+        trim_acked(c);
+        return true;
+    }
+    if (r.mode == ReplayMode::Aligned && r.turn_held) {
+        // A request too large to hold: its unacknowledged bytes only, as push.
+        r.turn_held = false;
+        ++counters_.replay_request_over_cap;
+        trim_acked(c);
+        return true;
+    }
+    return false;
 }
 
 void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
@@ -253,6 +353,8 @@ void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
         c.closed_at_ns = now_ns;
         counters_.buffered_bytes -= c.unacked.size();
         c.unacked.clear();
+        std::vector<DigestMark>().swap(c.replay.marks);
+        c.replay.marks_head = 0;
         return;
     }
     if (c.client_fin_seq || c.server_fin_seq) {
@@ -274,6 +376,7 @@ void ConnectionTable::reset_for_new_syn(Connection& c) {
     c = Connection{};
     c.key = key;
     c.id = id;
+    c.replay.mode = config_.mode_for(key.server.port.value);
     c.prev = prev;
     c.next = next;
 }
@@ -340,6 +443,7 @@ std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns)
     Connection& c = slots_[slot];
     c.key = key;
     c.id = next_id_++;
+    c.replay.mode = config_.mode_for(key.server.port.value);
     c.first_seen_ns = now_ns;
     c.last_seen_ns = now_ns;
     c.prev = c.next = kNil;
@@ -359,6 +463,7 @@ void ConnectionTable::remove(std::uint32_t slot) {
     index_.erase(pair_key(c.key.client, c.key.server));
     counters_.buffered_bytes -= c.unacked.size();
     c.unacked.clear();
+    std::vector<DigestMark>().swap(c.replay.marks);
     free_.push_back(slot);
 }
 

@@ -27,11 +27,18 @@ struct TableConfig {
     std::int64_t closed_linger_ns = 60'000'000'000;
     /// Silent connections are removed after this long (0: never).
     std::int64_t idle_timeout_ns = 0;
-    /// Keep client bytes the server acknowledged but has not answered yet
-    /// (everything after the client's position when the server last sent
-    /// data), so a request the primary ACKed before replying can be replayed
-    /// into the backup. Only for request/response services; see DESIGN-NOTES.md.
-    bool keep_unanswered = false;
+    /// How each service's connections are replayed into the backup (issue
+    /// 13): `replay_mode` unless `port_modes` names the server's port. Aligned
+    /// and full keep request/reply boundaries and digests of the server's
+    /// stream, and hold more client bytes (from the current request, or from
+    /// the handshake), within the same caps.
+    ReplayMode replay_mode = ReplayMode::Push;
+    std::vector<std::pair<std::uint16_t, ReplayMode>> port_modes;
+    ReplayMode mode_for(std::uint16_t server_port) const {
+        for (const auto& [port, mode] : port_modes)
+            if (port == server_port) return mode;
+        return replay_mode;
+    }
 };
 
 struct TableCounters {
@@ -51,6 +58,12 @@ struct TableCounters {
     std::uint64_t buffer_cap_global = 0;          // segments refused by the global cap
     std::uint64_t buffer_gaps = 0;       // client data after bytes the capture missed
     std::uint64_t client_retransmissions = 0;  // client data segments at or below its highest seq
+    // Issue 13: replay modes within the caps.
+    std::uint64_t replay_full_over_cap = 0;     // full-mode connections over a cap: now aligned
+    std::uint64_t replay_request_over_cap = 0;  // requests over a cap: not replayable (push for them)
+    std::uint64_t replay_turns = 0;             // requests begun (client turns), aligned and full
+    std::uint64_t replay_digested_bytes = 0;    // server bytes digested as they passed
+    std::uint64_t replay_digest_gaps = 0;       // server bytes migware missed: that reply unverifiable
 };
 
 enum class Direction : std::uint8_t { FromClient, FromServer };
@@ -132,10 +145,17 @@ private:
     /// Returns true when the segment's data had been seen before.
     bool on_client_segment(Connection& c, const sniffer::Packet& p,
                            std::span<const std::byte> frame);
-    void on_server_segment(Connection& c, const sniffer::Packet& p);
+    void on_server_segment(Connection& c, const sniffer::Packet& p, std::span<const std::byte> frame);
     void buffer_client_data(Connection& c, const sniffer::Packet& p,
                             std::span<const std::byte> frame);
     void trim_acked(Connection& c);
+    // Issue 13: turns and digests (aligned and full modes).
+    void begin_turn(Connection& c, SeqNum q0);
+    void digest_server_data(Connection& c, const sniffer::Packet& p, std::span<const std::byte> frame);
+    static void prune_marks(Connection& c);
+    /// A cap refused bytes: full falls back to aligned, a request over the
+    /// cap is not replayable. True when the ring shrank (try again).
+    bool relieve(Connection& c);
     void update_state(Connection& c, std::int64_t now_ns);
     void reset_for_new_syn(Connection& c);
 

@@ -12,7 +12,7 @@
 //     fuzzer cannot guess a twin's port and sequence number.
 // The config byte: bit 0 verify_tcp_checksums (the daemon's setting), 1
 // answer_arp, 2 fence_returning_primary, 3 new_connections_to_returning_primary,
-// 4 replay_unanswered, 5 recover_midstream off, 6 this host's MAC known,
+// 4 replay aligned (full with bit 0), 5 recover_midstream off, 6 this host's MAC known,
 // 7 max_syn_rate 1000/s. scripts/fuzz_seeds.py writes scripts from captures.
 //
 // Oracle besides the sanitizers: everything the engine sends decodes
@@ -209,8 +209,10 @@ migware::FailoverConfig config_from(std::uint8_t bits) {
     c.answer_arp = (bits & 0x02) != 0;
     c.fence_returning_primary = (bits & 0x04) != 0;
     c.new_connections_to_returning_primary = (bits & 0x08) != 0;
-    c.replay_unanswered = (bits & 0x10) != 0;
-    c.table.keep_unanswered = c.replay_unanswered;
+    // Replay modes (issue 13): aligned, or full when checksums are verified too.
+    if ((bits & 0x10) != 0)
+        c.table.replay_mode = (bits & 0x01) != 0 ? migware::tracker::ReplayMode::Full
+                                                 : migware::tracker::ReplayMode::Aligned;
     c.recover_midstream = (bits & 0x20) == 0;
     if ((bits & 0x40) != 0) c.backup_mac = migware::sniffer::MacAddr{{0x02, 0x00, 0xc6, 0x12, 0x00, 0x02}};
     if ((bits & 0x80) != 0) c.max_syn_rate = 1000;
