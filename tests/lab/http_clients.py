@@ -19,7 +19,8 @@ Every body is classified:
   mixed     anything else: a splice of the two, a corrupted or a short body. Never acceptable.
 For a mixed body the first offset that differs from each version is recorded.
 
---rate paces each client's reads (token bucket, 64 KiB burst) and --rcvbuf fixes the socket's
+--rate paces each client's reads (token bucket, 64 KiB burst; client k of N at
+(0.6 + 0.8 k/(N-1)) x RATE, so that they drift apart) and --rcvbuf fixes the socket's
 receive buffer before connect (it turns autotuning off): together they keep the server's reply
 in flight on the wire, paced by the client, instead of parked in the client's socket buffer.
 
@@ -142,7 +143,10 @@ class Client(threading.Thread):
         self.bytes = 0
         self.sock = None
         self.last_read_ns = None
-        self.pacer = Pacer(args.rate)
+        # rates spread over [0.6, 1.4] x --rate: the clients drift apart, so that the pull finds
+        # them at different points of their replies (in lockstep, all could be between two)
+        spread = 0.6 + 0.8 * idx / (args.clients - 1) if args.clients > 1 else 1.0
+        self.pacer = Pacer(args.rate * spread)
         self.deadline_ns = None
         self.cur = None
 

@@ -222,6 +222,35 @@ else:
 PY
 }
 
+# rl_counter_family PREFIX : the sum of a labelled family (PREFIX_<label> keys), and its
+# non-zero members, e.g. `3 (no_turn=2 pipelined=1)`
+rl_counter_family() {
+    "$RL_PY" - "$RL_WORK/counters.json" "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+m = {k[len(sys.argv[2]) + 1:]: v for k, v in c.items() if k.startswith(sys.argv[2] + "_")}
+nz = " ".join(f"{k}={v}" for k, v in sorted(m.items()) if v)
+print(sum(m.values()), f"({nz})" if nz else "")
+PY
+}
+
+# rl_replay_figures : migware's counters of interest, one line; sets C_DIV C_AL C_FULL C_VER
+# C_PUSH C_F2A C_FOC C_ROC C_GAPS C_REC (-1 where there is no such counter)
+rl_replay_figures() {
+    C_DIV=$(rl_counter replay_diverged) C_AL=$(rl_counter replay_aligned) C_FULL=$(rl_counter replay_full)
+    C_VER=$(rl_counter replay_verified) C_PUSH=$(rl_counter replay_as_push) C_F2A=$(rl_counter replay_full_as_aligned)
+    C_FOC=$(rl_counter replay_full_over_cap) C_ROC=$(rl_counter replay_request_over_cap)
+    C_GAPS=$(rl_counter replay_digest_gaps) C_REC=$(rl_counter recovered)
+    echo "   migware: recovered=$C_REC replay_aligned=$C_AL replay_full=$C_FULL replay_verified=$C_VER replay_diverged=$C_DIV"
+    echo "            replay_as_push=$C_PUSH replay_full_as_aligned=$C_F2A replay_fallback=$(rl_counter_family replay_fallback)"
+    echo "            replay_full_over_cap=$C_FOC replay_request_over_cap=$C_ROC replay_digest_gaps=$C_GAPS absorbed_bytes=$(rl_counter replay_absorbed_bytes) kernel_drops=$(rl_counter kernel_drops) (-1: no such counter)"
+    "$RL_PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); print("   migware counters (non-zero):", " ".join(f"{k}={v}" for k, v in sorted(c.items()) if v and any(w in k for w in ("replay", "recover", "drop", "rst", "reset", "gap", "refused"))))' "$RL_WORK/counters.json"
+    local n
+    n=$(grep -c 'event=replay_diverged' "$RL_WORK/migware.log")
+    echo "   migware log: $n event=replay_diverged lines"
+    grep 'event=replay_diverged' "$RL_WORK/migware.log" | head -n 4 | cut -c1-300 | sed 's/^/     /'
+}
+
 # rl_stop_migware : SIGTERM; the shutdown line must come; status checked by the caller (RL_RC)
 rl_stop_migware() { rl_stop "$RL_MIG_PID" 5; }
 

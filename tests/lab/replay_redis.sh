@@ -118,12 +118,7 @@ echo "   clients: $T_WRITTEN keys written, $T_READS key reads ($T_RB before the 
 echo "   final read-back on each client's one connection: $T_FINAL keys; $FINAL_OK of $NCLIENTS clients all right"
 echo "   backup's redis read directly: $B_KEYS keys expected, $B_MISSING missing, $B_WRONG wrong, DBSIZE $B_DBSIZE"
 rl_transitions
-C_DIV=$(rl_counter replay_diverged) C_AL=$(rl_counter replay_aligned) C_FULL=$(rl_counter replay_full)
-C_FB=$(rl_counter replay_fallback) C_AOC=$(rl_counter replay_aligned_over_cap) C_FOC=$(rl_counter replay_full_over_cap)
-C_REC=$(rl_counter recovered)
-echo "   migware: recovered=$C_REC replay_full=$C_FULL replay_aligned=$C_AL replay_diverged=$C_DIV replay_fallback=$C_FB replay_full_over_cap=$C_FOC replay_aligned_over_cap=$C_AOC (-1: no such counter)"
-"$RL_PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); print("   migware counters:", " ".join(f"{k}={v}" for k, v in sorted(c.items()) if v and any(w in k for w in ("replay", "recover", "unrecovered", "drop", "rst", "reset", "diverg"))))' "$RL_WORK/counters.json"
-grep 'replay_diverged' "$RL_WORK/migware.log" | head -n 5 | cut -c1-240 | sed 's/^/     /'
+rl_replay_figures
 
 check "the pull happened while the clients ran" "$([[ $HAVE_PULL -eq 1 && $T_RB -gt 0 ]]; echo $?)"
 check "every client thread finished (no thread stuck)" "$([[ $STUCK -eq 0 && $NCLIENTS -eq $CLIENTS ]]; echo $?)"
@@ -137,8 +132,8 @@ check "the backup's redis holds every key written ($B_KEYS; $B_MISSING missing, 
     "$([[ $B_KEYS -eq $T_WRITTEN && $B_MISSING -eq 0 && $B_WRONG -eq 0 && $B_DBSIZE -eq $T_WRITTEN ]]; echo $?)"
 check "replay_diverged is 0 ($C_DIV)" "$([[ $C_DIV -eq 0 ]]; echo $?)"
 if [[ $MODE == full ]]; then
-    check "full replay was used (replay_full $C_FULL >= 1), never over its cap (replay_full_over_cap $C_FOC)" \
-        "$([[ $C_FULL -ge 1 && $C_FOC -eq 0 ]]; echo $?)"
+    check "full replay was used (replay_full $C_FULL >= 1), never over its cap (replay_full_over_cap $C_FOC), never aligned or push instead ($C_F2A, $C_PUSH)" \
+        "$([[ $C_FULL -ge 1 && $C_FOC -eq 0 && $C_F2A -eq 0 && $C_PUSH -eq 0 ]]; echo $?)"
 fi
 check "migware exited cleanly on SIGTERM (status $mig_rc)" "$mig_rc"
 rl_verdict
