@@ -158,6 +158,7 @@ class Client(threading.Thread):
         s.settimeout(self.args.timeout)
         s.connect((self.args.host, self.args.port))
         self.sock = s
+        self.port = s.getsockname()[1]
         self.connections += 1
         self.last_read_ns = now_ns()
 
@@ -284,7 +285,7 @@ class Client(threading.Thread):
             except ReplyError as e:
                 cur = self.cur or {}
                 self.errors.append({"kind": e.kind, "detail": e.detail, "t": now_ns(),
-                                    "conn": self.connections, "path": path,
+                                    "conn": self.connections, "port": self.port, "path": path,
                                     "t_send": cur.get("t_send"), "t_first": cur.get("t_first"),
                                     "body_received": cur.get("body_received", 0)})
                 self.cur = None

@@ -117,13 +117,14 @@ done
 # ---------------------------------------------------------------- verdict
 tail -n 1 "$RL_WORK/clients.err" | sed 's/^/   /'
 # the clients' figures, and the checks' inputs (shell variables in verdict.env)
-"$RL_PY" - "$RL_WORK/clients.json" "$DIVERGE" "$RL_WORK/verdict.env" <<'PY' || rl_fatal "cannot read the client report"
-import json, shlex, sys
+"$RL_PY" - "$RL_WORK/clients.json" "$DIVERGE" "$RL_WORK/verdict.env" "$RL_WORK/migware.log" <<'PY' || rl_fatal "cannot read the client report"
+import json, re, shlex, sys
 s = json.load(open(sys.argv[1]))
 diverge = sys.argv[2] == "1"
 pull = s["pull_ns"]
 t = s["total"]
 reset_at_pull = other_errors = clients_after = bad_order = 0
+reset_ports = set()
 in_flight = t["requests_spanning_pull"]      # completed across the pull, and the ones that died
 for c in s["clients"]:
     for e in c["errors"]:
@@ -133,6 +134,7 @@ for c in s["clients"]:
             in_flight += 1
         if diverge and at_pull:
             reset_at_pull += 1
+            reset_ports.add(e.get("port"))
         else:
             other_errors += 1
         print(f"   client {c['client']} conn {e['conn']}: {e['kind']} {e.get('since_pull_ms')} ms "
@@ -153,13 +155,26 @@ for c in s["clients"]:
                 bad_order += 1
                 print(f"   client {c['client']} conn {conn}: {path} sent {sent} ms, done {done} ms "
                       f"from the pull: body {cls}, expected {want}")
+# the connections migware says it reset (event=replay_diverged client=IP:PORT), against the
+# ones the clients saw reset at the pull
+logged = set()
+for line in open(sys.argv[4], errors="replace"):
+    m = re.search(r"event=replay_diverged client=198\.18\.0\.10:(\d+)", line)
+    if m:
+        logged.add(int(m.group(1)))
+if diverge:
+    for p in sorted(logged - reset_ports):
+        print(f"   migware logged a divergence on client port {p}, but no client saw a reset there at the pull")
+    for p in sorted(reset_ports - logged):
+        print(f"   client port {p} was reset at the pull, but migware logged no divergence for it")
 v = dict(T_REQ=t["requests"], T_BEFORE=t["requests_before_pull"], T_AFTER=t["requests_after_pull"],
          T_SPAN=t["requests_spanning_pull"], T_BYTES=t["bytes"], T_PRIMARY=t["primary"],
          T_BACKUP=t["backup"], T_MIXED=t["mixed"], T_ERRORS=t["errors"],
          T_RECONNECTS=t["reconnects"], T_GAP=t["worst_gap_ms"], T_WORST_REQ=t["worst_request_ms"],
          STUCK=len(s["stuck_threads"]), RESET_AT_PULL=reset_at_pull, OTHER_ERRORS=other_errors,
          CLIENTS_AFTER=clients_after, NCLIENTS=len(s["clients"]), HAVE_PULL=1 if pull else 0,
-         BAD_ORDER=bad_order, IN_FLIGHT=in_flight)
+         BAD_ORDER=bad_order, IN_FLIGHT=in_flight,
+         PORTS_MATCH=1 if logged == reset_ports else 0, N_LOGGED=len(logged))
 with open(sys.argv[3], "w") as f:
     for k, x in v.items():
         f.write(f"{k}={shlex.quote(str(x))}\n")
@@ -198,6 +213,8 @@ else
     check "migware counted divergence (replay_diverged $C_DIV >= 1)" "$([[ $C_DIV -ge 1 ]]; echo $?)"
     check "replay_diverged ($C_DIV) equals the connections reset at the pull ($RESET_AT_PULL)" \
         "$([[ $C_DIV -eq $RESET_AT_PULL ]]; echo $?)"
+    check "the ports in migware's replay_diverged lines ($N_LOGGED) are those of the connections reset at the pull" \
+        "$([[ $PORTS_MATCH -eq 1 ]]; echo $?)"
     check "every client completed requests after the pull, reset ones on a new connection ($CLIENTS_AFTER of $CLIENTS)" \
         "$([[ $CLIENTS_AFTER -eq $CLIENTS ]]; echo $?)"
 fi
