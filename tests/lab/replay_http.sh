@@ -4,6 +4,8 @@
 #
 #   tests/lab/replay_http.sh BUILD_DIR [--mode aligned|push|full] [--diverge] [--keep]
 #                            [--clients N] [--duration S] [--pull-at S] [--rate BYTES_PER_S]
+#                            [--capture]   (evidence: tcpdump headers on the client's and the
+#                                          backup's eth0, kept with --keep)
 #
 # nginx on the primary and on the backup serves /2m.bin (2 MiB) and /40k.bin (40 KiB) of
 # random bytes, with deterministic replies (no Date header, no version, equal mtimes).  N
@@ -29,12 +31,13 @@
 # Ends with `replay_http: N passed, M failed` (checks); exit 0 only if none failed.  Needs root.
 set -uo pipefail
 RL_NAME=replay_http RL_NAME_TAG=h
-BUILD="" MODE=aligned DIVERGE=0 CLIENTS=10 DURATION=8 PULL_AT=2 RATE=3000000 RCVBUF=32768 TIMEOUT=10
+BUILD="" MODE=aligned DIVERGE=0 CAPTURE=0 CLIENTS=10 DURATION=8 PULL_AT=2 RATE=3000000 RCVBUF=32768 TIMEOUT=10
 ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
         --diverge) DIVERGE=1; shift;;
+        --capture) CAPTURE=1; shift;;
         --keep) RL_KEEP=1; shift;;
         --clients) CLIENTS=${2:-}; shift 2;;
         --duration) DURATION=${2:-}; shift 2;;
@@ -88,6 +91,15 @@ hp=$(hdr "$LAB_NS_PRIMARY" 127.0.0.1) hb=$(hdr "$LAB_NS_BACKUP" 127.0.0.1)
 grep -qi '^Date:' <<<"$hp" && rl_fatal "nginx still sends a Date header"
 rl_log "reply headers, equal on both servers: $(tr -d '\r' <<<"$hp" | paste -sd'|')"
 
+if [[ $CAPTURE -eq 1 ]]; then
+    for side in client backup; do
+        ns=$LAB_NS_CLIENT; [[ $side == backup ]] && ns=$LAB_NS_BACKUP
+        rl_spawn "$ns" "$RL_BOUND" /dev/null "$RL_WORK/tcpdump-$side.log" \
+            tcpdump -i eth0 -nn -s 96 --immediate-mode -U -B 65536 -Z root -w "$RL_WORK/$side.pcap" tcp port 80
+        rl_wait 5 "$RL_LAST" "tcpdump ($side)" grep -qs 'listening on' "$RL_WORK/tcpdump-$side.log" \
+            || rl_fatal "tcpdump ($side) did not start"
+    done
+fi
 MIG_ARGS=(--recovery.mode "$MODE")
 [[ $MODE == push ]] && MIG_ARGS=()        # push is the default; the old binary knows no --recovery.mode
 rl_migware "$BUILD" 80 "${MIG_ARGS[@]}"
