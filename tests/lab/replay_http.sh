@@ -104,7 +104,7 @@ MIG_ARGS=(--recovery.mode "$MODE")
 [[ $MODE == push ]] && MIG_ARGS=()        # push is the default; the old binary knows no --recovery.mode
 rl_migware "$BUILD" 80 "${MIG_ARGS[@]}"
 
-CLIENT_ARGS=(--server "$LAB_IP_PRIMARY:80" --clients "$CLIENTS" --paths /2m.bin,/40k.bin
+CLIENT_ARGS=(--server "$LAB_IP_PRIMARY:80" --clients "$CLIENTS" --paths "/2m.bin,/40k.bin"
     --primary-dir "$RL_WORK/www-primary" --duration "$DURATION" --timeout "$TIMEOUT"
     --rate "$RATE" --rcvbuf "$RCVBUF" --pull-file "$RL_WORK/pull"
     --start-file "$RL_WORK/clients.start" --out "$RL_WORK/clients.json")
