@@ -25,6 +25,7 @@ PACKAGES=(
   prometheus                          # promtool: tests/control check `metrics` with it (required)
   corosync corosync-qnetd corosync-qdevice # lab: the cluster lab (scripts/cluster.sh, tests/lab/cluster_smoke.sh)
   libcpg-dev libquorum-dev libvotequorum-dev  # membership/: the Corosync provider (CPG, quorum, votequorum)
+  nginx libnginx-mod-http-headers-more-filter redis-server  # lab: replay tests (issue 13)
 )
 
 if [[ "${MIGWARE_SKIP_APT:-0}" != 1 ]]; then

@@ -1,0 +1,297 @@
+# Shared parts of the replay lab tests (issue 13): replay_http.sh, replay_diverge.sh,
+# replay_redis.sh.  Source it after setting RL_NAME (a short tag: the namespace prefix is
+# mwr<tag><pid>-, the work directory /dev/shm/mwr<tag>.XXXXXX) and RL_BOUND (seconds: the
+# whole run re-executes itself under `timeout` with that bound).
+#
+# What it gives the test: the hub lab up (scripts/lab.sh), a trap that stops every process
+# the test started (their own PIDs only: TERM, then KILL) and removes the namespaces and the
+# work directory on exit, INT and TERM; rl_spawn for bounded background processes; nginx and
+# redis-server with their own files in the work directory; migware in the backup namespace;
+# the pull with its CLOCK_MONOTONIC moment; migware's counters before it stops; check/verdict.
+#
+# Needs root: without it the test fails (exit 1) with a message.  It never skips.
+# shellcheck shell=bash
+
+RL_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RL_ROOT=$(cd "$RL_HERE/../.." && pwd)
+RL_KEEP=${RL_KEEP:-0}
+RL_PIDS=()
+RL_WORK=""
+RL_PASSED=0 RL_FAILED=0
+RL_MIG_PID=""
+RL_T0=$(date +%s.%N)
+
+rl_log() { printf '%s: %s\n' "$RL_NAME" "$*" >&2; }
+rl_elapsed() { awk -v a="$RL_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+rl_fatal() {
+    rl_log "FAIL: $*"
+    if [[ -n $RL_WORK && -s $RL_WORK/migware.log ]]; then
+        rl_log "--- tail of migware's log"; tail -n 20 "$RL_WORK/migware.log" | cut -c1-300 >&2
+    fi
+    echo "$RL_NAME: FAIL ($*)"
+    exit 1
+}
+
+# The whole run is bounded: re-exec under timeout (TERM -> the trap cleans up).
+rl_bound() {
+    if [[ -z ${MWR_BOUNDED:-} ]]; then
+        export MWR_BOUNDED=$RL_BOUND
+        exec timeout --foreground -k 10 "$RL_BOUND" "$0" "$@"
+    fi
+}
+
+rl_running() { local p; for p in $(jobs -rp); do [[ $p == "$1" ]] && return 0; done; return 1; }
+
+# rl_stop PID [SECS] : TERM one of our own processes, KILL it after SECS, reap it; status in RL_RC
+rl_stop() {
+    local pid=$1 secs=${2:-5} i keep=() p
+    RL_RC=0
+    [[ -n $pid ]] || return 0
+    if rl_running "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        for (( i = 0; i < secs * 20; i++ )); do rl_running "$pid" || break; sleep 0.05; done
+        rl_running "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    RL_RC=$?
+    for p in "${RL_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    RL_PIDS=("${keep[@]}")
+}
+
+rl_cleanup() {
+    local rc=$? pid
+    set +e
+    trap - EXIT INT TERM
+    for pid in "${RL_PIDS[@]}"; do rl_running "$pid" && kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${RL_PIDS[@]}"; do rl_stop "$pid" 3; done
+    if [[ -n ${LAB_PREFIX:-} ]]; then
+        lab_down
+        if ip netns list 2>/dev/null | grep -q "^${LAB_PREFIX}"; then
+            rl_log "ERROR: namespaces ${LAB_PREFIX}* still present"; rc=1
+        fi
+    fi
+    if [[ -n $RL_WORK && -d $RL_WORK ]]; then
+        if [[ $RL_KEEP -eq 1 ]]; then rl_log "artefacts kept in $RL_WORK"; else rm -rf "$RL_WORK"; fi
+    fi
+    exit $rc
+}
+
+# rl_setup : root, tools, traps, work directory, the lab
+rl_setup() {
+    [[ $(id -u) -eq 0 ]] || { echo "$RL_NAME: FAIL: needs root (network namespaces); not skipping"; exit 1; }
+    # shellcheck source=../../scripts/lab.sh
+    source "$RL_ROOT/scripts/lab.sh"
+    lab_check_tools || rl_fatal "missing tools"
+    RL_PY=$(command -v python3)
+    trap rl_cleanup EXIT
+    trap 'rl_log "interrupted"; exit 130' INT
+    trap 'rl_log "terminated (run bound ${MWR_BOUNDED}s?)"; exit 143' TERM
+    RL_WORK=$(mktemp -d "/dev/shm/mwr${RL_NAME_TAG}.XXXXXX") || rl_fatal "mktemp"
+    chmod 755 "$RL_WORK"
+    lab_init "mwr${RL_NAME_TAG}$$-" || rl_fatal "lab_init"
+    lab_up >"$RL_WORK/lab.log" 2>&1 || rl_fatal "lab_up: $(tail -n 3 "$RL_WORK/lab.log")"
+}
+
+# rl_spawn NS SECS OUT ERR cmd... : a bounded background process in NS; its PID in RL_LAST
+rl_spawn() {
+    local ns=$1 secs=$2 out=$3 err=$4; shift 4
+    ip netns exec "$ns" timeout -k 3 "$secs" "$@" >"$out" 2>"$err" &
+    RL_LAST=$!
+    RL_PIDS+=("$RL_LAST")
+}
+
+# rl_wait SECS PID WHAT test-command... : poll until the test passes (fails if PID exits first)
+rl_wait() {
+    local secs=$1 pid=$2 what=$3 i; shift 3
+    for (( i = 0; i < secs * 50; i++ )); do
+        "$@" && return 0
+        if [[ -n $pid ]] && ! rl_running "$pid"; then rl_log "$what: exited early"; return 1; fi
+        sleep 0.02
+    done
+    rl_log "$what: not within ${secs}s"; return 1
+}
+
+# rl_port_open NS IP PORT : a TCP connect succeeds
+rl_port_open() {
+    ip netns exec "$1" "$RL_PY" -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5).close()' "$2" "$3" 2>/dev/null
+}
+
+# rl_nginx ROLE NS WWW : nginx 1.22 in NS serving WWW on port 80, with its own config, pid,
+# temp and log files in $RL_WORK/nginx-ROLE.  Deterministic replies: no Date header
+# (headers-more), no version in Server; ETag and Last-Modified come from the files' mtimes,
+# which the caller makes equal on both servers.  Keep-alive for the whole run.
+rl_nginx() {
+    local role=$1 ns=$2 www=$3 d="$RL_WORK/nginx-$1"
+    mkdir -p "$d/tmp"
+    cat >"$d/nginx.conf" <<EOF
+load_module /usr/share/nginx/modules/ngx_http_headers_more_filter_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 1024; }
+http {
+    default_type application/octet-stream;
+    log_format lab '\$connection \$remote_addr:\$remote_port "\$request" \$status \$bytes_sent \$request_time';
+    access_log $d/access.log lab;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server_tokens off;
+    more_clear_headers Date;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    sendfile on;
+    server {
+        listen 80;
+        root $www;
+        location / { }
+    }
+}
+EOF
+    rl_spawn "$ns" "$RL_BOUND" "$d/stdout" "$d/stderr" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
+    rl_wait 5 "$RL_LAST" "nginx ($role)" test -s "$d/nginx.pid" \
+        || rl_fatal "nginx ($role) did not start: $(tail -n 3 "$d/stderr" "$d/error.log" 2>/dev/null)"
+}
+
+# rl_redis ROLE NS : redis-server 7 in NS on port 6379, empty, no persistence
+rl_redis() {
+    local role=$1 ns=$2 d="$RL_WORK/redis-$1"
+    mkdir -p "$d"
+    rl_spawn "$ns" "$RL_BOUND" "$d/stdout" "$d/stderr" redis-server --port 6379 --save '' \
+        --appendonly no --protected-mode no --bind 0.0.0.0 --daemonize no --dir "$d" \
+        --logfile "$d/redis.log"
+    rl_wait 5 "$RL_LAST" "redis ($role)" rl_port_open "$ns" 127.0.0.1 6379 \
+        || rl_fatal "redis ($role) did not start: $(tail -n 3 "$d/redis.log" "$d/stderr" 2>/dev/null)"
+}
+
+# rl_migware BUILD PORT ARGS... : migware in the backup namespace; waits for state=normal
+rl_migware() {
+    local build=$1 port=$2; shift 2
+    [[ -x $build/bin/migware ]] || rl_fatal "no migware binary at $build/bin/migware"
+    rl_spawn "$LAB_NS_BACKUP" "$RL_BOUND" "$RL_WORK/migware.out" "$RL_WORK/migware.log" \
+        "$build/bin/migware" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" \
+        --port "$port" --control.socket "$RL_WORK/control.sock" --state-file "$RL_WORK/snapshot" "$@"
+    RL_MIG_PID=$RL_LAST
+    rl_wait 5 "$RL_MIG_PID" migware grep -qs 'state=normal' "$RL_WORK/migware.log" "$RL_WORK/migware.out" \
+        || rl_fatal "migware did not reach state=normal within 5 s"
+    rl_log "migware up (state=normal): $* (after $(rl_elapsed)s)"
+}
+
+# rl_pull : the primary's cable out; CLOCK_MONOTONIC ns just before and just after the command
+# in $RL_WORK/pull (a request sent between the two may still have reached the primary)
+rl_pull() {
+    "$RL_PY" - "$LAB_NS_HUB" "$RL_WORK/pull" <<'PY' || rl_fatal "the pull failed"
+import os, subprocess, sys, time
+t = time.monotonic_ns()
+subprocess.run(["ip", "-n", sys.argv[1], "link", "set", "p-primary", "down"], check=True)
+t_end = time.monotonic_ns()
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(f"{t} {t_end}\n")
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+PY
+    rl_log "primary's cable pulled (after $(rl_elapsed)s)"
+}
+
+# rl_sleep_until_mono NS : sleep until CLOCK_MONOTONIC reaches NS
+rl_sleep_until_mono() {
+    "$RL_PY" -c 'import sys, time; d = (int(sys.argv[1]) - time.monotonic_ns()) / 1e9; time.sleep(max(0.0, d))' "$1"
+}
+
+# rl_counters : migware's counters (control socket) into $RL_WORK/counters.json, while it runs
+rl_counters() {
+    timeout 5 "$RL_PY" "$RL_HERE/migware_counters.py" "$RL_WORK/control.sock" >"$RL_WORK/counters.json" 2>"$RL_WORK/counters.err" \
+        || { rl_log "cannot read migware's counters: $(cat "$RL_WORK/counters.err")"; echo '{}' >"$RL_WORK/counters.json"; }
+}
+
+# rl_counter NAME : one counter from counters.json; a name missing there is tried with any
+# prefix (the issue said names may gain one); prints -1 if there is no such counter
+rl_counter() {
+    "$RL_PY" - "$RL_WORK/counters.json" "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+name = sys.argv[2]
+if name in c:
+    print(c[name])
+else:
+    hits = [v for k, v in c.items() if k.endswith("_" + name)]
+    print(hits[0] if len(hits) == 1 else -1)
+PY
+}
+
+# rl_counter_family PREFIX : the sum of a labelled family (PREFIX_<label> keys), and its
+# non-zero members, e.g. `3 (no_turn=2 pipelined=1)`
+rl_counter_family() {
+    "$RL_PY" - "$RL_WORK/counters.json" "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+m = {k[len(sys.argv[2]) + 1:]: v for k, v in c.items() if k.startswith(sys.argv[2] + "_")}
+nz = " ".join(f"{k}={v}" for k, v in sorted(m.items()) if v)
+print(sum(m.values()), f"({nz})" if nz else "")
+PY
+}
+
+# rl_replay_figures : migware's counters of interest, one line; sets C_DIV C_AL C_FULL C_VER
+# C_PUSH C_F2A C_FOC C_ROC C_GAPS C_REC (-1 where there is no such counter)
+rl_replay_figures() {
+    C_DIV=$(rl_counter replay_diverged) C_AL=$(rl_counter replay_aligned) C_FULL=$(rl_counter replay_full)
+    C_VER=$(rl_counter replay_verified) C_PUSH=$(rl_counter replay_as_push) C_F2A=$(rl_counter replay_full_as_aligned)
+    C_FOC=$(rl_counter replay_full_over_cap) C_ROC=$(rl_counter replay_request_over_cap)
+    C_GAPS=$(rl_counter replay_digest_gaps) C_REC=$(rl_counter recovered)
+    echo "   migware: recovered=$C_REC replay_aligned=$C_AL replay_full=$C_FULL replay_verified=$C_VER replay_diverged=$C_DIV"
+    echo "            replay_as_push=$C_PUSH replay_full_as_aligned=$C_F2A replay_fallback=$(rl_counter_family replay_fallback)"
+    echo "            replay_full_over_cap=$C_FOC replay_request_over_cap=$C_ROC replay_digest_gaps=$C_GAPS absorbed_bytes=$(rl_counter replay_absorbed_bytes) kernel_drops=$(rl_counter kernel_drops) (-1: no such counter)"
+    "$RL_PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); print("   migware counters (non-zero):", " ".join(f"{k}={v}" for k, v in sorted(c.items()) if v and any(w in k for w in ("replay", "recover", "drop", "rst", "reset", "gap", "refused"))))' "$RL_WORK/counters.json"
+    local n
+    n=$(grep -c 'event=replay_diverged' "$RL_WORK/migware.log")
+    echo "   migware log: $n event=replay_diverged lines"
+    grep 'event=replay_diverged' "$RL_WORK/migware.log" | head -n 4 | cut -c1-300 | sed 's/^/     /'
+}
+
+# rl_stop_migware : SIGTERM; the shutdown line must come; status checked by the caller (RL_RC)
+rl_stop_migware() { rl_stop "$RL_MIG_PID" 5; }
+
+rl_proxied() { grep -q 'event=transition from=recovery to=proxy' "$RL_WORK/migware.log"; }
+
+# rl_transitions : migware's detection and recovery times, measured from the pull
+rl_transitions() {
+    local pull rec prox
+    pull=$(cut -d' ' -f1 "$RL_WORK/pull" 2>/dev/null)
+    rec=$(sed -n 's/.*mono_ns=\([0-9]*\) event=transition from=normal to=recovery.*/\1/p' "$RL_WORK/migware.log" | head -n1)
+    prox=$(sed -n 's/.*mono_ns=\([0-9]*\) event=transition from=recovery to=proxy.*/\1/p' "$RL_WORK/migware.log" | head -n1)
+    if [[ -n $pull && -n $rec ]]; then
+        echo "   detection $(( (rec - pull) / 1000000 )) ms after the pull$([[ -n $prox ]] && echo ", proxy $(( (prox - rec) / 1000000 )) ms later")"
+    fi
+}
+
+# check DESCRIPTION STATUS : one line of the verdict
+check() {
+    if [[ $2 -eq 0 ]]; then echo "ok   $1"; RL_PASSED=$((RL_PASSED + 1))
+    else echo "FAIL $1"; RL_FAILED=$((RL_FAILED + 1)); fi
+}
+
+# rl_verdict : the last line, `NAME: N passed, M failed`; status 0 only if none failed
+rl_verdict() {
+    echo "$RL_NAME: $RL_PASSED passed, $RL_FAILED failed"
+    [[ $RL_FAILED -eq 0 ]]
+}
+
+# rl_files DIR SEED : the served files, 2m.bin (2 MiB) and 40k.bin (40 KiB), random bytes from
+# SEED, mtime fixed (ETag and Last-Modified are made from it, so both servers' headers match)
+rl_files() {
+    mkdir -p "$1"
+    "$RL_PY" - "$1" "$2" <<'PY'
+import os, random, sys
+d, seed = sys.argv[1], sys.argv[2]
+rng = random.Random(seed)
+for name, size in (("2m.bin", 2 * 1024 * 1024), ("40k.bin", 40 * 1024)):
+    p = os.path.join(d, name)
+    with open(p, "wb") as f:
+        f.write(rng.randbytes(size))
+    os.utime(p, (1700000000, 1700000000))
+PY
+    chmod -R a+rX "$1"
+}
