@@ -14,6 +14,7 @@
 #   --http-runs N      runs of each nginx cell except h2m_aligned (default 3)
 #   --diverge-runs N   runs of h2m_aligned (default 10)
 #   --no-http          the rr cells only
+#   --no-rr            the nginx cells only
 #   --out DIR          results (per-run logs and JSON, the final table); default /dev/shm/mwrb.*
 #   --keep             keep every run's artefacts under DIR/work
 #   --max-time S       time budget in seconds (default 1500); runs that no longer fit are recorded
@@ -27,14 +28,15 @@ ROOT=$(cd "$HERE/.." && pwd)
 ORIG_ARGS=("$@")
 CMDLINE=$(printf '%q ' "$0" "$@")
 
-RUNS=5 HTTP_RUNS=3 DIV_RUNS=10 HTTP=1 OUT="" KEEP=0 MAX_TIME=1500 BIN="$ROOT/build/bin/migware"
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+RUNS=5 HTTP_RUNS=3 DIV_RUNS=10 HTTP=1 RR=1 OUT="" KEEP=0 MAX_TIME=1500 BIN="$ROOT/build/bin/migware"
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:-}; shift 2;;
         --http-runs) HTTP_RUNS=${2:-}; shift 2;;
         --diverge-runs) DIV_RUNS=${2:-}; shift 2;;
         --no-http) HTTP=0; shift;;
+        --no-rr) RR=0; shift;;
         --out) OUT=${2:-}; shift 2;;
         --keep) KEEP=1; shift;;
         --max-time) MAX_TIME=${2:-}; shift 2;;
@@ -105,10 +107,10 @@ for m in "${MODES[@]}"; do
     CARGS[rr2000_$m]="--mode reqresp --connections 2000 --recovery-mode $m --sample-migware 3"
     CARGS[h2m_$m]="--recovery-mode $m --file-size 2097152 --samples 3"
     CARGS[h40k_$m]="--recovery-mode $m --file-size 40960 --samples 3"
-    CEST[rr200_$m]=10 CEST[rr2000_$m]=16 CEST[h2m_$m]=10 CEST[h40k_$m]=10
+    CEST[rr200_$m]=10 CEST[rr2000_$m]=16 CEST[h2m_$m]=11 CEST[h40k_$m]=11
     CKIND[rr200_$m]=rr CKIND[rr2000_$m]=rr CKIND[h2m_$m]=http CKIND[h40k_$m]=http
     CCONNS[rr200_$m]=200 CCONNS[rr2000_$m]=2000 CCONNS[h2m_$m]=10 CCONNS[h40k_$m]=10
-    CN[rr200_$m]=$RUNS CN[rr2000_$m]=$RUNS
+    CN[rr200_$m]=$(( RR * RUNS )) CN[rr2000_$m]=$(( RR * RUNS ))
     CN[h2m_$m]=$(( HTTP * HTTP_RUNS )) CN[h40k_$m]=$(( HTTP * HTTP_RUNS ))
 done
 CN[h2m_aligned]=$(( HTTP * DIV_RUNS ))

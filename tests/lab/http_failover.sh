@@ -12,8 +12,9 @@
 # that migware's capture keeps up on a 2-core machine; the Date header is left as nginx writes
 # it.  migware (--port 80 --capture.buffer-mb 128 --recovery.mode M) in the backup; N (default
 # 10) keep-alive clients (tests/lab/http_client.py) download the file in a loop for --duration
-# seconds (default 4) and check every body's sha256; the primary's cable is pulled at --pull-at
-# (default 2).  --samples N: migware's counters and VmRSS once before the clients connect and N
+# seconds (default 5) and check every body's sha256; the primary's cable is pulled at --pull-at
+# (default 2.5 s after the client's start; a pull less than 1 s before the traffic's end makes
+# the run fail as invalid).  --samples N: migware's counters and VmRSS once before the clients connect and N
 # times before the pull (migware-samples.jsonl).
 #
 # Kept in the work directory: http-client.json, migware.log, migware-counters.json (before
@@ -26,7 +27,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 ORIG_ARGS=("$@")
-RMODE="" SIZE=$((2 * 1024 * 1024)) CLIENTS=10 DURATION=4 PULL_AT=2 NOPULL=0 SAMPLES=0
+RMODE="" SIZE=$((2 * 1024 * 1024)) CLIENTS=10 DURATION=5 PULL_AT=2.5 NOPULL=0 SAMPLES=0
 BIN="$ROOT/build/bin/migware" WORKDIR="" KEEP=0 LIMIT_RATE=8m PORT=80 CLIENT_TIMEOUT=5
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
@@ -203,7 +204,9 @@ spawn "$LAB_NS_CLIENT" "$CLIENT_BOUND" "$WORK/http-client.out" "$WORK/http-clien
     --start-file "$WORK/client.start"
 CLIENT_PID=$LAST_PID
 wait_for 10 "$CLIENT_PID" "http client" test -s "$WORK/client.start" || fail "the client did not start"
-T_TRAFFIC=$(date +%s.%N)
+# the schedule counts from the client's own start (its wall clock in the start file), not from
+# when this script noticed it: on a saturated machine that can be seconds later
+read -r T_TRAFFIC _ <"$WORK/client.start"
 for (( si = 1; si <= SAMPLES; si++ )); do
     at=$(awk -v sp="$PULL_AT" -v i="$si" -v n="$SAMPLES" 'BEGIN{printf "%.3f", sp * (0.5 + 0.45 * i / n)}')
     sleep "$(awk -v t0="$T_TRAFFIC" -v at="$at" -v now="$(date +%s.%N)" 'BEGIN{w = t0 + at - now; printf "%.3f", (w > 0) ? w : 0}')"
@@ -221,7 +224,11 @@ PYEOF
 )
     [[ ${WALL1:-FAILED} != FAILED ]] || fail "pulling the cable failed"
     echo "$MONO0 $MONO1 $WALL1" >"$WORK/pull.txt"
-    log "cable pulled (mono_ns=$MONO1)"
+    PULL_LATE=$(awk -v t0="$T_TRAFFIC" -v w="$WALL1" -v at="$PULL_AT" 'BEGIN{printf "%.3f", w - t0 - at}')
+    log "cable pulled (mono_ns=$MONO1), ${PULL_LATE}s after its planned moment"
+    # a pull near or after the traffic's end measures nothing: the run is invalid
+    awk -v t0="$T_TRAFFIC" -v w="$WALL1" -v d="$DURATION" 'BEGIN{exit !(w < t0 + d - 1)}' \
+        || fail "the pull came ${PULL_LATE}s late, less than 1 s before the traffic's end (machine too busy): run invalid"
 fi
 wait "$CLIENT_PID"; client_rc=$?
 log "client exited $client_rc: $(tail -n 1 "$WORK/http-client.err")"
@@ -263,5 +270,7 @@ DONE=1
 echo "http_failover: $LINE"
 ok=1
 [[ $LINE == *" corrupt=0 "* && $LINE == *" hung=0 "* ]] || ok=0
+# every client's connection was open at the pull: each must have had a twin
+[[ $NOPULL -eq 1 || $LINE == *" twins=$CLIENTS "* ]] || { log "FAIL: not every client connection got a twin"; ok=0; }
 [[ $MIG_RC -eq 0 ]] || { log "migware exited $MIG_RC"; ok=0; }
 [[ $ok -eq 1 ]]
