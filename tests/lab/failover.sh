@@ -21,6 +21,11 @@
 #           migware's log (event=monitor_veto|takeover_rolled_back; no event=transition at all)
 #   captures for replay (issue 11): [--capture-snaplen N]  snaplen of the hub and backup captures
 #           (default 128; 0 = whole frames, for `migware replay --failover-at`)
+#   replay modes (issue 13): [--recovery-mode push|aligned|full]  migware --recovery.mode M, and
+#           verify.py --replay-mode M (aligned: the backup's bytes start at the client's current
+#           request; full: at the stream's first byte); --replay-unanswered = --recovery-mode aligned.
+#           [--sample-migware N]  N samples of migware's counters and VmRSS during the traffic
+#           before the pull (and one before the client connects) into WORK/migware-samples.jsonl
 #
 # Ends with exactly one line `failover: N passed, M failed` (N/M = connections); exit 0 only
 # if every connection passed.  Needs root; fails loudly (never skips) without it.
@@ -33,7 +38,7 @@ ORIG_ARGS=("$@")
 MODE="" CONNS="" NOOPTS=0 NOPULL=0 NOMIG=0 DURATION=5 RATE="" SEED="" KEEP=0 SHOW=40
 PLUG_AFTER="" STOP_PRIMARY_APP="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIRECT=0 DIRECT_RATE="" BACKUP_CAP=0
 DIRECT_PORT_BASE=61000
-CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 REPLAY_UNANSWERED=0
+CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 RECOVERY_MODE="" SAMPLE_N=0
 CAP_SNAPLEN=128          # hub (br0) and backup (eth0, TUN) captures; the client's stays at 128
 FAULTS=() HUB_CAP=0 EXPECT_VETO_OR_RB=0 EXPECT_RB=0 EXPECT_NO_TRANSITION=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
@@ -45,7 +50,13 @@ CLOSE_TIMEOUT=6
 REPLY_TIMEOUT=4
 PARTITION_PREF=1          # tc pref of the partition's drop filters: before the mirror's (49152)
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+set_recovery_mode() {
+    [[ $1 == push || $1 == aligned || $1 == full ]] || { echo "failover: --recovery-mode push|aligned|full" >&2; exit 2; }
+    [[ -z $RECOVERY_MODE || $RECOVERY_MODE == "$1" ]] \
+        || { echo "failover: --recovery-mode $1 contradicts $RECOVERY_MODE (--replay-unanswered is aligned)" >&2; exit 2; }
+    RECOVERY_MODE=$1
+}
 while [[ $# -gt 0 ]]; do
     case $1 in
         --mode) MODE=${2:-}; shift 2;;
@@ -70,7 +81,9 @@ while [[ $# -gt 0 ]]; do
         --requests) CHURN_REQUESTS=${2:-}; shift 2;;
         --gap) CHURN_GAP=${2:-}; shift 2;;
         --lenient-close) CHURN_LENIENT=1; shift;;
-        --replay-unanswered) REPLAY_UNANSWERED=1; MIG_EXTRA+=(--recovery.replay-unanswered true); shift;;
+        --replay-unanswered) set_recovery_mode aligned; shift;;     # the old name of aligned
+        --recovery-mode) set_recovery_mode "${2:-}"; shift 2;;
+        --sample-migware) SAMPLE_N=${2:-}; shift 2;;
         --topology) LAB_TOPOLOGY=${2:-}; shift 2;;
         --vlan) export LAB_VLAN=${2:-}; shift 2;;
         --fault) FAULTS+=("${2:-}"); shift 2;;
@@ -85,6 +98,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $MODE == push || $MODE == reqresp || $MODE == churn ]] || { echo "failover: --mode push|reqresp|churn" >&2; usage; }
 SRV_MODE=$MODE; [[ $MODE == churn ]] && SRV_MODE=reqresp     # churn: the reqresp server
+# aligned replays the client's current request: the push stream has no requests, so there is
+# nothing its backup bytes could be checked against (full is defined: the whole stream)
+[[ $RECOVERY_MODE == aligned && $MODE == push ]] \
+    && { echo "failover: --recovery-mode aligned needs request/response traffic (--mode reqresp|churn)" >&2; exit 2; }
+[[ -n $RECOVERY_MODE ]] && MIG_EXTRA+=(--recovery.mode "$RECOVERY_MODE")
+[[ $SAMPLE_N =~ ^[0-9]+$ && $SAMPLE_N -le 50 ]] || { echo "failover: --sample-migware 0..50" >&2; exit 2; }
 if [[ $MODE == churn ]]; then
     [[ $CHURN_REQUESTS =~ ^[0-9]+$ && $CHURN_REQUESTS -ge 1 && $CHURN_REQUESTS -le 1000 ]] \
         || { echo "failover: --requests 1..1000" >&2; exit 2; }
@@ -344,6 +363,46 @@ if [[ $BACKUP_CAP -eq 1 ]]; then
     backup_capture eth0 "tcp port $PORT and host $LAB_IP_PRIMARY"; BCAP_ETH_PID=$LAST_PID
 fi
 
+# real_migware PID : the migware process under PID's wrappers (ip netns exec -> timeout ->
+# migware, perhaps a wrapper script): the first descendant whose executable is BIN's, or is
+# called migware.  Prints its PID; fails if there is none.
+real_migware() {
+    local want queue=("$1") p c exe i
+    want=$(readlink -f "$BIN")
+    for (( i = 0; i < ${#queue[@]} && i < 64; i++ )); do
+        p=${queue[i]}
+        exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
+        if [[ $exe == "$want" || ${exe##*/} == migware ]]; then echo "$p"; return 0; fi
+        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
+    done
+    return 1
+}
+
+# sample_migware LABEL : one line of migware's counters and its VmRSS (kB) in
+# migware-samples.jsonl, with CLOCK_MONOTONIC (--sample-migware)
+sample_migware() {
+    [[ -n $MIG_REAL_PID ]] || return 0
+    local rss
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$MIG_REAL_PID/status" 2>/dev/null)
+    timeout 5 "$PY" - "$WORK/control.sock" "$1" "${rss:-null}" >>"$WORK/migware-samples.jsonl" \
+        2>>"$WORK/migware-samples.err" <<'PYEOF'
+import json, socket, sys, time
+sock, label, rss = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(3)
+s.connect(sock)
+s.sendall(b'{"v":1,"cmd":"counters"}\n')
+buf = b""
+while not buf.endswith(b"\n"):
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+print(json.dumps({"label": label, "mono_ns": time.monotonic_ns(), "vmrss_kb": None if rss == "null" else int(rss),
+                  "counters": json.loads(buf)["result"]}))
+PYEOF
+}
+
 if [[ $NOMIG -eq 0 ]]; then
     spawn "$LAB_NS_BACKUP" "$RUN_BOUND" "$WORK/migware.out" "$WORK/migware.log" \
         "$BIN" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" --port "$PORT" \
@@ -352,6 +411,10 @@ if [[ $NOMIG -eq 0 ]]; then
     wait_for 5 "$MIG_PID" migware grep -qs 'state=normal' "$WORK/migware.log" "$WORK/migware.out" \
         || final_fail "migware did not reach state=normal within 5 s"
     log "migware up (state=normal) after $(elapsed)s"
+    if [[ $SAMPLE_N -gt 0 ]]; then
+        MIG_REAL_PID=$(real_migware "$MIG_PID") || final_fail "cannot find the migware process under PID $MIG_PID"
+        sample_migware base      # before the client connects: the table is empty
+    fi
     if [[ $BACKUP_CAP -eq 1 ]]; then     # migware creates its TUN device at start-up
         TUNDEV=mw0
         for (( i = 0; i < ${#MIG_EXTRA[@]}; i++ )); do
@@ -400,21 +463,6 @@ if [[ -n $DIRECT_PID ]]; then
         || final_fail "the direct client never started its traffic: $(tail -n 5 "$WORK/direct.err")"
     log "direct client traffic started after $(elapsed)s: $(head -n 1 "$WORK/direct.err")"
 fi
-
-# real_migware PID : the migware process under PID's wrappers (ip netns exec -> timeout ->
-# migware, perhaps a wrapper script): the first descendant whose executable is BIN's, or is
-# called migware.  Prints its PID; fails if there is none.
-real_migware() {
-    local want queue=("$1") p c exe i
-    want=$(readlink -f "$BIN")
-    for (( i = 0; i < ${#queue[@]} && i < 64; i++ )); do
-        p=${queue[i]}
-        exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
-        if [[ $exe == "$want" || ${exe##*/} == migware ]]; then echo "$p"; return 0; fi
-        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
-    done
-    return 1
-}
 
 if [[ ${#FAULTS[@]} -gt 0 ]]; then
     if [[ -n $MIG_PID ]]; then
@@ -549,8 +597,23 @@ PYEOF
 fi
 
 PULL_ARGS=()
+# --sample-migware N: N samples during the traffic, evenly over the second half of the time
+# before the pull (or of the duration), each ~10 ms of work; the pull keeps its moment
+SAMPLE_SPAN=$PULL_AT; [[ $NOPULL -eq 1 ]] && SAMPLE_SPAN=$DURATION
+SAMPLED_UNTIL=0
+if [[ $SAMPLE_N -gt 0 && -n $MIG_REAL_PID ]]; then
+    T_TRAFFIC=$(date +%s.%N)
+    for (( si = 1; si <= SAMPLE_N; si++ )); do
+        at=$(awk -v sp="$SAMPLE_SPAN" -v i="$si" -v n="$SAMPLE_N" 'BEGIN{printf "%.3f", sp * (0.5 + 0.45 * i / n)}')
+        wait_s=$(awk -v t0="$T_TRAFFIC" -v at="$at" -v now="$(date +%s.%N)" 'BEGIN{w = t0 + at - now; printf "%.3f", (w > 0) ? w : 0}')
+        sleep "$wait_s"
+        sample_migware "traffic$si"
+    done
+    SAMPLED_UNTIL=$(awk -v t0="$T_TRAFFIC" -v now="$(date +%s.%N)" 'BEGIN{printf "%.3f", now - t0}')
+    log "migware sampled $SAMPLE_N times during the traffic (VmRSS, counters): $WORK/migware-samples.jsonl"
+fi
 if [[ $NOPULL -eq 0 ]]; then
-    sleep "$PULL_AT"
+    sleep "$(awk -v p="$PULL_AT" -v d="$SAMPLED_UNTIL" 'BEGIN{w = p - d; printf "%.3f", (w > 0) ? w : 0}')"
     # pull the cable, with CLOCK_MONOTONIC and wall clock read right before and right after
     read -r MONO0 MONO1 WALL1 < <("$PY" - "$LAB_NS_HUB" <<'PYEOF'
 import subprocess, sys, time
@@ -612,8 +675,9 @@ if [[ -n $DIRECT_PID ]]; then
 fi
 sleep 0.3      # last FIN/ACKs onto the wire and into the capture
 
-if [[ -n $MIG_PID && $MODE == churn ]]; then
-    # churn: migware's counters (new_connections, client_unrecovered, unrecovered_*) before it stops
+if [[ -n $MIG_PID && ( $MODE == churn || -n $RECOVERY_MODE || $SAMPLE_N -gt 0 ) ]]; then
+    # churn: migware's counters (new_connections, client_unrecovered, unrecovered_*) before it
+    # stops; replay modes: replay_* (verify.py prints them)
     timeout 5 "$PY" "$HERE/migware_counters.py" "$WORK/control.sock" >"$WORK/migware-counters.json" \
         2>"$WORK/migware-counters.err"
     [[ -s $WORK/migware-counters.json ]] || log "WARNING: no counters from migware: $(tail -n 2 "$WORK/migware-counters.err")"
@@ -690,7 +754,7 @@ VERIFY_ARGS=(--mode "$MODE" --connections "$CONNS" --client-json "$WORK/client.j
     --show "$SHOW" --failures-file "$WORK/failures.txt" "${PULL_ARGS[@]}")
 [[ $DIRECT -gt 0 ]] && VERIFY_ARGS+=(--direct-ports "$DIRECT_PORT_BASE:$DIRECT")
 [[ $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-log "$WORK/migware.log" --migware-log "$WORK/migware.out")
-[[ $MODE == churn && $NOMIG -eq 0 ]] && VERIFY_ARGS+=(--migware-counters "$WORK/migware-counters.json")
+[[ -s $WORK/migware-counters.json ]] && VERIFY_ARGS+=(--migware-counters "$WORK/migware-counters.json")
 FENCE_EXPECTED=0
 if [[ -n $PLUG_AFTER && $NOMIG -eq 0 && $NOPULL -eq 0 ]]; then
     FENCE_EXPECTED=1
@@ -705,7 +769,7 @@ for ((i = 0; i < ${#MIG_EXTRA[@]}; i++)); do
         && VERIFY_ARGS+=(--relayed-to-primary)
 done
 [[ $MODE == churn && $CHURN_LENIENT -eq 1 ]] && VERIFY_ARGS+=(--lenient-close)
-[[ $MODE == churn && $REPLAY_UNANSWERED -eq 1 ]] && VERIFY_ARGS+=(--replay-unanswered)
+[[ -n $RECOVERY_MODE ]] && VERIFY_ARGS+=(--replay-mode "$RECOVERY_MODE")
 if [[ $PRIMARY_FENCED -eq 1 && $NOMIG -eq 0 ]]; then
     FENCE_EXPECTED=1; VERIFY_ARGS+=(--primary-fenced)
 fi

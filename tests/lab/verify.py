@@ -16,6 +16,14 @@ Per connection k (client port p):
       With --rolled-back-before WALL (migware took over and rolled back, issue 10), the backup's
       connections opened before WALL are that takeover's twins: counted, not judged.
   (c) reqresp: every request got its correct reply (the client checked each one).
+  Replay modes (--replay-mode, migware --recovery.mode; issue 13), with a pull:
+    push (default): as in (b), the backup holds exactly stream(k)[acked:sent].
+    aligned: the backup holds exactly stream(k)[s:sent] with s = sent - len(backup bytes),
+      s a request boundary (a multiple of RECLEN), s <= acked, and s >= the start of the last
+      request the client sent before the pull (from the client's capture; without one,
+      acked - s <= RECLEN * OUTSTANDING, the requests traffic.py's client keeps in flight).
+    full: s == 0: the backup holds the whole stream(k)[0:sent].
+    --replay-unanswered is the old name of aligned.
 Churn mode (--mode churn): every connection attempt of `traffic.py churn` is one verdict:
 no client error, all replies verified, the server's FIN seen (unless --lenient-close), the
 bytes as in (b) with acked taken per attempt, no RST; attempts are counted as done before,
@@ -115,7 +123,8 @@ def rst_fields():
 
 
 def new_conn():
-    return {"isn": None, "ack": None, "last_before": None, "first_after": None, **rst_fields()}
+    return {"isn": None, "ack": None, "last_before": None, "first_after": None,
+            "last_req_start": None, **rst_fields()}
 
 
 def parse_capture(path, client_ip, server_ip, sport, pull_wall):
@@ -127,6 +136,14 @@ def parse_capture(path, client_ip, server_ip, sport, pull_wall):
         if src == client_ip and dst == server_ip and dpt == sport:
             c = conns.get(spt) or conns.setdefault(spt, new_conn())
             note_client_segment(c, flags, rest)
+            sr = SEQRANGE.search(rest)
+            if (sr and c["isn"] is not None and int(sr.group(2)) != int(sr.group(1))
+                    and (pull_wall is None or ts < pull_wall)):
+                # a request on the wire before the pull (traffic.py sends each in one write);
+                # the highest start, so a retransmission of an older one does not count
+                st = (int(sr.group(1)) - (c["isn"] + 1)) % M32
+                if c["last_req_start"] is None or st > c["last_req_start"]:
+                    c["last_req_start"] = st
             if "S" in flags:
                 sm = SEQ.search(rest)
                 if sm:
@@ -257,6 +274,98 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
+# ------------------------------------------------------------------ replay modes (issue 13)
+# traffic.py's reqresp client sends its next request only once it has the reply to the last
+# one: at most one request in flight per connection
+OUTSTANDING = 1
+
+
+def new_replay_stats():
+    return {"conns": 0, "from_zero": 0, "replayed": {}, "vs_last": {"at": 0, "after": 0},
+            "no_last": 0, "replayed_bytes": 0}
+
+
+def check_replay_start(mode, k, bdata, acked, sent, last_req_start, st):
+    """Where the backup's bytes start (s = sent - len) under aligned or full replay, and why
+    that is wrong (None if right).  Counts where connections started in `st`."""
+    s = sent - len(bdata)
+    if s < 0:
+        return "backup holds %d bytes, more than the %d the client sent (%d DUPLICATED)" % (
+            len(bdata), sent, -s)
+    r = describe_slice("backup", k, bdata, s, sent)
+    if r:
+        return r + " (%s replay: the backup's bytes must be stream[s:sent])" % mode
+    if mode == "full":
+        if s != 0:
+            return ("full replay: backup starts at stream offset %d, not 0: the first %d bytes "
+                    "were not replayed" % (s, s))
+    else:
+        if s % RECLEN:
+            return ("aligned replay: backup starts at stream offset %d, inside request #%d "
+                    "(not a request boundary)" % (s, s // RECLEN))
+        if s > acked:
+            return ("aligned replay: backup starts at stream offset %d, after what the primary "
+                    "acknowledged (%d): GAP of %d bytes" % (s, acked, s - acked))
+        if last_req_start is not None:
+            lo = last_req_start - last_req_start % RECLEN
+            if s < lo:
+                return ("aligned replay: backup starts at stream offset %d, before the last "
+                        "request the client sent before the pull (at %d): %d bytes of answered "
+                        "requests replayed" % (s, lo, lo - s))
+        elif acked - s > RECLEN * OUTSTANDING:
+            return ("aligned replay: backup starts %d bytes before what the primary acknowledged; "
+                    "the client keeps at most %d request(s) of %d bytes in flight"
+                    % (acked - s, OUTSTANDING, RECLEN))
+    st["conns"] += 1
+    if s == 0:
+        st["from_zero"] += 1
+    st["replayed"][acked - s] = st["replayed"].get(acked - s, 0) + 1
+    st["replayed_bytes"] += acked - s
+    if last_req_start is None:
+        st["no_last"] += 1
+    elif s == last_req_start - last_req_start % RECLEN:
+        st["vs_last"]["at"] += 1
+    else:
+        st["vs_last"]["after"] += 1
+    return None
+
+
+def report_replay(mode, st):
+    if len(st["replayed"]) <= 6:
+        hist = ", ".join("%d B x %d" % (b, n) for b, n in sorted(st["replayed"].items()))
+    else:
+        xs = sorted(b for b, n in st["replayed"].items() for _ in range(n))
+        hist = "min %d B, median %d B, max %d B over %d connections" % (
+            xs[0], xs[len(xs) // 2], xs[-1], len(xs))
+    print("verify: %s replay: connections whose backup bytes start before the primary's "
+          "acknowledgement point, by how far (acked - s): %s; %d bytes the primary had "
+          "acknowledged were replayed (info)" % (mode, hist or "none", st["replayed_bytes"]))
+    if mode == "aligned":
+        print("verify: aligned replay: backup starts at the last request the client sent before the "
+              "pull: %d, after it (at acked: a request sent after the pull, or none outstanding): %d, "
+              "no request before the pull: %d; at stream offset 0: %d (of %d verified)" % (
+                  st["vs_last"]["at"], st["vs_last"]["after"], st["no_last"], st["from_zero"],
+                  st["conns"]))
+    else:
+        print("verify: full replay: backup starts at stream offset 0: %d (of %d verified)"
+              % (st["from_zero"], st["conns"]))
+
+
+def report_replay_counters(path):
+    try:
+        with open(path) as f:
+            mc = json.load(f)
+    except (OSError, ValueError) as e:
+        print("verify: migware counters unreadable: %s" % e)
+        return
+    keys = ["recovered", "replay_aligned", "replay_full", "replay_full_as_aligned",
+            "replay_as_push", "replay_verified", "replay_diverged", "replay_absorbed_bytes",
+            "replayed_bytes", "replay_turns", "replay_digest_gaps", "replay_full_over_cap",
+            "replay_request_over_cap", "buffered_bytes", "kernel_drops"]
+    keys += sorted(x for x in mc if x.startswith("replay_fallback") and mc[x])
+    print("verify: migware counters: " + " ".join("%s=%s" % (x, mc[x]) for x in keys if x in mc))
+
+
 # ------------------------------------------------------------------ churn mode
 def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
     """Per client port, a list of connections (a client SYN with a new ISN starts the next one):
@@ -273,6 +382,7 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                     lst.append({"isn": isn, "t_syn": ts, "syns": 0, "ack": None,
                                 "synack": None, "fin_client": None, "fin_server": None,
                                 "rst_client": 0, "client_end": None, "answered": None,
+                                "last_req_start": None,
                                 **rst_fields()})
                 lst[-1]["syns"] += 1
                 continue
@@ -284,6 +394,9 @@ def parse_capture_churn(path, client_ip, server_ip, sport, pull_wall):
                 end = (int(sr.group(2)) - (c["isn"] + 1)) % M32
                 if c["client_end"] is None or end > c["client_end"]:
                     c["client_end"] = end
+                st = (int(sr.group(1)) - (c["isn"] + 1)) % M32
+                if st != end and (c["last_req_start"] is None or st > c["last_req_start"]):
+                    c["last_req_start"] = st
             if "F" in flags and c["fin_client"] is None:
                 c["fin_client"] = ts
             if "R" in flags:
@@ -337,7 +450,8 @@ def migware_unrecoverable(paths):
 
 
 def main_churn(a):
-    stats = {"unanswered_redelivered": 0, "primary_fenced": 0, "via_primary_after": 0}
+    stats = {"unanswered_redelivered": 0, "primary_fenced": 0, "via_primary_after": 0,
+             "full_replayed_acked": 0, "answered_replayed": 0}
     pulled = a.pull_wall is not None
     try:
         with open(a.client_json) as f:
@@ -450,7 +564,12 @@ def main_churn(a):
                 elif not (acked <= len(pdata) <= sent):
                     reasons.append("primary holds %d bytes; acked %d, sent %d" % (len(pdata), acked, sent))
                 start = acked
-                if a.replay_unanswered:
+                if a.replay_mode == "full" and bdata:
+                    # full replay: every client byte since the handshake went to the backup
+                    # (an attempt closed before the pull has no twin: judged as before)
+                    start = 0
+                    stats["full_replayed_acked"] += acked
+                elif a.replay_unanswered:
                     # migware --recovery.replay-unanswered: the twin starts where the
                     # primary last answered (B), re-delivering a request the primary
                     # acknowledged but never answered. Exactly that, no more, no less.
@@ -458,6 +577,16 @@ def main_churn(a):
                     if b < acked and len(bdata) == sent - b:
                         start = b
                         stats["unanswered_redelivered"] += acked - b
+                    elif len(bdata) > sent - acked and cc["last_req_start"] is not None:
+                        # aligned (issue 13): the twin starts at the client's current request,
+                        # which the primary may have answered in full (the backup's reply is
+                        # then absorbed, checked by digest): a request boundary, at or after
+                        # the last request the client sent before the pull, not after acked
+                        s0 = sent - len(bdata)
+                        lo = cc["last_req_start"] - cc["last_req_start"] % RECLEN
+                        if s0 % RECLEN == 0 and lo <= s0 <= acked:
+                            start = s0
+                            stats["answered_replayed"] += 1
                 if a.relayed_to_primary and where == "after" and pdata and not bdata:
                     # --recovery.new-connections-when-primary-returns primary: opened once
                     # the primary was back, relayed to it by migware; the primary must hold
@@ -549,6 +678,11 @@ def main_churn(a):
     if a.replay_unanswered:
         print("verify: bytes of requests the primary acknowledged but never answered, replayed "
               "into the backup (info): %d" % stats["unanswered_redelivered"])
+        print("verify: aligned replay of the client's last request, answered by the primary "
+              "(the backup's reply absorbed by migware), attempts (info): %d" % stats["answered_replayed"])
+    if a.replay_mode == "full":
+        print("verify: full replay: bytes the primary had acknowledged, replayed into the backup "
+              "(info): %d" % stats["full_replayed_acked"])
     if a.relayed_to_primary:
         print("verify: opened after the pull and served by the returning primary (relayed by "
               "migware, whole stream checked there): %d" % stats["via_primary_after"])
@@ -612,14 +746,23 @@ def main():
     ap.add_argument("--primary-fenced", action="store_true",
                     help="the primary came back and migware fenced it: its server's connections "
                          "ending in ECONNRESET is the fence working, not a client error")
+    ap.add_argument("--replay-mode", choices=("push", "aligned", "full"), default="push",
+                    help="migware's --recovery.mode: where the backup's bytes must start (issue 13)")
     ap.add_argument("--replay-unanswered", action="store_true",
-                    help="migware replays requests the primary acked but never answered")
+                    help="the old name of --replay-mode aligned")
     ap.add_argument("--lenient-close", action="store_true",
                     help="churn: all replies verified but no server FIN is a pass (counted)")
     ap.add_argument("--rolled-back-before", type=float, metavar="WALL",
                     help="backup connections opened before WALL (inf: all) are twins of a "
                          "takeover migware rolled back: reported, not judged")
     a = ap.parse_args()
+    if a.replay_unanswered:
+        if a.replay_mode not in ("push", "aligned"):
+            ap.error("--replay-unanswered is --replay-mode aligned, not %s" % a.replay_mode)
+        a.replay_mode = "aligned"
+    a.replay_unanswered = a.replay_mode == "aligned"
+    if a.mode == "push" and a.replay_mode == "aligned":
+        ap.error("--replay-mode aligned needs request/response traffic: a push stream has no requests")
     if a.mode == "churn":
         return main_churn(a)
     pulled = a.pull_wall is not None
@@ -652,6 +795,7 @@ def main():
                 del blogs[port]
 
     failures = []          # (k, port, [reasons])
+    replay_stats = new_replay_stats()
     passed = 0
     checked = 0
     overlap_total = overlap_conns = 0
@@ -733,7 +877,11 @@ def main():
                         if ov:
                             overlap_total += ov
                             overlap_conns += 1
-                    r = describe_slice("backup", k, bdata, acked, sent)
+                    if a.replay_mode == "push":
+                        r = describe_slice("backup", k, bdata, acked, sent)
+                    else:
+                        r = check_replay_start(a.replay_mode, k, bdata, acked, sent,
+                                               cc["last_req_start"], replay_stats)
                     if r:
                         reasons.append(r + " [primary acked %d, primary holds %d, client sent %d]"
                                        % (acked, len(pdata), sent))
@@ -791,6 +939,10 @@ def main():
                   "first ACK after it, through the backup): median %.1f ms, p99 %.1f ms, max %.1f ms (%d conns)" % (
                       1000 * statistics.median(stalls), 1000 * pct(stalls, 99),
                       1000 * max(stalls), len(stalls)))
+    if pulled and a.replay_mode != "push":
+        report_replay(a.replay_mode, replay_stats)
+    if a.migware_counters:
+        report_replay_counters(a.migware_counters)
     tr = migware_transitions(a.migware_log)
     if tr:
         print("verify: migware transitions: " + ", ".join(
