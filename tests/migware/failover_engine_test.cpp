@@ -461,18 +461,7 @@ protected:
     /// Handshake, a request, a response (so K != ISNp + 1), and 80 client
     /// bytes the primary never acknowledges.
     void run_normal() {
-        Seg syn = c2p(kIsnC, 0, flag::kSyn, kTsC, 0, 64240);
-        syn.mss = kMssC;
-        syn.sack_perm = true;
-        syn.ws = kWsC;
-        capture(from_client(syn));
-        Seg synack = p2c(kIsnP, kIsnC + 1, flag::kSyn | flag::kAck, kTsP, kTsC);
-        synack.window = 65160;
-        synack.mss = kMssP;
-        synack.sack_perm = true;
-        synack.ws = kWsP;
-        capture(from_primary(synack));
-        capture(from_client(c2p(kIsnC + 1, kIsnP + 1, flag::kAck, kTsC + 1, kTsP, 502)));
+        handshake();
         Seg req = c2p(kIsnC + 1, kIsnP + 1, flag::kAck | flag::kPsh, kTsC + 2, kTsP, 502);
         req.payload = payload_of(100, 1);
         capture(from_client(req));
@@ -486,6 +475,21 @@ protected:
         Seg d2 = c2p(kIsnC + 151, kK, flag::kAck | flag::kPsh, kTsC + 5, kTsP + 10, kClientWindow);
         d2.payload = unacked_part2();
         capture(from_client(d2));
+    }
+    /// SYN (MSS, SACK, TS, WS), SYN-ACK, ACK on C<->P.
+    void handshake() {
+        Seg syn = c2p(kIsnC, 0, flag::kSyn, kTsC, 0, 64240);
+        syn.mss = kMssC;
+        syn.sack_perm = true;
+        syn.ws = kWsC;
+        capture(from_client(syn));
+        Seg synack = p2c(kIsnP, kIsnC + 1, flag::kSyn | flag::kAck, kTsP, kTsC);
+        synack.window = 65160;
+        synack.mss = kMssP;
+        synack.sack_perm = true;
+        synack.ws = kWsP;
+        capture(from_primary(synack));
+        capture(from_client(c2p(kIsnC + 1, kIsnP + 1, flag::kAck, kTsC + 1, kTsP, 502)));
     }
     static Bytes unacked_part1() { return payload_of(50, 3); }
     static Bytes unacked_part2() { return payload_of(30, 4); }
@@ -2394,20 +2398,6 @@ protected:
     static Bytes request(int n) { return payload_of(kReq, static_cast<std::uint8_t>(10 + n)); }
     static Bytes reply(int n) { return payload_of(kReply, static_cast<std::uint8_t>(50 + n)); }
 
-    void handshake() {
-        Seg syn = c2p(kIsnC, 0, flag::kSyn, kTsC, 0, 64240);
-        syn.mss = kMssC;
-        syn.sack_perm = true;
-        syn.ws = kWsC;
-        capture(from_client(syn));
-        Seg synack = p2c(kIsnP, kIsnC + 1, flag::kSyn | flag::kAck, kTsP, kTsC);
-        synack.window = 65160;
-        synack.mss = kMssP;
-        synack.sack_perm = true;
-        synack.ws = kWsP;
-        capture(from_primary(synack));
-        capture(from_client(c2p(kIsnC + 1, kIsnP + 1, flag::kAck, kTsC + 1, kTsP, 502)));
-    }
     /// One request and its reply, starting at client/server offsets `q`/`r`
     /// past the ISNs; `have` reply bytes acknowledged by the client.
     void exchange(int n, std::uint32_t q, std::uint32_t r, std::uint32_t have) {
