@@ -71,6 +71,8 @@ bool FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c, MonoNs n
     t.replay.digested = plan->server_from;
     t.replay.digest = tracker::kDigestBasis;
     t.replay.expected = plan->digest;
+    t.replay.checkpoints = std::move(plan->checkpoints);
+    t.replay.next_checkpoint = 0;
     ++(plan->mode == ReplayMode::Full ? counters_.replay_full : counters_.replay_aligned);
     return true;
 }
@@ -111,13 +113,28 @@ bool FailoverEngine::absorb_backup_packet(Twin& t, std::span<const std::byte> ip
     const SeqNum end = start + p.payload_length;
     bool progressed = false;
     if (p.payload_length > 0 && !start.after(r.digested) && end.after(r.digested)) {
-        const SeqNum stop = end.after(r.until) ? r.until : end;
-        const std::uint32_t skip = (r.digested - start).value;
-        const std::uint32_t take = (stop - r.digested).value;
-        r.digest = tracker::digest_update(r.digest, ip_packet.subspan(std::size_t{p.layout.payload} + skip, take));
-        r.digested = stop;
-        counters_.replay_absorbed_bytes += take;
-        progressed = true;
+        const SeqNum last = end.after(r.until) ? r.until : end;
+        while (r.digested != last) {
+            // Up to the next checkpoint inside the segment, if any: a
+            // difference is caught there, not only at K.
+            SeqNum stop = last;
+            const bool at_checkpoint = r.next_checkpoint < r.checkpoints.size() &&
+                                       !r.checkpoints[r.next_checkpoint].first.after(last);
+            if (at_checkpoint) stop = r.checkpoints[r.next_checkpoint].first;
+            const std::uint32_t skip = (r.digested - start).value;
+            const std::uint32_t take = (stop - r.digested).value;
+            r.digest = tracker::digest_update(r.digest, ip_packet.subspan(std::size_t{p.layout.payload} + skip, take));
+            r.digested = stop;
+            counters_.replay_absorbed_bytes += take;
+            progressed = true;
+            if (at_checkpoint) {
+                if (r.digest != r.checkpoints[r.next_checkpoint].second) {
+                    replay_diverged(t, now, "the backup's bytes differ from those the client has");
+                    return true;
+                }
+                ++r.next_checkpoint;
+            }
+        }
     }
     if (r.digested == r.until) {
         if (r.digest != r.expected) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "monitor/clock.hpp"
@@ -120,6 +121,8 @@ struct Twin {
         sniffer::SeqNum digested;    // the backup's bytes digested up to here (client space)
         std::uint64_t digest = 0;    // of the backup's bytes [from, digested)
         std::uint64_t expected = 0;  // of the primary's bytes [from, until)
+        std::vector<std::pair<sniffer::SeqNum, std::uint64_t>> checkpoints;  // (end, digest) inside
+        std::size_t next_checkpoint = 0;
         monitor::MonoNs stall_at = 0;  // no progress by then: diverged
     } replay;
 

@@ -138,7 +138,10 @@ std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallbac
             why = ReplayFallback::NoMark;
             return std::nullopt;
         }
-        return ReplayPlan{ReplayMode::Full, *client_isn + 1u, *server_isn + 1u, k, mark->full};
+        ReplayPlan plan{ReplayMode::Full, *client_isn + 1u, *server_isn + 1u, k, mark->full, {}};
+        for (const DigestMark& cp : r.checkpoints)
+            if (cp.end.after(plan.server_from) && cp.end.before(k)) plan.checkpoints.emplace_back(cp.end, cp.full);
+        return plan;
     }
     if (!r.q0 || !r.r0) {
         why = ReplayFallback::NoTurn;
@@ -160,7 +163,10 @@ std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallbac
         why = ReplayFallback::NoMark;
         return std::nullopt;
     }
-    return ReplayPlan{ReplayMode::Aligned, *r.q0, *r.r0, k, mark->turn};
+    ReplayPlan plan{ReplayMode::Aligned, *r.q0, *r.r0, k, mark->turn, {}};
+    for (const DigestMark& cp : r.checkpoints)
+        if (cp.end.after(*r.r0) && cp.end.before(k)) plan.checkpoints.emplace_back(cp.end, cp.turn);
+    return plan;
 }
 
 }  // namespace migware::tracker

@@ -99,6 +99,16 @@ struct ReplayTrack {
     std::uint32_t marks_head = 0;
     std::vector<Early> early;  // by start, not overlapping digest_end
     std::size_t early_bytes = 0;
+    // Checkpoints of the digests every `checkpoint_every` bytes of the
+    // server's stream, kept (unlike marks) after the client acknowledged
+    // them: recovery compares the backup's bytes at each, so a reply that
+    // differs early is reset early, not after megabytes. Thinned (every other
+    // one dropped, the spacing doubled) beyond kMaxCheckpoints.
+    static constexpr std::uint32_t kCheckpointEvery = 64u << 10;
+    static constexpr std::size_t kMaxCheckpoints = 1024;
+    std::vector<DigestMark> checkpoints;
+    std::uint32_t checkpoint_every = kCheckpointEvery;
+    std::uint32_t since_checkpoint = 0;
     std::size_t live_marks() const { return marks.size() - marks_head; }
 };
 
@@ -109,6 +119,9 @@ struct ReplayPlan {
     SeqNum server_from;   // the backup's first byte is aligned to it (D2 = ISNb + 1 - it)
     SeqNum until;         // K: the backup's bytes before it are absorbed, not forwarded
     std::uint64_t digest = kDigestBasis;  // of the primary's bytes [server_from, until)
+    /// Digests of the primary's bytes [server_from, end) at points inside
+    /// (server_from, until), in order: compared as the backup regenerates.
+    std::vector<std::pair<SeqNum, std::uint64_t>> checkpoints;
 };
 
 /// What only the handshake shows: persisted so a restarted migware can still

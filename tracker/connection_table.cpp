@@ -269,6 +269,12 @@ void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
     r.r0 = r.server_data_end ? r.server_data_end : c.client_ack_high;
     r.marks.clear();
     r.marks_head = 0;
+    if (c.replay_mode != ReplayMode::Full) {
+        // Aligned: only this turn's checkpoints can matter.
+        r.checkpoints.clear();
+        r.checkpoint_every = ReplayTrack::kCheckpointEvery;
+    }
+    r.since_checkpoint = 0;
     if (r.r0) {
         if (!r.digest_end || *r.digest_end != *r.r0) {
             // Server bytes migware never saw (or none yet): the digest
@@ -276,6 +282,7 @@ void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
             r.full_ok = false;
             r.digest_end = *r.r0;
             forget_early(c);
+            r.checkpoints.clear();
         }
         r.h_turn = kDigestBasis;
         r.turn_ok = true;
@@ -344,6 +351,17 @@ void ConnectionTable::digest_in_order(Connection& c, SeqNum start, std::span<con
     counters_.replay_digested_bytes += fresh.size();
     r.digest_end = end;
     if (r.live_marks() < ReplayTrack::kMaxMarks) r.marks.push_back({end, r.h_turn, r.h_full});
+    r.since_checkpoint += static_cast<std::uint32_t>(fresh.size());
+    if (r.since_checkpoint >= r.checkpoint_every) {
+        r.checkpoints.push_back({end, r.h_turn, r.h_full});
+        r.since_checkpoint = 0;
+        if (r.checkpoints.size() > ReplayTrack::kMaxCheckpoints) {
+            std::size_t kept = 0;
+            for (std::size_t i = 1; i < r.checkpoints.size(); i += 2) r.checkpoints[kept++] = r.checkpoints[i];
+            r.checkpoints.resize(kept);
+            r.checkpoint_every *= 2;
+        }
+    }
 }
 
 void ConnectionTable::forget_early(Connection& c) {
