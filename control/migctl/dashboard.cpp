@@ -664,7 +664,19 @@ private:
                 std::snprintf(buf, sizeof buf, "  in %.1f ms", *us / 1000.0);
                 t += buf;
             }
-            put_line(row, {{"Recovery  ", A_BOLD}, {t}});
+            Line l{{"Recovery  ", A_BOLD}, {t}};
+            // Issue 13: aligned and full replays, and how their overlaps went.
+            const auto n = [&](std::string_view name) { return counter(counters_, {name}).value_or(0); };
+            const auto replayed = n("replay_aligned") + n("replay_full");
+            if (replayed > 0) {
+                const auto diverged = n("replay_diverged");
+                const auto lost = n("unrecovered_reply_lost");
+                l.push_back({"  replay " + std::to_string(replayed) + " ("});
+                l.push_back({std::to_string(diverged) + " diverged", diverged > 0 ? bad_attr() : A_NORMAL});
+                if (lost > 0) l.push_back({", " + std::to_string(lost) + " lost", bad_attr()});
+                l.push_back({")"});
+            }
+            put_line(row, l);
         } else {
             put_line(row, {{"Recovery  ", A_BOLD}, {"none yet", dim_attr()}});
         }

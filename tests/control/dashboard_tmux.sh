@@ -95,6 +95,7 @@ check proxy-fits 'fits 80 24'
 tm resize-window -t top -x 100 -y 30
 wait_for resize-100x30 top '^ PROXY for .{80,}'
 check resize-fits-100x30 'fits 100 30'
+check resize-replay-line 'grep -Eq "^Recovery +done 2000/2000 .* in 51\.2 ms  replay 1500 \(3 diverged, 2 lost\)$" "$tmp/screen"'
 tm resize-window -t top -x 80 -y 24
 sleep 0.6
 snap top resize-back

@@ -161,6 +161,10 @@ class World:
             "to_backup_bytes": int(p * 3000 * 200), "to_client_bytes": int(p * 3500 * 1400),
             "control_connections": self.requests, "control_slow_disconnects": 0,
         }
+        if self.state == "proxy":
+            # Issue 13: aligned replays and their overlaps (the dashboard's Recovery line).
+            c.update({"replay_aligned": 1500, "replay_full": 0, "replay_verified": 1490, "replay_diverged": 3,
+                      "unrecovered_reply_lost": 2})
         if self.state == "proxy" and self.latency:
             c.update({"proxy_latency_to_backup_p50_ns": 12000, "proxy_latency_to_backup_p99_ns": 81000,
                       "proxy_latency_to_client_p50_ns": 9000, "proxy_latency_to_client_p99_ns": 64000})
