@@ -2103,6 +2103,31 @@ TEST_F(FailoverEngineTest, AClientAckingServerBytesTheBackupNeverSentIsProofOfLi
     EXPECT_TRUE(ip_frames(client_.sent).empty());
 }
 
+TEST_F(FailoverEngineTest, TheAckThatRolledATakeoverBackIsTrackedSoItCannotRollTheNextBackToo) {
+    // The primary is dead, but the capture dropped its last segments: the
+    // client acknowledges bytes migware never saw, and the takeover is rolled
+    // back. The monitor says Down again; the same ACK must not undo the
+    // second takeover (a loop that would leave every connection dead).
+    reach_proxy();
+    capture(from_client(c2p(kClientEnd, kK + 1200, flag::kAck, kTsC + 900, kTsP + 800)));
+    ASSERT_EQ(engine_->state(), State::Normal);
+    const auto* c = engine_->pipeline().table().find(
+        {{Ipv4Addr{kClientIp}, sniffer::Port{kClientPort}}, {Ipv4Addr{kPrimaryIp}, sniffer::Port{kService}}});
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->client_ack_high->raw(), kK + 1200);
+    engine_->primary_down(now_, "4 consecutive echo probes unanswered");
+    now_ += kMs;
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    capture(from_client(c2p(kClientEnd, kK + 1200, flag::kAck, kTsC + 901, kTsP + 800)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 1u);
+    // New progress is proof again.
+    capture(from_client(c2p(kClientEnd, kK + 1300, flag::kAck, kTsC + 902, kTsP + 800)));
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_EQ(engine_->counters().rollbacks, 2u);
+}
+
 TEST_F(FailoverEngineTest, AClientAckOfTheBackupsOwnBytesIsNoProofOfLife) {
     reach_proxy();
     // The backup answers through the twin; the client acknowledges it.
