@@ -22,27 +22,12 @@ set -uo pipefail
 RL_NAME=replay_redis RL_NAME_TAG=r
 BUILD="" MODE=full CLIENTS=10 DURATION=8 PULL_AT=3 TIMEOUT=5
 ARGS=("$@")
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --mode) MODE=${2:-}; shift 2;;
-        --keep) RL_KEEP=1; shift;;
-        --clients) CLIENTS=${2:-}; shift 2;;
-        --duration) DURATION=${2:-}; shift 2;;
-        --pull-at) PULL_AT=${2:-}; shift 2;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
-        -*) echo "replay_redis: unknown option '$1'" >&2; exit 2;;
-        *) [[ -z $BUILD ]] || { echo "replay_redis: one BUILD_DIR" >&2; exit 2; }; BUILD=$1; shift;;
-    esac
-done
-[[ -n $BUILD ]] || { echo "usage: replay_redis.sh BUILD_DIR [--mode full|aligned|push]" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd) || exit 2
-[[ $MODE == aligned || $MODE == push || $MODE == full ]] || { echo "replay_redis: --mode full|aligned|push" >&2; exit 2; }
-[[ $CLIENTS =~ ^[0-9]+$ && $CLIENTS -ge 1 && $CLIENTS -le 100 ]] || { echo "replay_redis: --clients 1..100" >&2; exit 2; }
-[[ $DURATION =~ ^[0-9]+$ && $PULL_AT =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($DURATION > 0 && $DURATION <= 30 && $PULL_AT > 0 && $PULL_AT < $DURATION)}" \
-    || { echo "replay_redis: --duration 1..30 (whole seconds), --pull-at below it" >&2; exit 2; }
-RL_BOUND=$(( DURATION + 3 * TIMEOUT + 60 ))
 # shellcheck source=replay_lib.sh
 source "$(dirname "$0")/replay_lib.sh"
+while [[ $# -gt 0 ]]; do rl_opt "$@"; shift "$RL_SHIFT"; done
+rl_build_dir
+rl_check_opts 30 int
+RL_BOUND=$(( DURATION + 3 * TIMEOUT + 60 ))
 rl_bound "${ARGS[@]}"
 rl_setup
 rl_log "mode=$MODE clients=$CLIENTS duration=${DURATION}s pull at ${PULL_AT}s prefix=$LAB_PREFIX"
@@ -52,21 +37,13 @@ rl_redis backup "$LAB_NS_BACKUP"
 MIG_ARGS=(--recovery.mode "$MODE")
 [[ $MODE == push ]] && MIG_ARGS=()        # push is the default; the old binary knows no --recovery.mode
 # migware first: full replay needs every client byte since the handshake
-rl_migware "$BUILD" 6379 "${MIG_ARGS[@]}"
+rl_migware "$BUILD/bin/migware" 6379 "${MIG_ARGS[@]}"
 
-rl_spawn "$LAB_NS_CLIENT" $(( DURATION + 3 * TIMEOUT + 20 )) "$RL_WORK/clients.out" "$RL_WORK/clients.err" \
-    "$RL_PY" "$RL_HERE/redis_clients.py" run --server "$LAB_IP_PRIMARY:6379" --clients "$CLIENTS" \
-    --duration "$DURATION" --timeout "$TIMEOUT" --pull-file "$RL_WORK/pull" \
-    --start-file "$RL_WORK/clients.start" --out "$RL_WORK/clients.json"
-CLIENTS_PID=$RL_LAST
-rl_wait 10 "$CLIENTS_PID" clients test -s "$RL_WORK/clients.start" \
-    || rl_fatal "the clients did not start: $(tail -n 3 "$RL_WORK/clients.err")"
-t0=$(cat "$RL_WORK/clients.start")
-rl_sleep_until_mono "$(awk -v t="$t0" -v p="$PULL_AT" 'BEGIN{printf "%.0f", t + p * 1e9}')"
+rl_start_clients $(( DURATION + 3 * TIMEOUT + 20 )) "$RL_PY" "$RL_HERE/redis_clients.py" run \
+    --server "$LAB_IP_PRIMARY:6379" --clients "$CLIENTS" --duration "$DURATION" --timeout "$TIMEOUT"
+rl_sleep_until_client_time "$PULL_AT"
 rl_pull
-rl_wait $(( DURATION + 3 * TIMEOUT + 20 )) "" "clients" bash -c "! kill -0 $CLIENTS_PID 2>/dev/null"
-wait "$CLIENTS_PID"; crc=$?
-[[ -s $RL_WORK/clients.json ]] || rl_fatal "no client report (status $crc): $(tail -n 5 "$RL_WORK/clients.err")"
+rl_finish_clients
 rl_counters
 rl_stop_migware; mig_rc=$RL_RC
 # The backup's redis, read directly in its own namespace (not through migware)
