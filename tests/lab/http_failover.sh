@@ -67,26 +67,9 @@ rl_bound "${ARGS[@]}"
 rl_setup
 rl_log "mode=$MODE file=${SIZE}B clients=$CLIENTS duration=${DURATION}s pull=$([[ $NOPULL -eq 1 ]] && echo no || echo "at ${PULL_AT}s") limit_rate=$LIMIT_RATE prefix=$LAB_PREFIX work=$RL_WORK"
 
-# real_pid PID EXE : the first process under PID's wrappers (ip netns exec -> timeout) running EXE
-real_pid() {
-    local want queue=("$1") p c exe i
-    want=$(readlink -f "$2")
-    for (( i = 0; i < ${#queue[@]} && i < 64; i++ )); do
-        p=${queue[i]}
-        exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
-        [[ $exe == "$want" ]] && { echo "$p"; return 0; }
-        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
-    done
-    return 1
-}
-# sample LABEL : migware's counters and VmRSS (kB) as one JSON line
-sample() {
-    local rss c
-    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$MIG_REAL_PID/status" 2>/dev/null)
-    c=$(timeout 5 "$RL_PY" "$RL_HERE/migware_counters.py" "$RL_WORK/control.sock" 2>/dev/null) || c=null
-    printf '{"label": "%s", "mono_ns": %s, "vmrss_kb": %s, "counters": %s}\n' \
-        "$1" "$(date +%s%N)" "${rss:-null}" "$c" >>"$RL_WORK/migware-samples.jsonl"
-}
+# shellcheck source=migware_sample.sh
+source "$RL_HERE/migware_sample.sh"
+sample() { migware_sample "$MIG_REAL_PID" "$RL_WORK/control.sock" "$1" "$RL_WORK/migware-samples.jsonl"; }
 
 # the file, the same bytes and mtime on both servers
 rl_files "$RL_WORK/www-primary" "$$" "f.bin:$SIZE"
@@ -97,7 +80,7 @@ for role in primary backup; do
 done
 
 RL_STATE_FILE="" rl_migware "$BIN" "$PORT" --capture.buffer-mb 128 --recovery.mode "$MODE"
-MIG_REAL_PID=$(real_pid "$RL_MIG_PID" "$BIN") || rl_fatal "cannot find migware's own process"
+MIG_REAL_PID=$(migware_real_pid "$RL_MIG_PID" "$BIN") || rl_fatal "cannot find migware's own process"
 [[ $SAMPLES -gt 0 ]] && sample base
 
 rl_start_clients "$CLIENT_BOUND" "$RL_PY" "$RL_HERE/http_clients.py" --server "$LAB_IP_PRIMARY:$PORT" \

@@ -109,9 +109,9 @@ done
 
 # ---------------------------------------------------------------- verdict
 tail -n 1 "$RL_WORK/clients.err" | sed 's/^/   /'
-# the clients' figures, and the checks' inputs (shell variables in verdict.env)
-"$RL_PY" - "$RL_WORK/clients.json" "$DIVERGE" "$RL_WORK/verdict.env" "$RL_WORK/migware.log" <<'PY' || rl_fatal "cannot read the client report"
-import json, re, shlex, sys
+# the clients' figures, and the checks' inputs (shell variables)
+rl_figures "$RL_WORK/clients.json" "$DIVERGE" "$RL_WORK/migware.log" <<'PY' || rl_fatal "cannot read the client report"
+import json, re, sys
 s = json.load(open(sys.argv[1]))
 diverge = sys.argv[2] == "1"
 pull = s["pull_ns"]
@@ -151,7 +151,7 @@ for c in s["clients"]:
 # the connections migware says it reset (event=replay_diverged client=IP:PORT), against the
 # ones the clients saw reset at the pull
 logged = set()
-for line in open(sys.argv[4], errors="replace"):
+for line in open(sys.argv[3], errors="replace"):
     m = re.search(r"event=replay_diverged client=198\.18\.0\.10:(\d+)", line)
     if m:
         logged.add(int(m.group(1)))
@@ -160,20 +160,15 @@ if diverge:
         print(f"   migware logged a divergence on client port {p}, but no client saw a reset there at the pull")
     for p in sorted(reset_ports - logged):
         print(f"   client port {p} was reset at the pull, but migware logged no divergence for it")
-v = dict(T_REQ=t["requests"], T_BEFORE=t["requests_before_pull"], T_AFTER=t["requests_after_pull"],
+figures(dict(T_REQ=t["requests"], T_BEFORE=t["requests_before_pull"], T_AFTER=t["requests_after_pull"],
          T_SPAN=t["requests_spanning_pull"], T_BYTES=t["bytes"], T_PRIMARY=t["primary"],
          T_BACKUP=t["backup"], T_MIXED=t["mixed"], T_ERRORS=t["errors"],
          T_RECONNECTS=t["reconnects"], T_GAP=t["worst_gap_ms"], T_WORST_REQ=t["worst_request_ms"],
          STUCK=len(s["stuck_threads"]), RESET_AT_PULL=reset_at_pull, OTHER_ERRORS=other_errors,
          CLIENTS_AFTER=clients_after, NCLIENTS=len(s["clients"]), HAVE_PULL=1 if pull else 0,
          BAD_ORDER=bad_order, IN_FLIGHT=in_flight,
-         PORTS_MATCH=1 if logged == reset_ports else 0, N_LOGGED=len(logged))
-with open(sys.argv[3], "w") as f:
-    for k, x in v.items():
-        f.write(f"{k}={shlex.quote(str(x))}\n")
+         PORTS_MATCH=1 if logged == reset_ports else 0, N_LOGGED=len(logged)))
 PY
-# shellcheck disable=SC1091
-source "$RL_WORK/verdict.env"
 echo "   requests: $T_REQ completed ($T_BEFORE before the pull, $T_SPAN across it, $T_AFTER sent after it); $IN_FLIGHT in flight at the pull; $T_BYTES body bytes checked"
 echo "   bodies: primary $T_PRIMARY, backup $T_BACKUP, mixed $T_MIXED; errors $T_ERRORS, reconnects $T_RECONNECTS"
 echo "   worst gap between two reads ${T_GAP} ms, slowest request ${T_WORST_REQ} ms (timeout ${TIMEOUT} s)"

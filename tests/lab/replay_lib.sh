@@ -364,6 +364,21 @@ rl_transitions() {
     fi
 }
 
+# rl_figures ARGS... <<'PY' : runs the Python program on stdin with ARGS (sys.argv[1:]); the
+# program calls figures(dict) once, and each key becomes a shell variable here (through
+# $RL_WORK/verdict.env).  What it prints goes to stdout as it is.  Fails if the program does
+rl_figures() {
+    local prog
+    prog=$(cat)
+    RL_FIGURES="$RL_WORK/verdict.env" "$RL_PY" -c "import os, shlex
+def figures(v):
+    with open(os.environ['RL_FIGURES'], 'w') as f:
+        f.write(''.join(f'{k}={shlex.quote(str(x))}\\n' for k, x in v.items()))
+$prog" "$@" || return 1
+    # shellcheck disable=SC1091
+    source "$RL_WORK/verdict.env"
+}
+
 # check DESCRIPTION STATUS : one line of the verdict
 check() {
     if [[ $2 -eq 0 ]]; then echo "ok   $1"; RL_PASSED=$((RL_PASSED + 1))

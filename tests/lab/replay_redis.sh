@@ -53,8 +53,8 @@ nsx "$LAB_NS_BACKUP" timeout 20 "$RL_PY" "$RL_HERE/redis_clients.py" verify --se
 
 # ---------------------------------------------------------------- verdict
 tail -n 1 "$RL_WORK/clients.err" | sed 's/^/   /'
-"$RL_PY" - "$RL_WORK/clients.json" "$RL_WORK/backup-check.json" "$RL_WORK/verdict.env" <<'PY' || rl_fatal "cannot read the reports"
-import json, shlex, sys
+rl_figures "$RL_WORK/clients.json" "$RL_WORK/backup-check.json" <<'PY' || rl_fatal "cannot read the reports"
+import json, sys
 s = json.load(open(sys.argv[1]))
 b = json.load(open(sys.argv[2]))
 t = s["total"]
@@ -78,19 +78,14 @@ for c in b.get("clients", []):
     if c["missing"] or c["wrong"]:
         print(f"   backup's redis: client {c['client']}: {c['missing']} of {c['keys']} keys missing, "
               f"{c['wrong']} wrong; first: {json.dumps(c['first_bad'][:1])}")
-v = dict(T_WRITTEN=t["written"], T_READS=t["reads"], T_RB=t["reads_before_pull"],
+figures(dict(T_WRITTEN=t["written"], T_READS=t["reads"], T_RB=t["reads_before_pull"],
          T_RA=t["reads_after_pull"], T_WRONG=t["wrong"], T_WB=t["wrong_before_pull"],
          T_WA=t["wrong_after_pull"], T_ERRORS=t["errors"], T_CMDS=t["commands"],
          T_WORST=t["worst_ms"], T_FINAL=t["final_checked"], STUCK=len(s["stuck_threads"]),
          NCLIENTS=len(s["clients"]), CLIENTS_AFTER=clients_after, FINAL_OK=final_ok,
          HAVE_PULL=1 if s["pull_ns"] else 0, B_KEYS=b["keys"], B_MISSING=b["missing"],
-         B_WRONG=b["wrong"], B_DBSIZE=b["dbsize"])
-with open(sys.argv[3], "w") as f:
-    for k, x in v.items():
-        f.write(f"{k}={shlex.quote(str(x))}\n")
+         B_WRONG=b["wrong"], B_DBSIZE=b["dbsize"]))
 PY
-# shellcheck disable=SC1091
-source "$RL_WORK/verdict.env"
 echo "   clients: $T_WRITTEN keys written, $T_READS key reads ($T_RB before the pull, $T_RA after it), $T_WRONG wrong ($T_WB before, $T_WA after), $T_ERRORS errors, $T_CMDS commands, worst reply ${T_WORST} ms (timeout ${TIMEOUT} s)"
 echo "   final read-back on each client's one connection: $T_FINAL keys; $FINAL_OK of $NCLIENTS clients all right"
 echo "   backup's redis read directly: $B_KEYS keys expected, $B_MISSING missing, $B_WRONG wrong, DBSIZE $B_DBSIZE"
