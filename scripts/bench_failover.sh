@@ -28,66 +28,32 @@ ORIG_ARGS=("$@")
 CMDLINE=$(printf '%q ' "$0" "$@")
 
 SEL=() OUT="" KEEP=0 MAX_TIME=900 BIN="$ROOT/build/bin/migware"
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+BENCH_NAME=bench_failover
+# shellcheck source=bench_lib.sh
+source "$HERE/bench_lib.sh"
 while [[ $# -gt 0 ]]; do
     case $1 in
         --detection|--recovery|--stall|--latency|--concurrency-sweep|--detection-compare) SEL+=("${1#--}"); shift;;
-        --out) OUT=${2:-}; shift 2;;
-        --keep) KEEP=1; shift;;
-        --max-time) MAX_TIME=${2:-}; shift 2;;
-        --migware) BIN=${2:-}; shift 2;;
-        -h|--help) usage;;
-        *) echo "bench_failover: unknown argument '$1'" >&2; usage;;
+        *) bench_opt "$@"; shift "$BENCH_SHIFT";;
     esac
 done
-[[ $MAX_TIME =~ ^[0-9]+$ && $MAX_TIME -ge 60 && $MAX_TIME -le 7200 ]] \
-    || { echo "bench_failover: --max-time 60..7200" >&2; exit 2; }
+bench_check_max_time 7200
 [[ ${#SEL[@]} -eq 0 ]] && SEL=(detection recovery stall latency concurrency-sweep)
 want() { local s; for s in "${SEL[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
 
 # the whole benchmark is bounded: budget + the longest single run + margin
-if [[ -z ${MWB_BOUNDED:-} ]]; then
-    export MWB_BOUNDED=1
-    exec timeout --foreground -k 20 $(( MAX_TIME + 300 )) "$0" "${ORIG_ARGS[@]}"
-fi
-
-[[ $(id -u) -eq 0 ]] || { echo "bench_failover: needs root (network namespaces); not skipping" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "bench_failover: no migware binary at $BIN (build it first)" >&2; exit 1; }
-PY=$(command -v python3) || { echo "bench_failover: python3 missing" >&2; exit 1; }
-FAILOVER="$ROOT/tests/lab/failover.sh"
+bench_bound MWB_BOUNDED $(( MAX_TIME + 300 )) "${ORIG_ARGS[@]}"
+bench_preflight "network namespaces"
 LATENCY="$ROOT/tests/lab/latency.py"
-
-[[ -z $OUT ]] && OUT=$(mktemp -d "/dev/shm/mwbench.$(date +%Y%m%d-%H%M%S).XXXX")
-mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/work" || exit 1
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-CHILD=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-        kill -TERM "$CHILD" 2>/dev/null            # failover.sh's own trap removes its lab
-        wait "$CHILD" 2>/dev/null
-    fi
-    [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'echo "bench_failover: interrupted" >&2; exit 130' INT
-trap 'echo "bench_failover: terminated (time bound)" >&2; exit 143' TERM
+bench_out mwbench runs logs work
+bench_traps
 
 # ---------------------------------------------------------------- machine
-SRC_BIN=$BIN
-BIN="$OUT/migware.bin"
-cp "$SRC_BIN" "$BIN" || { echo "bench_failover: cannot copy $SRC_BIN" >&2; exit 1; }
+bench_copy_bin
 DEF_CONC=$("$BIN" --help 2>&1 | sed -n 's/.*--recovery.concurrency arg (=\([0-9]*\)).*/\1/p')
 [[ -n $DEF_CONC ]] || DEF_CONC="?"
-echo "# migware failover benchmark"
-echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "- command: \`$CMDLINE\`"
-echo "- migware: $SRC_BIN, sha256 $(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$SRC_BIN" '+%Y-%m-%d %H:%M UTC') (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- . 2>/dev/null) ]] && echo ', worktree modified')), default --recovery.concurrency $DEF_CONC"
+bench_header "migware failover benchmark"
+echo "- migware: $(bench_migware_desc), default --recovery.concurrency $DEF_CONC"
 echo "- modes: ${SEL[*]}; time budget ${MAX_TIME}s; results in $OUT"
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -189,16 +155,10 @@ for c in "${QUEUE[@]}"; do
         NSKIP=$(( NSKIP + 1 )); continue
     fi
     # shellcheck disable=SC2086
-    "$FAILOVER" ${CARGS[$c]} --migware "$BIN" --work "$OUT/work/$name" --show 5 \
-        >"$OUT/logs/$name.log" 2>&1 &
-    CHILD=$!
-    wait "$CHILD"; rc=$?
-    CHILD=""
-    verdict=$(grep -E '^failover: [0-9]+ passed, [0-9]+ failed$' "$OUT/logs/$name.log" | tail -n 1)
-    "$PY" "$LATENCY" run --work "$OUT/work/$name" --out "$OUT/runs/$name.json" --category "$c" \
-        --rc "$rc" --verdict "$verdict" 2>>"$OUT/logs/$name.log" \
+    bench_failover_run "$name" "$c" "$OUT/runs/$name.json" ${CARGS[$c]} \
         || printf '{"category": "%s", "rc": %d, "verdict": "%s", "notes": ["latency.py failed"]}\n' \
-               "$c" "$rc" "$verdict" >"$OUT/runs/$name.json"
+               "$c" "$RC" "$VERDICT" >"$OUT/runs/$name.json"
+    rc=$RC
     summary=$("$PY" - "$OUT/runs/$name.json" <<'EOF'
 import json, statistics, sys
 r = json.load(open(sys.argv[1]))
@@ -211,14 +171,9 @@ for k in ("a_us", "b_us", "rtt_proxied_us", "rtt_direct_us"):
 print(" ".join(p))
 EOF
 )
-    status=ok
-    if [[ $rc -ne 0 ]]; then
-        status="FAILED (exit $rc: ${verdict:-no verdict})"; NFAIL=$(( NFAIL + 1 ))
-    fi
-    printf '[%3ds] run %d/%d %-16s %s %s load=%s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$status" "$summary" "$(cut -d' ' -f1 /proc/loadavg)"
-    if [[ $rc -ne 0 ]]; then
-        grep -E '^(verify: failure|  +[0-9]+ x|FAIL conn|failover: ERROR)' "$OUT/logs/$name.log" | head -n 6 | sed 's/^/        /'
-    fi
+    bench_status "$rc" "$VERDICT"
+    printf '[%3ds] run %d/%d %-16s %s %s load=%s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$STATUS" "$summary" "$(cut -d' ' -f1 /proc/loadavg)"
+    bench_failure_lines "$rc" "$OUT/logs/$name.log" '^(verify: failure|  +[0-9]+ x|FAIL conn|failover: ERROR)'
     [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work/$name"
 done
 

@@ -37,66 +37,35 @@ CMDLINE=$(printf '%q ' "$0" "$@")
 
 RUNS=15 CONNS=40 OUT="" KEEP=0 MAX_TIME=3600 BIN="$ROOT/build/bin/migware"
 RUN_BOUND=240
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+BENCH_NAME=bench_membership
+# shellcheck source=bench_lib.sh
+source "$HERE/bench_lib.sh"
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --runs) RUNS=${2:-}; shift 2;;
-        --connections) CONNS=${2:-}; shift 2;;
-        --out) OUT=${2:-}; shift 2;;
-        --keep) KEEP=1; shift;;
-        --max-time) MAX_TIME=${2:-}; shift 2;;
-        --migware) BIN=${2:-}; shift 2;;
-        -h|--help) usage;;
-        *) echo "bench_membership: unknown argument '$1'" >&2; usage;;
+        --runs|--connections)
+            [[ $# -ge 2 ]] || { echo "bench_membership: $1 needs a value" >&2; exit 2; }
+            [[ $1 == --runs ]] && RUNS=$2 || CONNS=$2
+            shift 2;;
+        *) bench_opt "$@"; shift "$BENCH_SHIFT";;
     esac
 done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 500 ]] || { echo "bench_membership: --runs 1..500" >&2; exit 2; }
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 500 ]] || { echo "bench_membership: --connections 1..500" >&2; exit 2; }
-[[ $MAX_TIME =~ ^[0-9]+$ && $MAX_TIME -ge 60 && $MAX_TIME -le 14400 ]] \
-    || { echo "bench_membership: --max-time 60..14400" >&2; exit 2; }
+bench_check_max_time 14400
 
 # the whole benchmark is bounded: budget + the longest single run + margin
-if [[ -z ${MWMB_BOUNDED:-} ]]; then
-    export MWMB_BOUNDED=1
-    exec timeout --foreground -k 20 $(( MAX_TIME + RUN_BOUND + 60 )) "$0" "${ORIG_ARGS[@]}"
-fi
-
-[[ $(id -u) -eq 0 ]] || { echo "bench_membership: needs root (network namespaces, corosync); not skipping" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "bench_membership: no migware binary at $BIN (build it first)" >&2; exit 1; }
-PY=$(command -v python3) || { echo "bench_membership: python3 missing" >&2; exit 1; }
+bench_bound MWMB_BOUNDED $(( MAX_TIME + RUN_BOUND + 60 )) "${ORIG_ARGS[@]}"
+bench_preflight "network namespaces, corosync"
 FAILOVER="$ROOT/tests/lab/failover.sh"
 MEMBERSHIP="$ROOT/tests/lab/membership.sh"
 HELPER="$HERE/bench_membership.py"
-
-[[ -z $OUT ]] && OUT=$(mktemp -d "/dev/shm/mwmbench.$(date +%Y%m%d-%H%M%S).XXXX")
-mkdir -p "$OUT/logs" "$OUT/work" || exit 1
+bench_out mwmbench logs work
 CSV="$OUT/runs.csv"
 : >"$CSV"
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-CHILD=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-        kill -TERM "$CHILD" 2>/dev/null            # the lab scripts' own traps remove their labs
-        wait "$CHILD" 2>/dev/null
-    fi
-    [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'echo "bench_membership: interrupted" >&2; exit 130' INT
-trap 'echo "bench_membership: terminated (time bound)" >&2; exit 143' TERM
+bench_traps
 
-SRC_BIN=$BIN
-BIN="$OUT/migware.bin"
-cp "$SRC_BIN" "$BIN" || { echo "bench_membership: cannot copy $SRC_BIN" >&2; exit 1; }
-echo "# migware membership benchmark (issue 12)"
-echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "- command: \`$CMDLINE\`"
+bench_copy_bin
+bench_header "migware membership benchmark (issue 12)"
 echo "- migware: $SRC_BIN, sha256 $(sha256sum "$BIN" | cut -c1-12), git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- migware membership monitor tracker rewrite sniffer control 2>/dev/null) ]] && echo ', C++ sources modified')"
 echo "- corosync $(corosync -v 2>/dev/null | grep -o 'version .[0-9.]*.' | head -n 1 | tr -d "'"); token ${CLUSTER_TOKEN:-150} ms (scripts/cluster.sh)"
 echo "- runs: $RUNS per variant, $CONNS connections (reqresp), time budget ${MAX_TIME}s; results in $OUT"
@@ -131,20 +100,17 @@ for (( r = 1; r <= RUNS; r++ )); do
         t_run=$(date +%s.%N)
         case $v in
             standalone)
-                timeout -k 10 "$RUN_BOUND" "$FAILOVER" --mode reqresp --connections "$CONNS" \
-                    --duration 6 --pull-at 3 --hub-capture --migware "$BIN" --work "$work" --show 5 \
-                    >"$OUT/logs/$id.log" 2>&1 &
+                bench_run "$OUT/logs/$id.log" timeout -k 10 "$RUN_BOUND" "$FAILOVER" --mode reqresp \
+                    --connections "$CONNS" --duration 6 --pull-at 3 --hub-capture --migware "$BIN" \
+                    --work "$work" --show 5
                 ;;
             corosync2w|corosync3)
                 sc=succession; [[ $v == corosync3 ]] && sc=succession3
-                timeout -k 10 "$RUN_BOUND" "$MEMBERSHIP" --scenario "$sc" --connections "$CONNS" \
-                    --migware "$BIN" --work "$work" --timings "$work.timings" \
-                    >"$OUT/logs/$id.log" 2>&1 &
+                bench_run "$OUT/logs/$id.log" timeout -k 10 "$RUN_BOUND" "$MEMBERSHIP" --scenario "$sc" \
+                    --connections "$CONNS" --migware "$BIN" --work "$work" --timings "$work.timings"
                 ;;
         esac
-        CHILD=$!
-        wait "$CHILD"; rc=$?
-        CHILD=""
+        rc=$RC
         dur=$(awk -v a="$t_run" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
         notes=()
         [[ $rc -eq 124 || $rc -eq 137 ]] && notes+=(--note "run bound ${RUN_BOUND}s hit")

@@ -11,20 +11,23 @@ tests/lab/http_failover.sh --work DIR --samples N keeps:
                           `trafficI` (during the traffic, before the pull)
   migware-counters.json   the counters just before migware stopped (after the failover)
   migware.log             event=transition (Recovery -> Proxy) and event=replay_diverged
-  http-client.json        (http) the download clients' report
+  clients.json            (http) the download clients' report (tests/lab/http_clients.py)
 and, for rr runs, latency.py's JSON of the same run (--latency: detection, recovery, stall).
 
 Memory per connection = (median over the traffic samples) / connections: buffered_bytes (the
-client bytes migware holds), and VmRSS - the base sample's VmRSS.
+client bytes migware holds), and VmRSS - the base sample's VmRSS.  The statistics and the
+transitions are tests/lab/latency.py's (the same nearest-rank p99 as bench_failover.sh).
 """
 
 import argparse
 import glob
 import json
 import os
-import re
 import statistics
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lab"))
+from latency import stats, transitions  # noqa: E402
 
 MODES = ("push", "aligned", "full")
 
@@ -74,17 +77,11 @@ def cmd_run(a):
             "replay_full_over_cap", "replay_request_over_cap", "kernel_drops", "buffered_bytes")
     r["counters"] = {k: m[k] for k in keep if k in m}
     r["counters"].update({k: v for k, v in m.items() if k.startswith("replay_fallback") and v})
-    tr = []
-    try:
-        with open(os.path.join(w, "migware.log"), errors="replace") as f:
-            for line in f:
-                if "event=transition" in line:
-                    kv = dict(re.findall(r"(\w+)=(\S+)", line))
-                    tr.append((kv.get("to"), int(kv.get("mono_ns", 0))))
-    except OSError:
+    if not os.path.exists(os.path.join(w, "migware.log")):
         r["notes"].append("no migware.log")
-    rec = [t for to, t in tr if to == "recovery"]
-    prx = [t for to, t in tr if to == "proxy"]
+    tr = transitions(os.path.join(w, "migware.log"))
+    rec = [t for _, to, t, _ in tr if to == "recovery"]
+    prx = [t for _, to, t, _ in tr if to == "proxy"]
     if rec and prx:
         later = [p for p in prx if p >= rec[0]]
         if later:
@@ -95,18 +92,14 @@ def cmd_run(a):
             if k in lat:
                 r[k] = lat[k]
     if a.kind == "http":
-        c = load_json(os.path.join(w, "http-client.json"), {}) or {}
-        r["downloads"] = c.get("downloads")
-        r["corrupt"] = c.get("corrupt")
-        r["client_errors"] = c.get("errors")
+        # downloads: bodies equal to the file; corrupt: of the right length, other bytes
+        t = (load_json(os.path.join(w, "clients.json"), {}) or {}).get("total", {})
+        r["downloads"] = t.get("primary")
+        r["corrupt"] = t.get("mixed")
+        r["client_errors"] = t.get("errors")
     with open(a.out, "w") as f:
         json.dump(r, f, indent=1)
     return 0
-
-
-def nearest_rank(xs, p):
-    xs = sorted(xs)
-    return xs[max(0, min(len(xs) - 1, int(-(-p * len(xs) // 100)) - 1))]
 
 
 def fmt(v, digits=1):
@@ -119,10 +112,11 @@ def fmt(v, digits=1):
 
 def cell(xs, unit_runs="runs"):
     """median / p99 (min–max, n)"""
-    if not xs:
+    st = stats(xs)
+    if not st:
         return "–"
-    return "**%s** / %s (%s–%s, %d %s)" % (fmt(statistics.median(xs)), fmt(nearest_rank(xs, 99)),
-                                          fmt(min(xs)), fmt(max(xs)), len(xs), unit_runs)
+    return "**%s** / %s (%s–%s, %d %s)" % (fmt(st["median"]), fmt(st["p99"]), fmt(st["min"]),
+                                          fmt(st["max"]), st["n"], unit_runs)
 
 
 def cmd_summary(a):

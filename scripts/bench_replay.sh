@@ -5,7 +5,7 @@
 #   rr200_M, rr2000_M  tests/lab/failover.sh --mode reqresp --connections 200|2000
 #                      --recovery-mode M --sample-migware 3 (memory before the pull; Recovery ->
 #                      Proxy; the client-visible stall from tests/lab/latency.py)
-#   h2m_M, h40k_M      tests/lab/http_failover.sh --recovery-mode M --file-size 2 MB | 40 kB
+#   h2m_M, h40k_M      tests/lab/http_failover.sh --mode M --file-size 2 MB | 40 kB
 #                      --samples 3: stock nginx (Date header as it is), 10 keep-alive clients,
 #                      the cable pulled mid-run; h2m_aligned also gives the fraction of runs
 #                      with replay_diverged > 0
@@ -29,71 +29,38 @@ ORIG_ARGS=("$@")
 CMDLINE=$(printf '%q ' "$0" "$@")
 
 RUNS=5 HTTP_RUNS=3 DIV_RUNS=10 HTTP=1 RR=1 OUT="" KEEP=0 MAX_TIME=1500 BIN="$ROOT/build/bin/migware"
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+BENCH_NAME=bench_replay
+# shellcheck source=bench_lib.sh
+source "$HERE/bench_lib.sh"
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --runs) RUNS=${2:-}; shift 2;;
-        --http-runs) HTTP_RUNS=${2:-}; shift 2;;
-        --diverge-runs) DIV_RUNS=${2:-}; shift 2;;
+        --runs|--http-runs|--diverge-runs)
+            [[ $# -ge 2 ]] || { echo "bench_replay: $1 needs a value" >&2; exit 2; }
+            case $1 in --runs) RUNS=$2;; --http-runs) HTTP_RUNS=$2;; --diverge-runs) DIV_RUNS=$2;; esac
+            shift 2;;
         --no-http) HTTP=0; shift;;
         --no-rr) RR=0; shift;;
-        --out) OUT=${2:-}; shift 2;;
-        --keep) KEEP=1; shift;;
-        --max-time) MAX_TIME=${2:-}; shift 2;;
-        --migware) BIN=${2:-}; shift 2;;
-        -h|--help) usage;;
-        *) echo "bench_replay: unknown argument '$1'" >&2; usage;;
+        *) bench_opt "$@"; shift "$BENCH_SHIFT";;
     esac
 done
 for v in RUNS HTTP_RUNS DIV_RUNS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -le 50 ]] || { echo "bench_replay: --runs/--http-runs/--diverge-runs 0..50" >&2; exit 2; }
 done
-[[ $MAX_TIME =~ ^[0-9]+$ && $MAX_TIME -ge 60 && $MAX_TIME -le 7200 ]] \
-    || { echo "bench_replay: --max-time 60..7200" >&2; exit 2; }
+bench_check_max_time 7200
 
 # the whole benchmark is bounded: budget + the longest single run + margin
-if [[ -z ${MWRB_BOUNDED:-} ]]; then
-    export MWRB_BOUNDED=1
-    exec timeout --foreground -k 20 $(( MAX_TIME + 300 )) "$0" "${ORIG_ARGS[@]}"
-fi
-
-[[ $(id -u) -eq 0 ]] || { echo "bench_replay: needs root (network namespaces); not skipping" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "bench_replay: no migware binary at $BIN (build it first)" >&2; exit 1; }
-PY=$(command -v python3) || { echo "bench_replay: python3 missing" >&2; exit 1; }
+bench_bound MWRB_BOUNDED $(( MAX_TIME + 300 )) "${ORIG_ARGS[@]}"
+bench_preflight "network namespaces"
 FAILOVER="$ROOT/tests/lab/failover.sh"
 HTTPFO="$ROOT/tests/lab/http_failover.sh"
-LATENCY="$ROOT/tests/lab/latency.py"
 BR="$ROOT/scripts/bench_replay.py"
-
-[[ -z $OUT ]] && OUT=$(mktemp -d "/dev/shm/mwrb.$(date +%Y%m%d-%H%M%S).XXXX")
-mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/work" || exit 1
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-CHILD=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-        kill -TERM "$CHILD" 2>/dev/null            # the scenario's own trap removes its lab
-        wait "$CHILD" 2>/dev/null
-    fi
-    [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'echo "bench_replay: interrupted" >&2; exit 130' INT
-trap 'echo "bench_replay: terminated (time bound)" >&2; exit 143' TERM
+bench_out mwrb runs logs work
+bench_traps
 
 # ---------------------------------------------------------------- machine
-SRC_BIN=$BIN
-BIN="$OUT/migware.bin"
-cp "$SRC_BIN" "$BIN" || { echo "bench_replay: cannot copy $SRC_BIN" >&2; exit 1; }
-echo "# migware replay-mode benchmark (issue 13)"
-echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "- command: \`$CMDLINE\`"
-echo "- migware: $SRC_BIN, sha256 $(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$SRC_BIN" '+%Y-%m-%d %H:%M UTC') (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$ROOT" status --porcelain -- . 2>/dev/null) ]] && echo ', worktree modified'))"
+bench_copy_bin
+bench_header "migware replay-mode benchmark (issue 13)"
+echo "- migware: $(bench_migware_desc)"
 echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')"
 echo "- time budget ${MAX_TIME}s; results in $OUT"
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -105,8 +72,8 @@ declare -A CARGS CEST CKIND CCONNS CN
 for m in "${MODES[@]}"; do
     CARGS[rr200_$m]="--mode reqresp --connections 200 --recovery-mode $m --sample-migware 3"
     CARGS[rr2000_$m]="--mode reqresp --connections 2000 --recovery-mode $m --sample-migware 3"
-    CARGS[h2m_$m]="--recovery-mode $m --file-size 2097152 --samples 3"
-    CARGS[h40k_$m]="--recovery-mode $m --file-size 40960 --samples 3"
+    CARGS[h2m_$m]="--mode $m --file-size 2097152 --samples 3"
+    CARGS[h40k_$m]="--mode $m --file-size 40960 --samples 3"
     CEST[rr200_$m]=10 CEST[rr2000_$m]=16 CEST[h2m_$m]=11 CEST[h40k_$m]=11
     CKIND[rr200_$m]=rr CKIND[rr2000_$m]=rr CKIND[h2m_$m]=http CKIND[h40k_$m]=http
     CCONNS[rr200_$m]=200 CCONNS[rr2000_$m]=2000 CCONNS[h2m_$m]=10 CCONNS[h40k_$m]=10
@@ -152,19 +119,14 @@ for c in "${QUEUE[@]}"; do
     others=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -c -- '-hub$')
     if [[ ${CKIND[$c]} == rr ]]; then
         # shellcheck disable=SC2086
-        "$FAILOVER" ${CARGS[$c]} --migware "$BIN" --work "$OUT/work/$name" --show 5 \
-            >"$OUT/logs/$name.log" 2>&1 &
-        CHILD=$!; wait "$CHILD"; rc=$?; CHILD=""
-        verdict=$(grep -E '^failover: [0-9]+ passed, [0-9]+ failed$' "$OUT/logs/$name.log" | tail -n 1)
-        "$PY" "$LATENCY" run --work "$OUT/work/$name" --out "$OUT/work/$name/latency.json" --category "$c" \
-            --rc "$rc" --verdict "$verdict" 2>>"$OUT/logs/$name.log"
+        bench_failover_run "$name" "$c" "$OUT/work/$name/latency.json" ${CARGS[$c]}
+        rc=$RC verdict=$VERDICT
         LAT=(--latency "$OUT/work/$name/latency.json")
     else
         # shellcheck disable=SC2086
-        "$HTTPFO" ${CARGS[$c]} --migware "$BIN" --work "$OUT/work/$name" \
-            >"$OUT/logs/$name.log" 2>&1 &
-        CHILD=$!; wait "$CHILD"; rc=$?; CHILD=""
-        verdict=$(grep -E '^http_failover: mode=' "$OUT/logs/$name.log" | tail -n 1)
+        bench_run "$OUT/logs/$name.log" "$HTTPFO" ${CARGS[$c]} --migware "$BIN" --work "$OUT/work/$name"
+        rc=$RC
+        verdict=$(grep -E '^http_failover: (mode=[a-z]+ downloads=|FAIL)' "$OUT/logs/$name.log" | tail -n 1)
         LAT=()
     fi
     "$PY" "$BR" run --work "$OUT/work/$name" --out "$OUT/runs/$name.json" --category "$c" --mode "$m" \
@@ -192,12 +154,9 @@ p.append("verified=%s diverged=%s drops=%s" % (c.get("replay_verified"), c.get("
 print(" ".join(p))
 EOF
 )
-    status=ok
-    if [[ $rc -ne 0 ]]; then status="FAILED (exit $rc: ${verdict:-no verdict})"; NFAIL=$(( NFAIL + 1 )); fi
-    printf '[%4ds] run %d/%d %-13s %s %s load=%s labs=%s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$status" "$summary" "$load" "$others"
-    if [[ $rc -ne 0 ]]; then
-        grep -E '^(verify: failure|  +[0-9]+ x|FAIL conn|failover: ERROR|http_failover: ERROR)' "$OUT/logs/$name.log" | head -n 6 | sed 's/^/        /'
-    fi
+    bench_status "$rc" "$verdict"
+    printf '[%4ds] run %d/%d %-13s %s %s load=%s labs=%s\n' "$(elapsed)" "$i" "${#QUEUE[@]}" "$c" "$STATUS" "$summary" "$load" "$others"
+    bench_failure_lines "$rc" "$OUT/logs/$name.log" '^(verify: failure|  +[0-9]+ x|FAIL conn|failover: ERROR|http_failover: (FAIL|ERROR))'
     [[ $KEEP -eq 1 ]] || rm -rf "$OUT/work/$name"
 done
 

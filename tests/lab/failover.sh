@@ -363,44 +363,13 @@ if [[ $BACKUP_CAP -eq 1 ]]; then
     backup_capture eth0 "tcp port $PORT and host $LAB_IP_PRIMARY"; BCAP_ETH_PID=$LAST_PID
 fi
 
-# real_migware PID : the migware process under PID's wrappers (ip netns exec -> timeout ->
-# migware, perhaps a wrapper script): the first descendant whose executable is BIN's, or is
-# called migware.  Prints its PID; fails if there is none.
-real_migware() {
-    local want queue=("$1") p c exe i
-    want=$(readlink -f "$BIN")
-    for (( i = 0; i < ${#queue[@]} && i < 64; i++ )); do
-        p=${queue[i]}
-        exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
-        if [[ $exe == "$want" || ${exe##*/} == migware ]]; then echo "$p"; return 0; fi
-        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
-    done
-    return 1
-}
-
+# shellcheck source=migware_sample.sh
+source "$HERE/migware_sample.sh"
 # sample_migware LABEL : one line of migware's counters and its VmRSS (kB) in
 # migware-samples.jsonl, with CLOCK_MONOTONIC (--sample-migware)
 sample_migware() {
     [[ -n $MIG_REAL_PID ]] || return 0
-    local rss
-    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$MIG_REAL_PID/status" 2>/dev/null)
-    timeout 5 "$PY" - "$WORK/control.sock" "$1" "${rss:-null}" >>"$WORK/migware-samples.jsonl" \
-        2>>"$WORK/migware-samples.err" <<'PYEOF'
-import json, socket, sys, time
-sock, label, rss = sys.argv[1], sys.argv[2], sys.argv[3]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(3)
-s.connect(sock)
-s.sendall(b'{"v":1,"cmd":"counters"}\n')
-buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d:
-        break
-    buf += d
-print(json.dumps({"label": label, "mono_ns": time.monotonic_ns(), "vmrss_kb": None if rss == "null" else int(rss),
-                  "counters": json.loads(buf)["result"]}))
-PYEOF
+    migware_sample "$MIG_REAL_PID" "$WORK/control.sock" "$1" "$WORK/migware-samples.jsonl"
 }
 
 if [[ $NOMIG -eq 0 ]]; then
@@ -412,7 +381,7 @@ if [[ $NOMIG -eq 0 ]]; then
         || final_fail "migware did not reach state=normal within 5 s"
     log "migware up (state=normal) after $(elapsed)s"
     if [[ $SAMPLE_N -gt 0 ]]; then
-        MIG_REAL_PID=$(real_migware "$MIG_PID") || final_fail "cannot find the migware process under PID $MIG_PID"
+        MIG_REAL_PID=$(migware_real_pid "$MIG_PID" "$BIN") || final_fail "cannot find the migware process under PID $MIG_PID"
         sample_migware base      # before the client connects: the table is empty
     fi
     if [[ $BACKUP_CAP -eq 1 ]]; then     # migware creates its TUN device at start-up
@@ -466,7 +435,7 @@ fi
 
 if [[ ${#FAULTS[@]} -gt 0 ]]; then
     if [[ -n $MIG_PID ]]; then
-        MIG_REAL_PID=$(real_migware "$MIG_PID") || final_fail "cannot find the migware process under PID $MIG_PID"
+        MIG_REAL_PID=$(migware_real_pid "$MIG_PID" "$BIN") || final_fail "cannot find the migware process under PID $MIG_PID"
         log "migware's own process: PID $MIG_REAL_PID ($(readlink -f "/proc/$MIG_REAL_PID/exe"))"
     fi
     # The fault runner: one bounded process, each fault applied and undone on its own schedule

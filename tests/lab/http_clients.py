@@ -38,21 +38,18 @@ reconnects, the worst gap between two reads) and totals. Exit status 0 if the ru
 
 import argparse
 import errno
-import json
 import os
 import socket
 import sys
 import threading
 import time
 
+from lab_clients import finish, now_ns, parse_server, read_pull, run_threads, since_pull
+
 REQUEST_TEMPLATE = ("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: migware-lab\r\n"
                     "Accept: */*\r\n\r\n")
 MAX_HEADER = 16384
 READ_CHUNK = 65536
-
-
-def now_ns():
-    return time.monotonic_ns()
 
 
 class ReplyError(Exception):
@@ -331,13 +328,10 @@ def summarise(clients, pull_ns, pull_end_ns, args):
                     spanning += 1
             if r["class"] == "mixed":
                 mixed.append({k: r[k] for k in ("path", "conn", "t_send", "t_done", "mixed")})
-        errors = []
-        for e in c.errors:
-            e = dict(e)
-            if pull_ns is not None:
-                e["since_pull_ms"] = round((e["t"] - pull_ns) / 1e6, 1)
+        errors = since_pull(c.errors, pull_ns)
+        if pull_ns is not None:
+            for e in errors:
                 e["sent_before_pull"] = e["t_send"] is not None and e["t_send"] <= pull_end_ns
-            errors.append(e)
         spanning_recs = []
         if pull_ns is not None:
             for r in c.requests:
@@ -392,8 +386,7 @@ def main():
     ap.add_argument("--start-file")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    host, _, port = args.server.rpartition(":")
-    args.host, args.port = host, int(port)
+    args.host, args.port = parse_server(args.server)
     args.paths = [p for p in args.paths.split(",") if p]
     if not (1 <= args.clients <= 200) or not args.paths or not (0 < args.duration <= 120) \
             or not (0 < args.timeout <= 60):
@@ -416,37 +409,18 @@ def main():
         except OSError as e:
             print(f"http_clients: client {c.idx} cannot connect: {e}", file=sys.stderr)
             return 1
-    args.t0_ns = now_ns()
-    for c in clients:
-        c.start()
-    if args.start_file:
-        with open(args.start_file + ".tmp", "w") as f:
-            f.write(f"{args.t0_ns}\n")
-        os.rename(args.start_file + ".tmp", args.start_file)
-    print(f"http_clients: {args.clients} clients on {args.server}, paths {','.join(args.paths)}, "
-          f"{args.duration}s, timeout {args.timeout}s, rate {args.rate or 'unpaced'}",
-          file=sys.stderr, flush=True)
-    limit = time.monotonic() + args.duration + args.timeout + 5
-    for c in clients:
-        c.join(max(0.1, limit - time.monotonic()))
-    stuck = [c.idx for c in clients if c.is_alive()]
-    pull_ns = pull_end_ns = None
-    if args.pull_file and os.path.exists(args.pull_file):
-        with open(args.pull_file) as f:
-            w = f.read().split()
-        pull_ns = int(w[0])
-        pull_end_ns = int(w[1]) if len(w) > 1 else pull_ns
+    stuck = run_threads(clients, args, args.duration + args.timeout + 5,
+                        f"http_clients: {args.clients} clients on {args.server}, paths "
+                        f"{','.join(args.paths)}, {args.duration}s, timeout {args.timeout}s, "
+                        f"rate {args.rate or 'unpaced'}")
+    pull_ns, pull_end_ns = read_pull(args.pull_file)
     summary = summarise(clients, pull_ns, pull_end_ns, args)
     summary["stuck_threads"] = stuck
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(summary, f, indent=1)
-    os.rename(args.out + ".tmp", args.out)
     t = summary["total"]
-    print(f"http_clients: {t['requests']} requests, {t['bytes']} body bytes, "
-          f"primary {t['primary']} backup {t['backup']} mixed {t['mixed']}, errors {t['errors']}, "
-          f"reconnects {t['reconnects']}, worst gap {t['worst_gap_ms']} ms", file=sys.stderr)
-    sys.stdout.flush()
-    os._exit(0)          # a stuck thread (a bug) must not keep the process alive
+    finish(args.out, summary,
+           f"http_clients: {t['requests']} requests, {t['bytes']} body bytes, "
+           f"primary {t['primary']} backup {t['backup']} mixed {t['mixed']}, errors {t['errors']}, "
+           f"reconnects {t['reconnects']}, worst gap {t['worst_gap_ms']} ms")
 
 
 if __name__ == "__main__":

@@ -30,16 +30,13 @@ Exit status 0 when the run or the check finished (the caller judges), 2 on bad a
 import argparse
 import hashlib
 import json
-import os
 import random
 import socket
 import sys
 import threading
 import time
 
-
-def now_ns():
-    return time.monotonic_ns()
+from lab_clients import finish, now_ns, parse_server, read_pull, run_threads, since_pull
 
 
 def key_for(client, n):
@@ -231,11 +228,6 @@ class Client(threading.Thread):
                 self.conn.close()
 
 
-def parse_server(s):
-    host, _, port = s.rpartition(":")
-    return host, int(port)
-
-
 def run(args):
     host, port = parse_server(args.server)
     barrier = threading.Barrier(args.clients)
@@ -246,24 +238,10 @@ def run(args):
         except OSError as e:
             print(f"redis_clients: client {c.idx} cannot connect: {e}", file=sys.stderr)
             return 1
-    args.t0_ns = now_ns()
-    for c in clients:
-        c.start()
-    if args.start_file:
-        with open(args.start_file + ".tmp", "w") as f:
-            f.write(f"{args.t0_ns}\n")
-        os.rename(args.start_file + ".tmp", args.start_file)
-    print(f"redis_clients: {args.clients} clients on {args.server}, {args.duration}s, "
-          f"interval {args.interval}s, timeout {args.timeout}s", file=sys.stderr, flush=True)
-    limit = time.monotonic() + args.duration + 3 * args.timeout + 5
-    for c in clients:
-        c.join(max(0.1, limit - time.monotonic()))
-    pull_ns = pull_end_ns = None
-    if args.pull_file and os.path.exists(args.pull_file):
-        with open(args.pull_file) as f:
-            w = f.read().split()
-        pull_ns = int(w[0])
-        pull_end_ns = int(w[1]) if len(w) > 1 else pull_ns
+    stuck = run_threads(clients, args, args.duration + 3 * args.timeout + 5,
+                        f"redis_clients: {args.clients} clients on {args.server}, {args.duration}s, "
+                        f"interval {args.interval}s, timeout {args.timeout}s")
+    pull_ns, pull_end_ns = read_pull(args.pull_file)
     per = []
     tot = {"written": 0, "reads": 0, "reads_before_pull": 0, "reads_after_pull": 0,
            "wrong": 0, "wrong_before_pull": 0, "wrong_after_pull": 0, "errors": 0,
@@ -278,18 +256,8 @@ def run(args):
             else:
                 rb += 1
                 wb += 0 if ok else 1
-        errors = []
-        for e in c.errors:
-            e = dict(e)
-            if pull_ns is not None:
-                e["since_pull_ms"] = round((e["t"] - pull_ns) / 1e6, 1)
-            errors.append(e)
-        wrong = []
-        for w in c.wrong:
-            w = dict(w)
-            if pull_ns is not None:
-                w["since_pull_ms"] = round((w["t"] - pull_ns) / 1e6, 1)
-            wrong.append(w)
+        errors = since_pull(c.errors, pull_ns)
+        wrong = since_pull(c.wrong, pull_ns)
         per.append({"client": c.idx, "written": c.written, "reads": len(c.reads),
                     "reads_before_pull": rb, "reads_after_pull": ra, "wrong": c.n_wrong,
                     "wrong_before_pull": wb, "wrong_after_pull": wa, "wrong_first": wrong,
@@ -315,15 +283,11 @@ def run(args):
             tot["clients_without_final_check"] += 1
     summary = {"pull_ns": pull_ns, "pull_end_ns": pull_end_ns, "t0_ns": args.t0_ns,
                "duration_s": args.duration, "clients": per, "total": tot,
-               "stuck_threads": [c.idx for c in clients if c.is_alive()]}
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(summary, f, indent=1)
-    os.rename(args.out + ".tmp", args.out)
-    print(f"redis_clients: {tot['written']} keys written, {tot['reads']} reads "
-          f"({tot['wrong']} wrong), {tot['errors']} errors, {tot['commands']} commands, "
-          f"worst reply {tot['worst_ms']} ms", file=sys.stderr)
-    sys.stdout.flush()
-    os._exit(0)
+               "stuck_threads": stuck}
+    finish(args.out, summary,
+           f"redis_clients: {tot['written']} keys written, {tot['reads']} reads "
+           f"({tot['wrong']} wrong), {tot['errors']} errors, {tot['commands']} commands, "
+           f"worst reply {tot['worst_ms']} ms")
 
 
 def verify(args):

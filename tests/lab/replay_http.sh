@@ -33,31 +33,20 @@ set -uo pipefail
 RL_NAME=replay_http RL_NAME_TAG=h
 BUILD="" MODE=aligned DIVERGE=0 CAPTURE=0 CLIENTS=10 DURATION=8 PULL_AT=2 RATE=3000000 RCVBUF=32768 TIMEOUT=10
 ARGS=("$@")
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --mode) MODE=${2:-}; shift 2;;
-        --diverge) DIVERGE=1; shift;;
-        --capture) CAPTURE=1; shift;;
-        --keep) RL_KEEP=1; shift;;
-        --clients) CLIENTS=${2:-}; shift 2;;
-        --duration) DURATION=${2:-}; shift 2;;
-        --pull-at) PULL_AT=${2:-}; shift 2;;
-        --rate) RATE=${2:-}; shift 2;;
-        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
-        -*) echo "replay_http: unknown option '$1'" >&2; exit 2;;
-        *) [[ -z $BUILD ]] || { echo "replay_http: one BUILD_DIR" >&2; exit 2; }; BUILD=$1; shift;;
-    esac
-done
-[[ -n $BUILD ]] || { echo "usage: replay_http.sh BUILD_DIR [--mode aligned|push|full] [--diverge]" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd) || exit 2
-[[ $MODE == aligned || $MODE == push || $MODE == full ]] || { echo "replay_http: --mode aligned|push|full" >&2; exit 2; }
-[[ $CLIENTS =~ ^[0-9]+$ && $CLIENTS -ge 1 && $CLIENTS -le 100 ]] || { echo "replay_http: --clients 1..100" >&2; exit 2; }
-awk "BEGIN{exit !($DURATION > 0 && $DURATION <= 30 && $PULL_AT > 0 && $PULL_AT < $DURATION)}" \
-    || { echo "replay_http: --duration 0..30, --pull-at below it" >&2; exit 2; }
-[[ $DIVERGE -eq 1 ]] && RL_NAME=replay_diverge RL_NAME_TAG=d
-RL_BOUND=$(awk "BEGIN{printf \"%d\", $DURATION + $TIMEOUT + 60}")
 # shellcheck source=replay_lib.sh
 source "$(dirname "$0")/replay_lib.sh"
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --diverge) DIVERGE=1; shift;;
+        --capture) CAPTURE=1; shift;;
+        --rate) [[ $# -ge 2 ]] || { echo "replay_http: --rate needs a value" >&2; exit 2; }; RATE=$2; shift 2;;
+        *) rl_opt "$@"; shift "$RL_SHIFT";;
+    esac
+done
+rl_build_dir
+rl_check_opts 30
+[[ $DIVERGE -eq 1 ]] && RL_NAME=replay_diverge RL_NAME_TAG=d
+RL_BOUND=$(awk "BEGIN{printf \"%d\", $DURATION + $TIMEOUT + 60}")
 rl_bound "${ARGS[@]}"
 rl_setup
 rl_log "mode=$MODE diverge=$DIVERGE clients=$CLIENTS duration=${DURATION}s pull at ${PULL_AT}s rate=${RATE}B/s per client prefix=$LAB_PREFIX"
@@ -102,24 +91,16 @@ if [[ $CAPTURE -eq 1 ]]; then
 fi
 MIG_ARGS=(--recovery.mode "$MODE")
 [[ $MODE == push ]] && MIG_ARGS=()        # push is the default; the old binary knows no --recovery.mode
-rl_migware "$BUILD" 80 "${MIG_ARGS[@]}"
+rl_migware "$BUILD/bin/migware" 80 "${MIG_ARGS[@]}"
 
 CLIENT_ARGS=(--server "$LAB_IP_PRIMARY:80" --clients "$CLIENTS" --paths "/2m.bin,/40k.bin"
     --primary-dir "$RL_WORK/www-primary" --duration "$DURATION" --timeout "$TIMEOUT"
-    --rate "$RATE" --rcvbuf "$RCVBUF" --pull-file "$RL_WORK/pull"
-    --start-file "$RL_WORK/clients.start" --out "$RL_WORK/clients.json")
+    --rate "$RATE" --rcvbuf "$RCVBUF")
 [[ $DIVERGE -eq 1 ]] && CLIENT_ARGS+=(--backup-dir "$RL_WORK/www-backup" --reconnect)
-rl_spawn "$LAB_NS_CLIENT" $(( ${DURATION%.*} + TIMEOUT + 20 )) "$RL_WORK/clients.out" "$RL_WORK/clients.err" \
-    "$RL_PY" "$RL_HERE/http_clients.py" "${CLIENT_ARGS[@]}"
-CLIENTS_PID=$RL_LAST
-rl_wait 10 "$CLIENTS_PID" clients test -s "$RL_WORK/clients.start" \
-    || rl_fatal "the clients did not start: $(tail -n 3 "$RL_WORK/clients.err")"
-t0=$(cat "$RL_WORK/clients.start")
-rl_sleep_until_mono $(( t0 + ${PULL_AT%.*} * 1000000000 + $(awk "BEGIN{printf \"%d\", ($PULL_AT - int($PULL_AT)) * 1e9}") ))
+rl_start_clients $(( ${DURATION%.*} + TIMEOUT + 20 )) "$RL_PY" "$RL_HERE/http_clients.py" "${CLIENT_ARGS[@]}"
+rl_sleep_until_client_time "$PULL_AT"
 rl_pull
-rl_wait $(( ${DURATION%.*} + TIMEOUT + 20 )) "" "clients" bash -c "! kill -0 $CLIENTS_PID 2>/dev/null"
-wait "$CLIENTS_PID"; crc=$?
-[[ -s $RL_WORK/clients.json ]] || rl_fatal "no client report (status $crc): $(tail -n 5 "$RL_WORK/clients.err")"
+rl_finish_clients
 rl_counters
 rl_stop_migware; mig_rc=$RL_RC
 for r in primary backup; do
@@ -128,9 +109,9 @@ done
 
 # ---------------------------------------------------------------- verdict
 tail -n 1 "$RL_WORK/clients.err" | sed 's/^/   /'
-# the clients' figures, and the checks' inputs (shell variables in verdict.env)
-"$RL_PY" - "$RL_WORK/clients.json" "$DIVERGE" "$RL_WORK/verdict.env" "$RL_WORK/migware.log" <<'PY' || rl_fatal "cannot read the client report"
-import json, re, shlex, sys
+# the clients' figures, and the checks' inputs (shell variables)
+rl_figures "$RL_WORK/clients.json" "$DIVERGE" "$RL_WORK/migware.log" <<'PY' || rl_fatal "cannot read the client report"
+import json, re, sys
 s = json.load(open(sys.argv[1]))
 diverge = sys.argv[2] == "1"
 pull = s["pull_ns"]
@@ -170,7 +151,7 @@ for c in s["clients"]:
 # the connections migware says it reset (event=replay_diverged client=IP:PORT), against the
 # ones the clients saw reset at the pull
 logged = set()
-for line in open(sys.argv[4], errors="replace"):
+for line in open(sys.argv[3], errors="replace"):
     m = re.search(r"event=replay_diverged client=198\.18\.0\.10:(\d+)", line)
     if m:
         logged.add(int(m.group(1)))
@@ -179,20 +160,15 @@ if diverge:
         print(f"   migware logged a divergence on client port {p}, but no client saw a reset there at the pull")
     for p in sorted(reset_ports - logged):
         print(f"   client port {p} was reset at the pull, but migware logged no divergence for it")
-v = dict(T_REQ=t["requests"], T_BEFORE=t["requests_before_pull"], T_AFTER=t["requests_after_pull"],
+figures(dict(T_REQ=t["requests"], T_BEFORE=t["requests_before_pull"], T_AFTER=t["requests_after_pull"],
          T_SPAN=t["requests_spanning_pull"], T_BYTES=t["bytes"], T_PRIMARY=t["primary"],
          T_BACKUP=t["backup"], T_MIXED=t["mixed"], T_ERRORS=t["errors"],
          T_RECONNECTS=t["reconnects"], T_GAP=t["worst_gap_ms"], T_WORST_REQ=t["worst_request_ms"],
          STUCK=len(s["stuck_threads"]), RESET_AT_PULL=reset_at_pull, OTHER_ERRORS=other_errors,
          CLIENTS_AFTER=clients_after, NCLIENTS=len(s["clients"]), HAVE_PULL=1 if pull else 0,
          BAD_ORDER=bad_order, IN_FLIGHT=in_flight,
-         PORTS_MATCH=1 if logged == reset_ports else 0, N_LOGGED=len(logged))
-with open(sys.argv[3], "w") as f:
-    for k, x in v.items():
-        f.write(f"{k}={shlex.quote(str(x))}\n")
+         PORTS_MATCH=1 if logged == reset_ports else 0, N_LOGGED=len(logged)))
 PY
-# shellcheck disable=SC1091
-source "$RL_WORK/verdict.env"
 echo "   requests: $T_REQ completed ($T_BEFORE before the pull, $T_SPAN across it, $T_AFTER sent after it); $IN_FLIGHT in flight at the pull; $T_BYTES body bytes checked"
 echo "   bodies: primary $T_PRIMARY, backup $T_BACKUP, mixed $T_MIXED; errors $T_ERRORS, reconnects $T_RECONNECTS"
 echo "   worst gap between two reads ${T_GAP} ms, slowest request ${T_WORST_REQ} ms (timeout ${TIMEOUT} s)"

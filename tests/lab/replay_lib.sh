@@ -1,7 +1,9 @@
 # Shared parts of the replay lab tests (issue 13): replay_http.sh, replay_diverge.sh,
-# replay_redis.sh.  Source it after setting RL_NAME (a short tag: the namespace prefix is
-# mwr<tag><pid>-, the work directory /dev/shm/mwr<tag>.XXXXXX) and RL_BOUND (seconds: the
-# whole run re-executes itself under `timeout` with that bound).
+# replay_redis.sh, and the benchmark's nginx scenario http_failover.sh.  Source it after
+# setting RL_NAME and RL_NAME_TAG (a short tag: the namespace prefix is mwr<tag><pid>-, the
+# work directory /dev/shm/mwr<tag>.XXXXXX, or RL_WORK_DIR if set, which is then kept); set
+# RL_BOUND (seconds: the whole run re-executes itself under `timeout` with that bound) before
+# rl_bound.
 #
 # What it gives the test: the hub lab up (scripts/lab.sh), a trap that stops every process
 # the test started (their own PIDs only: TERM, then KILL) and removes the namespaces and the
@@ -15,6 +17,7 @@
 RL_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RL_ROOT=$(cd "$RL_HERE/../.." && pwd)
 RL_KEEP=${RL_KEEP:-0}
+RL_WORK_DIR=${RL_WORK_DIR:-}
 RL_PIDS=()
 RL_WORK=""
 RL_PASSED=0 RL_FAILED=0
@@ -30,6 +33,45 @@ rl_fatal() {
     fi
     echo "$RL_NAME: FAIL ($*)"
     exit 1
+}
+
+# rl_usage : the calling script's header comment (line 2 to the first line that is not one)
+rl_usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; }
+
+# rl_opt ARGS... : one of the options the replay scripts share (--mode, --clients, --duration,
+# --pull-at, --keep, --help, the BUILD_DIR operand; anything else starting with - is refused);
+# sets MODE CLIENTS DURATION PULL_AT RL_KEEP BUILD, and RL_SHIFT to the words it took
+rl_opt() {
+    RL_SHIFT=2
+    case $1 in
+        --mode|--clients|--duration|--pull-at)
+            [[ $# -ge 2 ]] || { echo "$RL_NAME: $1 needs a value" >&2; exit 2; }
+            case $1 in
+                --mode) MODE=$2;; --clients) CLIENTS=$2;; --duration) DURATION=$2;; --pull-at) PULL_AT=$2;;
+            esac;;
+        --keep) RL_KEEP=1; RL_SHIFT=1;;
+        -h|--help) rl_usage; exit 0;;
+        -*) echo "$RL_NAME: unknown option '$1'" >&2; exit 2;;
+        *) [[ -z ${BUILD:-} ]] || { echo "$RL_NAME: one BUILD_DIR" >&2; exit 2; }; BUILD=$1; RL_SHIFT=1;;
+    esac
+}
+
+# rl_check_opts MAX_DURATION [int] : MODE, CLIENTS (1..100), DURATION (0..MAX; whole seconds
+# with `int`) and PULL_AT (below it); exit 2 with a message otherwise
+rl_check_opts() {
+    [[ $MODE == aligned || $MODE == push || $MODE == full ]] || { echo "$RL_NAME: --mode aligned|push|full" >&2; exit 2; }
+    [[ $CLIENTS =~ ^[0-9]+$ && $CLIENTS -ge 1 && $CLIENTS -le 100 ]] || { echo "$RL_NAME: --clients 1..100" >&2; exit 2; }
+    local num='^[0-9]+(\.[0-9]+)?$'
+    [[ ${2:-} == int ]] && num='^[0-9]+$'
+    [[ $DURATION =~ $num && $PULL_AT =~ ^[0-9]+(\.[0-9]+)?$ ]] \
+        && awk "BEGIN{exit !($DURATION > 0 && $DURATION <= $1 && $PULL_AT > 0 && $PULL_AT < $DURATION)}" \
+        || { echo "$RL_NAME: --duration 0..$1${2:+ (whole seconds)}, --pull-at below it" >&2; exit 2; }
+}
+
+# rl_build_dir : BUILD (the operand) made absolute; exit 2 without one
+rl_build_dir() {
+    [[ -n ${BUILD:-} ]] || { echo "usage: $(basename "$0") BUILD_DIR [options]; --help for more" >&2; exit 2; }
+    BUILD=$(cd "$BUILD" && pwd) || exit 2
 }
 
 # The whole run is bounded: re-exec under timeout (TERM -> the trap cleans up).
@@ -86,7 +128,12 @@ rl_setup() {
     trap rl_cleanup EXIT
     trap 'rl_log "interrupted"; exit 130' INT
     trap 'rl_log "terminated (run bound ${MWR_BOUNDED}s?)"; exit 143' TERM
-    RL_WORK=$(mktemp -d "/dev/shm/mwr${RL_NAME_TAG}.XXXXXX") || rl_fatal "mktemp"
+    if [[ -n $RL_WORK_DIR ]]; then
+        mkdir -p "$RL_WORK_DIR" && RL_WORK=$(cd "$RL_WORK_DIR" && pwd) || rl_fatal "cannot make $RL_WORK_DIR"
+        RL_KEEP=1
+    else
+        RL_WORK=$(mktemp -d "/dev/shm/mwr${RL_NAME_TAG}.XXXXXX") || rl_fatal "mktemp"
+    fi
     chmod 755 "$RL_WORK"
     lab_init "mwr${RL_NAME_TAG}$$-" || rl_fatal "lab_init"
     lab_up >"$RL_WORK/lab.log" 2>&1 || rl_fatal "lab_up: $(tail -n 3 "$RL_WORK/lab.log")"
@@ -116,15 +163,29 @@ rl_port_open() {
     ip netns exec "$1" "$RL_PY" -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5).close()' "$2" "$3" 2>/dev/null
 }
 
-# rl_nginx ROLE NS WWW : nginx 1.22 in NS serving WWW on port 80, with its own config, pid,
-# temp and log files in $RL_WORK/nginx-ROLE.  Deterministic replies: no Date header
+# rl_nginx ROLE NS WWW [--keep-date] [--limit-rate R] [--no-access-log] [--no-sendfile] :
+# nginx 1.22 in NS serving WWW on port 80, with its own config, pid, temp and log files in
+# $RL_WORK/nginx-ROLE.  By default the replies are deterministic: no Date header
 # (headers-more), no version in Server; ETag and Last-Modified come from the files' mtimes,
-# which the caller makes equal on both servers.  Keep-alive for the whole run.
+# which the caller makes equal on both servers.  --keep-date leaves the Date header as stock
+# nginx writes it (the benchmark's divergence cell); --limit-rate paces each reply (nginx's
+# limit_rate); --no-access-log and --no-sendfile turn those off.  Keep-alive for the whole run.
 rl_nginx() {
-    local role=$1 ns=$2 www=$3 d="$RL_WORK/nginx-$1"
+    local role=$1 ns=$2 www=$3 d="$RL_WORK/nginx-$1" date=0 rate="" alog=1 sendfile=on
+    shift 3
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --keep-date) date=1; shift;;
+            --limit-rate) [[ ${2:-} =~ ^[0-9]+[km]?$ ]] || rl_fatal "rl_nginx: --limit-rate like 8m"; rate=$2; shift 2;;
+            --no-access-log) alog=0; shift;;
+            --no-sendfile) sendfile=off; shift;;
+            *) rl_fatal "rl_nginx: unknown option '$1'";;
+        esac
+    done
     mkdir -p "$d/tmp"
-    cat >"$d/nginx.conf" <<EOF
-load_module /usr/share/nginx/modules/ngx_http_headers_more_filter_module.so;
+    {
+        [[ $date -eq 1 ]] || echo "load_module /usr/share/nginx/modules/ngx_http_headers_more_filter_module.so;"
+        cat <<EOF
 daemon off;
 master_process off;
 worker_processes 1;
@@ -133,18 +194,25 @@ error_log $d/error.log warn;
 events { worker_connections 1024; }
 http {
     default_type application/octet-stream;
-    log_format lab '\$connection \$remote_addr:\$remote_port "\$request" \$status \$bytes_sent \$request_time';
-    access_log $d/access.log lab;
+EOF
+        if [[ $alog -eq 1 ]]; then
+            echo "    log_format lab '\$connection \$remote_addr:\$remote_port \"\$request\" \$status \$bytes_sent \$request_time';"
+            echo "    access_log $d/access.log lab;"
+        else
+            echo "    access_log off;"
+        fi
+        [[ $date -eq 1 ]] || echo "    more_clear_headers Date;"
+        [[ -z $rate ]] || echo "    limit_rate $rate;"
+        cat <<EOF
     client_body_temp_path $d/tmp/body;
     proxy_temp_path $d/tmp/proxy;
     fastcgi_temp_path $d/tmp/fastcgi;
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
     server_tokens off;
-    more_clear_headers Date;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
-    sendfile on;
+    sendfile $sendfile;
     server {
         listen 80;
         root $www;
@@ -152,6 +220,7 @@ http {
     }
 }
 EOF
+    } >"$d/nginx.conf"
     rl_spawn "$ns" "$RL_BOUND" "$d/stdout" "$d/stderr" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
     rl_wait 5 "$RL_LAST" "nginx ($role)" test -s "$d/nginx.pid" \
         || rl_fatal "nginx ($role) did not start: $(tail -n 3 "$d/stderr" "$d/error.log" 2>/dev/null)"
@@ -168,13 +237,14 @@ rl_redis() {
         || rl_fatal "redis ($role) did not start: $(tail -n 3 "$d/redis.log" "$d/stderr" 2>/dev/null)"
 }
 
-# rl_migware BUILD PORT ARGS... : migware in the backup namespace; waits for state=normal
+# rl_migware BIN PORT ARGS... : migware in the backup namespace; waits for state=normal.  Its
+# restart snapshot goes to $RL_WORK/snapshot, or to RL_STATE_FILE if that is set ("" for none)
 rl_migware() {
-    local build=$1 port=$2; shift 2
-    [[ -x $build/bin/migware ]] || rl_fatal "no migware binary at $build/bin/migware"
+    local bin=$1 port=$2; shift 2
+    [[ -x $bin ]] || rl_fatal "no migware binary at $bin"
     rl_spawn "$LAB_NS_BACKUP" "$RL_BOUND" "$RL_WORK/migware.out" "$RL_WORK/migware.log" \
-        "$build/bin/migware" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" \
-        --port "$port" --control.socket "$RL_WORK/control.sock" --state-file "$RL_WORK/snapshot" "$@"
+        "$bin" --interface eth0 --primary "$LAB_IP_PRIMARY" --backup "$LAB_IP_BACKUP" \
+        --port "$port" --control.socket "$RL_WORK/control.sock" --state-file "${RL_STATE_FILE-$RL_WORK/snapshot}" "$@"
     RL_MIG_PID=$RL_LAST
     rl_wait 5 "$RL_MIG_PID" migware grep -qs 'state=normal' "$RL_WORK/migware.log" "$RL_WORK/migware.out" \
         || rl_fatal "migware did not reach state=normal within 5 s"
@@ -199,6 +269,33 @@ PY
 # rl_sleep_until_mono NS : sleep until CLOCK_MONOTONIC reaches NS
 rl_sleep_until_mono() {
     "$RL_PY" -c 'import sys, time; d = (int(sys.argv[1]) - time.monotonic_ns()) / 1e9; time.sleep(max(0.0, d))' "$1"
+}
+
+# rl_start_clients SECS CMD... : the clients (http_clients.py, redis_clients.py) in the
+# client namespace, bounded by SECS, with --pull-file, --start-file and --out in $RL_WORK
+# (pull, clients.start, clients.json) added; waits until they have started.  Sets
+# RL_CLIENTS_PID and RL_CLIENTS_T0 (their CLOCK_MONOTONIC start, ns)
+rl_start_clients() {
+    RL_CLIENTS_BOUND=$1; shift
+    rl_spawn "$LAB_NS_CLIENT" "$RL_CLIENTS_BOUND" "$RL_WORK/clients.out" "$RL_WORK/clients.err" "$@" \
+        --pull-file "$RL_WORK/pull" --start-file "$RL_WORK/clients.start" --out "$RL_WORK/clients.json"
+    RL_CLIENTS_PID=$RL_LAST
+    rl_wait 10 "$RL_CLIENTS_PID" clients test -s "$RL_WORK/clients.start" \
+        || rl_fatal "the clients did not start: $(tail -n 3 "$RL_WORK/clients.err")"
+    RL_CLIENTS_T0=$(cat "$RL_WORK/clients.start")
+}
+
+# rl_sleep_until_client_time S : sleep until S seconds (fractions allowed) after the clients' start
+rl_sleep_until_client_time() {
+    rl_sleep_until_mono "$(awk -v t="$RL_CLIENTS_T0" -v s="$1" 'BEGIN{printf "%.0f", t + s * 1e9}')"
+}
+
+# rl_finish_clients : wait (within their bound) until the clients exit; their report must exist
+rl_finish_clients() {
+    local crc
+    rl_wait "$RL_CLIENTS_BOUND" "" clients bash -c "! kill -0 $RL_CLIENTS_PID 2>/dev/null"
+    wait "$RL_CLIENTS_PID"; crc=$?
+    [[ -s $RL_WORK/clients.json ]] || rl_fatal "no client report (status $crc): $(tail -n 5 "$RL_WORK/clients.err")"
 }
 
 # rl_counters : migware's counters (control socket) into $RL_WORK/counters.json, while it runs
@@ -267,6 +364,21 @@ rl_transitions() {
     fi
 }
 
+# rl_figures ARGS... <<'PY' : runs the Python program on stdin with ARGS (sys.argv[1:]); the
+# program calls figures(dict) once, and each key becomes a shell variable here (through
+# $RL_WORK/verdict.env).  What it prints goes to stdout as it is.  Fails if the program does
+rl_figures() {
+    local prog
+    prog=$(cat)
+    RL_FIGURES="$RL_WORK/verdict.env" "$RL_PY" -c "import os, shlex
+def figures(v):
+    with open(os.environ['RL_FIGURES'], 'w') as f:
+        f.write(''.join(f'{k}={shlex.quote(str(x))}\\n' for k, x in v.items()))
+$prog" "$@" || return 1
+    # shellcheck disable=SC1091
+    source "$RL_WORK/verdict.env"
+}
+
 # check DESCRIPTION STATUS : one line of the verdict
 check() {
     if [[ $2 -eq 0 ]]; then echo "ok   $1"; RL_PASSED=$((RL_PASSED + 1))
@@ -279,19 +391,23 @@ rl_verdict() {
     [[ $RL_FAILED -eq 0 ]]
 }
 
-# rl_files DIR SEED : the served files, 2m.bin (2 MiB) and 40k.bin (40 KiB), random bytes from
-# SEED, mtime fixed (ETag and Last-Modified are made from it, so both servers' headers match)
+# rl_files DIR SEED [NAME:BYTES...] : the served files, by default 2m.bin (2 MiB) and 40k.bin
+# (40 KiB), random bytes from SEED, mtime fixed (ETag and Last-Modified are made from it, so
+# both servers' headers match)
 rl_files() {
-    mkdir -p "$1"
-    "$RL_PY" - "$1" "$2" <<'PY'
+    local d=$1 seed=$2; shift 2
+    [[ $# -gt 0 ]] || set -- "2m.bin:$((2 * 1024 * 1024))" "40k.bin:$((40 * 1024))"
+    mkdir -p "$d"
+    "$RL_PY" - "$d" "$seed" "$@" <<'PY' || rl_fatal "cannot make the files in $d"
 import os, random, sys
 d, seed = sys.argv[1], sys.argv[2]
 rng = random.Random(seed)
-for name, size in (("2m.bin", 2 * 1024 * 1024), ("40k.bin", 40 * 1024)):
+for spec in sys.argv[3:]:
+    name, size = spec.rsplit(":", 1)
     p = os.path.join(d, name)
     with open(p, "wb") as f:
-        f.write(rng.randbytes(size))
+        f.write(rng.randbytes(int(size)))
     os.utime(p, (1700000000, 1700000000))
 PY
-    chmod -R a+rX "$1"
+    chmod -R a+rX "$d"
 }

@@ -22,27 +22,12 @@ set -uo pipefail
 RL_NAME=replay_redis RL_NAME_TAG=r
 BUILD="" MODE=full CLIENTS=10 DURATION=8 PULL_AT=3 TIMEOUT=5
 ARGS=("$@")
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --mode) MODE=${2:-}; shift 2;;
-        --keep) RL_KEEP=1; shift;;
-        --clients) CLIENTS=${2:-}; shift 2;;
-        --duration) DURATION=${2:-}; shift 2;;
-        --pull-at) PULL_AT=${2:-}; shift 2;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
-        -*) echo "replay_redis: unknown option '$1'" >&2; exit 2;;
-        *) [[ -z $BUILD ]] || { echo "replay_redis: one BUILD_DIR" >&2; exit 2; }; BUILD=$1; shift;;
-    esac
-done
-[[ -n $BUILD ]] || { echo "usage: replay_redis.sh BUILD_DIR [--mode full|aligned|push]" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd) || exit 2
-[[ $MODE == aligned || $MODE == push || $MODE == full ]] || { echo "replay_redis: --mode full|aligned|push" >&2; exit 2; }
-[[ $CLIENTS =~ ^[0-9]+$ && $CLIENTS -ge 1 && $CLIENTS -le 100 ]] || { echo "replay_redis: --clients 1..100" >&2; exit 2; }
-[[ $DURATION =~ ^[0-9]+$ && $PULL_AT =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk "BEGIN{exit !($DURATION > 0 && $DURATION <= 30 && $PULL_AT > 0 && $PULL_AT < $DURATION)}" \
-    || { echo "replay_redis: --duration 1..30 (whole seconds), --pull-at below it" >&2; exit 2; }
-RL_BOUND=$(( DURATION + 3 * TIMEOUT + 60 ))
 # shellcheck source=replay_lib.sh
 source "$(dirname "$0")/replay_lib.sh"
+while [[ $# -gt 0 ]]; do rl_opt "$@"; shift "$RL_SHIFT"; done
+rl_build_dir
+rl_check_opts 30 int
+RL_BOUND=$(( DURATION + 3 * TIMEOUT + 60 ))
 rl_bound "${ARGS[@]}"
 rl_setup
 rl_log "mode=$MODE clients=$CLIENTS duration=${DURATION}s pull at ${PULL_AT}s prefix=$LAB_PREFIX"
@@ -52,21 +37,13 @@ rl_redis backup "$LAB_NS_BACKUP"
 MIG_ARGS=(--recovery.mode "$MODE")
 [[ $MODE == push ]] && MIG_ARGS=()        # push is the default; the old binary knows no --recovery.mode
 # migware first: full replay needs every client byte since the handshake
-rl_migware "$BUILD" 6379 "${MIG_ARGS[@]}"
+rl_migware "$BUILD/bin/migware" 6379 "${MIG_ARGS[@]}"
 
-rl_spawn "$LAB_NS_CLIENT" $(( DURATION + 3 * TIMEOUT + 20 )) "$RL_WORK/clients.out" "$RL_WORK/clients.err" \
-    "$RL_PY" "$RL_HERE/redis_clients.py" run --server "$LAB_IP_PRIMARY:6379" --clients "$CLIENTS" \
-    --duration "$DURATION" --timeout "$TIMEOUT" --pull-file "$RL_WORK/pull" \
-    --start-file "$RL_WORK/clients.start" --out "$RL_WORK/clients.json"
-CLIENTS_PID=$RL_LAST
-rl_wait 10 "$CLIENTS_PID" clients test -s "$RL_WORK/clients.start" \
-    || rl_fatal "the clients did not start: $(tail -n 3 "$RL_WORK/clients.err")"
-t0=$(cat "$RL_WORK/clients.start")
-rl_sleep_until_mono "$(awk -v t="$t0" -v p="$PULL_AT" 'BEGIN{printf "%.0f", t + p * 1e9}')"
+rl_start_clients $(( DURATION + 3 * TIMEOUT + 20 )) "$RL_PY" "$RL_HERE/redis_clients.py" run \
+    --server "$LAB_IP_PRIMARY:6379" --clients "$CLIENTS" --duration "$DURATION" --timeout "$TIMEOUT"
+rl_sleep_until_client_time "$PULL_AT"
 rl_pull
-rl_wait $(( DURATION + 3 * TIMEOUT + 20 )) "" "clients" bash -c "! kill -0 $CLIENTS_PID 2>/dev/null"
-wait "$CLIENTS_PID"; crc=$?
-[[ -s $RL_WORK/clients.json ]] || rl_fatal "no client report (status $crc): $(tail -n 5 "$RL_WORK/clients.err")"
+rl_finish_clients
 rl_counters
 rl_stop_migware; mig_rc=$RL_RC
 # The backup's redis, read directly in its own namespace (not through migware)
@@ -76,8 +53,8 @@ nsx "$LAB_NS_BACKUP" timeout 20 "$RL_PY" "$RL_HERE/redis_clients.py" verify --se
 
 # ---------------------------------------------------------------- verdict
 tail -n 1 "$RL_WORK/clients.err" | sed 's/^/   /'
-"$RL_PY" - "$RL_WORK/clients.json" "$RL_WORK/backup-check.json" "$RL_WORK/verdict.env" <<'PY' || rl_fatal "cannot read the reports"
-import json, shlex, sys
+rl_figures "$RL_WORK/clients.json" "$RL_WORK/backup-check.json" <<'PY' || rl_fatal "cannot read the reports"
+import json, sys
 s = json.load(open(sys.argv[1]))
 b = json.load(open(sys.argv[2]))
 t = s["total"]
@@ -101,19 +78,14 @@ for c in b.get("clients", []):
     if c["missing"] or c["wrong"]:
         print(f"   backup's redis: client {c['client']}: {c['missing']} of {c['keys']} keys missing, "
               f"{c['wrong']} wrong; first: {json.dumps(c['first_bad'][:1])}")
-v = dict(T_WRITTEN=t["written"], T_READS=t["reads"], T_RB=t["reads_before_pull"],
+figures(dict(T_WRITTEN=t["written"], T_READS=t["reads"], T_RB=t["reads_before_pull"],
          T_RA=t["reads_after_pull"], T_WRONG=t["wrong"], T_WB=t["wrong_before_pull"],
          T_WA=t["wrong_after_pull"], T_ERRORS=t["errors"], T_CMDS=t["commands"],
          T_WORST=t["worst_ms"], T_FINAL=t["final_checked"], STUCK=len(s["stuck_threads"]),
          NCLIENTS=len(s["clients"]), CLIENTS_AFTER=clients_after, FINAL_OK=final_ok,
          HAVE_PULL=1 if s["pull_ns"] else 0, B_KEYS=b["keys"], B_MISSING=b["missing"],
-         B_WRONG=b["wrong"], B_DBSIZE=b["dbsize"])
-with open(sys.argv[3], "w") as f:
-    for k, x in v.items():
-        f.write(f"{k}={shlex.quote(str(x))}\n")
+         B_WRONG=b["wrong"], B_DBSIZE=b["dbsize"]))
 PY
-# shellcheck disable=SC1091
-source "$RL_WORK/verdict.env"
 echo "   clients: $T_WRITTEN keys written, $T_READS key reads ($T_RB before the pull, $T_RA after it), $T_WRONG wrong ($T_WB before, $T_WA after), $T_ERRORS errors, $T_CMDS commands, worst reply ${T_WORST} ms (timeout ${TIMEOUT} s)"
 echo "   final read-back on each client's one connection: $T_FINAL keys; $FINAL_OK of $NCLIENTS clients all right"
 echo "   backup's redis read directly: $B_KEYS keys expected, $B_MISSING missing, $B_WRONG wrong, DBSIZE $B_DBSIZE"
