@@ -270,11 +270,12 @@ void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
     r.marks.clear();
     r.marks_head = 0;
     if (c.replay_mode != ReplayMode::Full) {
-        // Aligned: only this turn's checkpoints can matter.
+        // Aligned: only this turn's checkpoints can matter. (Full keeps the
+        // session's, spaced over the whole stream, however short each reply.)
         r.checkpoints.clear();
         r.checkpoint_every = ReplayTrack::kCheckpointEvery;
+        r.since_checkpoint = 0;
     }
-    r.since_checkpoint = 0;
     if (r.r0) {
         if (!r.digest_end || *r.digest_end != *r.r0) {
             // Server bytes migware never saw (or none yet): the digest
@@ -283,6 +284,7 @@ void ConnectionTable::begin_turn(Connection& c, SeqNum q0) {
             r.digest_end = *r.r0;
             forget_early(c);
             r.checkpoints.clear();
+            r.since_checkpoint = 0;
         }
         r.h_turn = kDigestBasis;
         r.turn_ok = true;

@@ -626,6 +626,37 @@ TEST(ConnectionTableReplay, ServerSegmentsReorderedByTheHubAreDigestedInOrder) {
     EXPECT_EQ(why, ReplayFallback::DigestBroken);
 }
 
+TEST(ConnectionTableReplay, CheckpointsSpanTheWholeSessionInFullModeAndOneTurnInAligned) {
+    // 40 requests with 4000-byte replies: 160,000 bytes of server stream,
+    // no single reply near the 64 KiB spacing.
+    for (ReplayMode mode : {ReplayMode::Full, ReplayMode::Aligned}) {
+        ConnectionTable t(replay_config(mode));
+        handshake(t, 100, 9000);
+        const std::string reply(4000, 'r');
+        std::uint32_t q = 0, r = 0;
+        for (int i = 0; i < 40; ++i) {
+            request(t, q, r, "GET" + std::to_string(i % 10));
+            q += 4;
+            server_data(t, r, q, reply);
+            r += 4000;
+            client_ack(t, q, r);
+        }
+        const Connection* c = t.find({kClient, kServer});
+        ReplayFallback why{};
+        const auto plan = c->replay_plan(mode, why);
+        ASSERT_TRUE(plan.has_value()) << name_of(why);
+        if (mode == ReplayMode::Full) {
+            // At the first segment end at or past each 64 KiB: 68,000 and 136,000.
+            ASSERT_EQ(plan->checkpoints.size(), 2u);
+            EXPECT_EQ(plan->checkpoints[0].first, SeqNum{9001 + 68'000});
+            EXPECT_EQ(plan->checkpoints[1].first, SeqNum{9001 + 136'000});
+            EXPECT_EQ(plan->checkpoints[0].second, digest_of(std::string(68'000, 'r')));
+        } else {
+            EXPECT_TRUE(plan->checkpoints.empty());  // one 4000-byte reply: none inside it
+        }
+    }
+}
+
 TEST(ConnectionTableReplay, FullHoldsEverySinceTheHandshakeUntilItsCapThenAligned) {
     ConnectionTable t(replay_config(ReplayMode::Full, 10));
     handshake(t, 100, 9000);
