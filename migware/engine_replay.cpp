@@ -10,6 +10,7 @@
 
 #include "migware/counters.hpp"
 #include "sniffer/parser.hpp"
+#include "tracker/stream_digest.hpp"
 
 namespace migware {
 
@@ -174,15 +175,6 @@ std::string abs_time(MonoNs t) {
     std::snprintf(buf, sizeof buf, "@%lld.%09lld", static_cast<long long>(t / 1'000'000'000),
                   static_cast<long long>(t % 1'000'000'000));
     return buf;
-}
-
-std::uint64_t fnv1a64(std::span<const std::byte> b) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (std::byte x : b) {
-        h ^= std::to_integer<std::uint8_t>(x);
-        h *= 0x100000001b3ull;
-    }
-    return h;
 }
 
 std::string tcp_flags(std::uint8_t f) {
@@ -464,7 +456,7 @@ void print_engine_replay(std::ostream& out, const EngineReplayResult& r, bool li
                 (ci < r.to_client.size() && r.to_client[ci].at <= r.to_backup[bi].at);
             const SentPacket& p = take_client ? r.to_client[ci++] : r.to_backup[bi++];
             char hash[20];
-            std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a64(p.bytes)));
+            std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(tracker::digest_update(tracker::kDigestBasis, p.bytes)));
             out << "frame n=" << ++n << " to=" << (take_client ? "client" : "backup")
                 << " t=" << rel_time(p.at, base) << " len=" << p.bytes.size() << " fnv=" << hash << ' '
                 << describe(p.bytes, take_client ? sniffer::LinkType::Ethernet : sniffer::LinkType::RawIp)

@@ -331,7 +331,7 @@ private:
     void note_client_seen(Twin& t, const sniffer::Packet& p);
     /// The primary is alive: roll back, unless the fence already reset some of
     /// its sockets (then counted). True when rolled back (twins_ is cleared).
-    bool proof_of_life(MonoNs now, const std::string& evidence);
+    bool proof_of_life(MonoNs now, const std::string& evidence, const sniffer::RawFrame& frame);
     void roll_back(MonoNs now, const std::string& evidence);
     struct TwinsClosed {
         std::size_t reset = 0, carried = 0, direct = 0;

@@ -54,7 +54,8 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
             if (proof_of_life(now, "client=" + ep(key.client) + " primary_ack=" +
                                        std::to_string(p.tcp.ack.raw()) + " seen_up_to=" +
                                        std::to_string(t.proxy.client_contig.raw()) + " ahead_by=" +
-                                       std::to_string((p.tcp.ack - t.proxy.client_contig).as_signed())))
+                                       std::to_string((p.tcp.ack - t.proxy.client_contig).as_signed()),
+                              frame))
                 return;
         }
         if (t.fence.state == FenceState::Done) return;

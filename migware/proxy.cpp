@@ -52,15 +52,9 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
                                    std::to_string(p.tcp.ack.raw()) + " served_up_to=" +
                                    std::to_string(served.raw()) +
                                    " note=\"the client acknowledges server bytes only the primary "
-                                   "can have sent it\"")) {
-            // Rolled back: the frame that showed it is tracked like any in
-            // Normal, so the table knows the client's K. Otherwise a primary
-            // that is in fact dead (the capture had dropped its last segments)
-            // is taken over again with the old K, and the same ACK rolls it
-            // back again, for ever.
-            if (state_ == State::Normal) pipeline_.track(frame, now);
+                                   "can have sent it\"",
+                          frame))
             return;
-        }
         if (p.tcp.seq.after(t->proxy.client_contig)) {
             // It starts past a hole in what migware saw: bytes that reached
             // nobody through us. Our own link was down (the client may be

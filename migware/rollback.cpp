@@ -19,9 +19,15 @@ void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
     extend_contiguous(t.proxy.client_contig, p.tcp.seq, segment_end(p.tcp.seq, p));
 }
 
-bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence) {
+bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence, const sniffer::RawFrame& frame) {
     if (counters_.fence_resets == 0) {
         roll_back(now, evidence);
+        // The frame that showed it is tracked like any in Normal (it is the
+        // packet parse() last returned), so the table knows what it showed.
+        // Otherwise a primary that is in fact dead (the capture had dropped
+        // its last segments) is taken over again with the old numbers, and
+        // the same ACK rolls it back again, for ever.
+        pipeline_.track(frame, now);
         return true;
     }
     // Too late: the fence already judged the primary dead and reset some of

@@ -27,6 +27,7 @@ LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "l
 sys.path.insert(0, LAB)
 from invariants import BROADCAST, classify, ip_bytes, read_pcap  # noqa: E402
 from membership_invariants import bursts, speaking_frames  # noqa: E402
+from latency import p99  # noqa: E402  (nearest rank, as bench_failover.sh and bench_replay.py)
 
 PRIMARY_IP = "198.18.0.1"
 BACKUP_IP = "198.18.0.2"      # the standalone lab's only backup
@@ -287,12 +288,6 @@ def cmd_run(a):
     return 0
 
 
-def nearest_rank(xs, p):
-    s = sorted(xs)
-    k = max(1, int(-(-p * len(s) // 100)))  # ceil(p/100 * n)
-    return s[min(k, len(s)) - 1]
-
-
 def cmd_summary(a):
     rows = list(csv.DictReader(open(a.csv)))
     out = []
@@ -309,7 +304,7 @@ def cmd_summary(a):
         for v, _ in present:
             xs = values(v, m)
             cells.append("**%.1f** / %.1f (%.1f–%.1f, %d)" % (
-                statistics.median(xs), nearest_rank(xs, 99), min(xs), max(xs), len(xs)) if xs else "–")
+                statistics.median(xs), p99(xs), min(xs), max(xs), len(xs)) if xs else "–")
         if any(c != "–" for c in cells):
             out.append("| %s | %s |" % (label, " | ".join(cells)))
     out.append("")
@@ -327,7 +322,7 @@ def cmd_summary(a):
             miss = len(ok) - len(xs)
             out.append("| %s | %s | %d%s | %.1f | %.1f | %.1f | %.1f |" % (
                 vlabel, label, len(xs), (" (%d runs without it)" % miss) if miss else "",
-                statistics.median(xs), nearest_rank(xs, 99), min(xs), max(xs)))
+                statistics.median(xs), p99(xs), min(xs), max(xs)))
     out.append("")
     out.append("| variant | runs | passed | failed | skipped |")
     out.append("|---|---|---|---|---|")

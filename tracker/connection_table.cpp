@@ -366,6 +366,11 @@ void ConnectionTable::digest_in_order(Connection& c, SeqNum start, std::span<con
     }
 }
 
+void ConnectionTable::init_replay(Connection& c) const {
+    c.replay_mode = config_.mode_for(c.key.server.port.value);
+    if (c.replay_mode != ReplayMode::Push) c.replay = std::make_unique<ReplayTrack>();
+}
+
 void ConnectionTable::forget_early(Connection& c) {
     std::vector<ReplayTrack::Early>().swap(c.replay->early);
     c.replay->early_bytes = 0;
@@ -437,8 +442,7 @@ void ConnectionTable::reset_for_new_syn(Connection& c) {
     c = Connection{};
     c.key = key;
     c.id = id;
-    c.replay_mode = config_.mode_for(key.server.port.value);
-    if (c.replay_mode != ReplayMode::Push) c.replay = std::make_unique<ReplayTrack>();
+    init_replay(c);
     c.prev = prev;
     c.next = next;
 }
@@ -505,8 +509,7 @@ std::uint32_t ConnectionTable::create(const FourTuple& key, std::int64_t now_ns)
     Connection& c = slots_[slot];
     c.key = key;
     c.id = next_id_++;
-    c.replay_mode = config_.mode_for(key.server.port.value);
-    if (c.replay_mode != ReplayMode::Push) c.replay = std::make_unique<ReplayTrack>();
+    init_replay(c);
     c.first_seen_ns = now_ns;
     c.last_seen_ns = now_ns;
     c.prev = c.next = kNil;

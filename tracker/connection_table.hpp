@@ -157,6 +157,8 @@ private:
     /// (the part before it was digested already), and marks their end.
     void digest_in_order(Connection& c, SeqNum start, std::span<const std::byte> bytes);
     static void forget_early(Connection& c);
+    /// The port's replay mode, and its state unless push.
+    void init_replay(Connection& c) const;
     static void prune_marks(Connection& c);
     /// A cap refused bytes: full falls back to aligned, a request over the
     /// cap is not replayable. True when the ring shrank (try again).

@@ -2548,20 +2548,26 @@ TEST_F(ReplayTest, AlignedResetsTheClientAndTheTwinWhenTheBackupsBytesDiffer) {
 }
 
 TEST_F(ReplayTest, ADifferenceEarlyInALongReplyIsCaughtAtTheFirstCheckpointNotAtK) {
-    make(tracker::ReplayMode::Aligned);
-    handshake();
-    Seg req = c2p(kIsnC + 1, kIsnP + 1, flag::kAck | flag::kPsh, kTsC + 2, kTsP, 502);
-    req.payload = request(0);
-    capture(from_client(req));
-    // 100 segments of 1000 bytes; the client has the first 90.
+    // One request, a reply of 100 segments of 1000 bytes; the client has the first 90.
     const Bytes rep = payload_of(100'000, 77);
-    for (std::uint32_t i = 0; i < 100; ++i) {
-        Seg d = p2c(kIsnP + 1 + i * 1000, kIsnC + 1 + kReq, flag::kAck, kTsP + 10, kTsC + 2);
-        d.payload = part(rep, i * 1000, (i + 1) * 1000);
-        capture(from_primary(d));
-    }
-    capture(from_client(c2p(kIsnC + 1 + kReq, kIsnP + 1 + 90'000, flag::kAck, kTsC + 3, kTsP + 10, kClientWindow)));
-    take_over(kIsnC);
+    const auto long_reply_in_flight = [&] {
+        make(tracker::ReplayMode::Aligned);
+        client_.sent.clear();
+        backup_.sent.clear();
+        handshake();
+        Seg req = c2p(kIsnC + 1, kIsnP + 1, flag::kAck | flag::kPsh, kTsC + 2, kTsP, 502);
+        req.payload = request(0);
+        capture(from_client(req));
+        for (std::uint32_t i = 0; i < 100; ++i) {
+            Seg d = p2c(kIsnP + 1 + i * 1000, kIsnC + 1 + kReq, flag::kAck, kTsP + 10, kTsC + 2);
+            d.payload = part(rep, i * 1000, (i + 1) * 1000);
+            capture(from_primary(d));
+        }
+        capture(from_client(
+            c2p(kIsnC + 1 + kReq, kIsnP + 1 + 90'000, flag::kAck, kTsC + 3, kTsP + 10, kClientWindow)));
+        take_over(kIsnC);
+    };
+    long_reply_in_flight();
     Bytes wrong = rep;
     wrong[100] ^= std::byte{0x01};
     // The first checkpoint is at 66,000 bytes (64 KiB rounded up to a segment's end).
@@ -2572,18 +2578,7 @@ TEST_F(ReplayTest, ADifferenceEarlyInALongReplyIsCaughtAtTheFirstCheckpointNotAt
     EXPECT_EQ(counters().replay_absorbed_bytes, 66'000u);
     EXPECT_TRUE(client_data().empty());
     // The same reply, right, passes every checkpoint and K.
-    make(tracker::ReplayMode::Aligned);
-    client_.sent.clear();
-    backup_.sent.clear();
-    handshake();
-    capture(from_client(req));
-    for (std::uint32_t i = 0; i < 100; ++i) {
-        Seg d = p2c(kIsnP + 1 + i * 1000, kIsnC + 1 + kReq, flag::kAck, kTsP + 10, kTsC + 2);
-        d.payload = part(rep, i * 1000, (i + 1) * 1000);
-        capture(from_primary(d));
-    }
-    capture(from_client(c2p(kIsnC + 1 + kReq, kIsnP + 1 + 90'000, flag::kAck, kTsC + 3, kTsP + 10, kClientWindow)));
-    take_over(kIsnC);
+    long_reply_in_flight();
     for (std::uint32_t off = 0; off < 100'000; off += 1400)
         backup_sends(off, part(rep, off, std::min<std::uint32_t>(off + 1400, 100'000)));
     EXPECT_EQ(counters().replay_diverged, 0u);
