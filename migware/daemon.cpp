@@ -34,6 +34,9 @@ namespace {
 constexpr int kCaptureBatch = 256;   // frames per pcap_dispatch: bounds one loop turn
 constexpr int kTunBatch = 256;
 constexpr MonoNs kStatsEvery = 1'000 * monitor::kMillisecond;
+// How often the capture's drop counters are read: the engine must know soon
+// which connections may have lost frames (one getsockopt each time).
+constexpr MonoNs kLossCheckEvery = 10 * monitor::kMillisecond;
 constexpr MonoNs kSnapshotEvery = 250 * monitor::kMillisecond;  // at most; only when changed
 
 /// Loads the restart snapshot into the engine. A missing file is normal (first
@@ -190,6 +193,8 @@ private:
     void service_probe(MonoNs now);
     void judge(MonoNs now);
     void take_over(MonoNs now, const std::string& reason);
+    /// Tells the engine when the capture's drop counters rose.
+    void check_capture_loss(MonoNs now);
     /// The group's word: act, stand down, or hold every frame.
     void membership(MonoNs now);
     void log_membership(MonoNs now);
@@ -257,6 +262,8 @@ private:
     std::uint64_t facts_applied_ = 0;
     bool snapshot_error_logged_ = false;
     std::uint64_t last_drops_ = 0;
+    std::uint64_t loss_seen_ = 0;  // kernel + interface drops the engine was told of
+    MonoNs next_loss_check_ = 0;
     std::uint64_t last_errors_[3] = {0, 0, 0};
     MonoNs next_capture_error_log_ = 0;
     MonoNs next_stats_ = 0;
@@ -517,7 +524,21 @@ void Daemon::after_reads(State state_before) {
     update_gate(now);
     if (!cfg_.state_file.empty() && engine_.state() == State::Normal && now >= next_snapshot_)
         write_snapshot(now);
+    if (now >= next_loss_check_) check_capture_loss(now);
     if (now >= next_stats_) report_stats(now);
+}
+
+void Daemon::check_capture_loss(MonoNs now) {
+    next_loss_check_ = now + kLossCheckEvery;
+    const auto cs = capture_.stats();
+    const std::uint64_t lost = cs.dropped_kernel + cs.dropped_interface;
+    if (lost <= loss_seen_) return;
+    // The frames' time stamps are the capture's (CLOCK_REALTIME, libpcap's
+    // host stamps): the engine compares them with this moment.
+    timespec wall{};
+    ::clock_gettime(CLOCK_REALTIME, &wall);
+    engine_.capture_lost(lost - loss_seen_, std::int64_t{wall.tv_sec} * 1'000'000'000 + wall.tv_nsec, now);
+    loss_seen_ = lost;
 }
 
 void Daemon::probe(MonoNs now) {
@@ -712,6 +733,7 @@ void Daemon::apply_facts(MonoNs now) {
 
 void Daemon::take_over(MonoNs now, const std::string& reason) {
     if (engine_.state() != State::Normal) return;
+    check_capture_loss(now);  // the plan for each connection needs the latest
     // Sockets a previous migware's twins left in this host's replica (it was
     // killed while active): their ports stay out of the new twins' way.
     std::vector<std::uint16_t> busy;

@@ -45,6 +45,11 @@ inline constexpr MonoNs kFenceClassify = 150 * monitor::kMillisecond;
 inline constexpr MonoNs kRelaySweep = 1'000 * monitor::kMillisecond;
 inline constexpr MonoNs kRelayIdle = 600'000 * monitor::kMillisecond;
 inline constexpr std::size_t kEthernet = 14;
+// The warning that the capture loses frames: at the first loss in Normal, then
+// at most this often.
+inline constexpr MonoNs kLossWarnEvery = 60'000 * monitor::kMillisecond;
+// RSTs at most per reset client, answering its segments at their ACK number.
+inline constexpr int kResetAnswers = 8;
 // How often Normal expires closed and idle connections from the table.
 inline constexpr MonoNs kExpirySweep = 1'000 * monitor::kMillisecond;
 

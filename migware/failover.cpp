@@ -80,7 +80,29 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
     return v;
 }
 
+void FailoverEngine::capture_lost(std::uint64_t frames, std::int64_t notice_wall_ns, MonoNs now) {
+    loss_total_ += frames;
+    if (!loss_pending_wall_ || notice_wall_ns > *loss_pending_wall_) loss_pending_wall_ = notice_wall_ns;
+    if (state_ != State::Normal || (loss_warned_at_ && now - *loss_warned_at_ < kLossWarnEvery)) return;
+    loss_warned_at_ = now;
+    log_.emit(now, "capture_losing_frames",
+              Fields{{"lost", frames},
+                     {"lost_total", loss_total_},
+                     {"note", "the capture is losing frames: replies in flight at a failure will be reset"}});
+}
+
+bool FailoverEngine::capture_lost_after(const tracker::Connection& c) const {
+    if (loss_pending_wall_) return true;  // no frame yet known to come after the loss
+    return loss_behind_since_ && c.last_seen_ns < *loss_behind_since_;
+}
+
 void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now) {
+    if (loss_pending_wall_ && frame.timestamp_ns > *loss_pending_wall_) {
+        // The first frame that arrived after the loss: from here on, every
+        // connection's frames come after it.
+        loss_behind_since_ = now;
+        loss_pending_wall_.reset();
+    }
     const Packet* p = pipeline_.parse(frame, link);
     if (!p) return;
     if (p->has_ethernet && has_own_mac_ && p->eth.src == config_.backup_mac) {

@@ -24,8 +24,9 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
             return;
         }
     }
-    Twin* t = twin_for_client(p);
     const bool new_syn = p.tcp.has(tf::kSyn) && !p.tcp.has(tf::kAck);
+    if (!new_syn && !reset_clients_.empty() && answer_reset_client(p)) return;
+    Twin* t = twin_for_client(p);
     if (new_syn && is_service({p.ip.dst, p.tcp.dst_port}) && !t &&
         primary_back_ && config_.new_connections_to_returning_primary) {
         // Fail-back policy: the returning primary takes it. The clients send

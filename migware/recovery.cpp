@@ -34,6 +34,7 @@ void FailoverEngine::start_recovery(MonoNs now) {
     // The counters are cumulative (metrics); what this takeover did is the
     // difference from here (a member can take over more than once).
     at_takeover_ = counters_;
+    reset_clients_.clear();
     auto& table = pipeline_.table();
     table.for_each([&](const tracker::Connection& c) {
         if (c.state == tracker::TcpState::Closed) return;
@@ -122,12 +123,13 @@ void FailoverEngine::start_recovery(MonoNs now) {
             if (o.a.after(*c.client_fin_seq)) o.a = *c.client_fin_seq;
         }
         // Aligned and full: the twin starts at the request (replay.cpp).
-        if (!plan_replay(t, c, now)) {
-            const auto why = Unrecovered::ReplyLost;
+        if (const std::optional<Unrecovered> reset = plan_replay(t, c, now)) {
+            const Unrecovered why = *reset;
             ++counters_.unrecovered[static_cast<std::size_t>(why)];
             lost_.emplace(c.key, why);
             log_unrecoverable(now, c.key, why, 0);
-            reset_client_later(c.key, *c.client_ack_high, c.client_mac, c.vlan, now);
+            reset_client_later(c.key, *c.client_ack_high, c.client_seq_next.value_or(*c.server_ack_high),
+                               c.client_mac, c.vlan, now);
             return;
         }
         if (t.replay.mode != tracker::ReplayMode::Push) {

@@ -25,18 +25,20 @@ namespace {
 constexpr std::size_t kReplayLogLimit = 50;
 }
 
-bool FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c, MonoNs now) {
+std::optional<Unrecovered> FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c, MonoNs now) {
     const ReplayMode want = c.replay_mode;  // full already fell back to aligned if over its cap
-    if (want == ReplayMode::Push || !c.replay) return true;
-    const auto fell_back = [&](tracker::ReplayFallback why, std::string_view done) {
+    if (want == ReplayMode::Push || !c.replay) return std::nullopt;
+    const auto fell_back = [&](tracker::ReplayFallback why, std::string_view done, std::string_view detail = {}) {
         ++counters_.replay_fallback[static_cast<std::size_t>(why)];
-        if (fallback_logged_++ < kReplayLogLimit)
-            log_.emit(now, "replay_fallback",
-                      Fields{{"client", ep(c.key.client)},
-                             {"server", ep(c.key.server)},
-                             {"mode", std::string(tracker::name_of(want))},
-                             {"done", std::string(done)},
-                             {"reason", std::string(tracker::name_of(why))}});
+        if (fallback_logged_++ < kReplayLogLimit) {
+            Fields f{{"client", ep(c.key.client)},
+                     {"server", ep(c.key.server)},
+                     {"mode", std::string(tracker::name_of(want))},
+                     {"done", std::string(done)},
+                     {"reason", std::string(tracker::name_of(why))}};
+            if (!detail.empty()) f.push_back({"detail", std::string(detail)});
+            log_.emit(now, "replay_fallback", std::move(f));
+        }
     };
     tracker::ReplayFallback why{};
     std::optional<tracker::ReplayPlan> plan = c.replay_plan(want, why);
@@ -47,15 +49,23 @@ bool FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c, MonoNs n
         if (plan) ++counters_.replay_full_as_aligned;
     }
     if (!plan) {
-        // Reply bytes in flight (the client had not acknowledged all the
-        // server sent): push would leave the client waiting for them for
-        // ever. Reset it; a client can retry, a hung one cannot.
-        const auto& r = *c.replay;
-        const bool reply_lost = r.server_data_end && c.client_ack_high && c.client_ack_high->before(*r.server_data_end);
-        fell_back(why, reply_lost ? "reset" : "push");
-        if (reply_lost) return false;
+        // Push is exact only when the turn's reply is known complete (seen
+        // whole and acknowledged) or the connection was idle. Otherwise the
+        // client would wait for ever for bytes nobody sends (or the backup
+        // would get half a request): reset it; a client can retry, a hung
+        // one cannot.
+        const tracker::PushCheck check = c.push_check(capture_lost_after(c));
+        if (check.risk != tracker::PushRisk::None) {
+            fell_back(why, "reset", check.detail);
+            switch (check.risk) {
+                case tracker::PushRisk::ReplyInFlight: return Unrecovered::ReplyLost;
+                case tracker::PushRisk::ReplyNotSeenWhole: return Unrecovered::ReplyNotSeenWhole;
+                default: return Unrecovered::RequestUnanswered;
+            }
+        }
+        fell_back(why, "push");
         ++counters_.replay_as_push;
-        return true;
+        return std::nullopt;
     }
     // The twin's sequence numbers still equal the client's (D1 = 0); the
     // backup's first byte stands for the primary's byte at server_from.
@@ -74,24 +84,63 @@ bool FailoverEngine::plan_replay(Twin& t, const tracker::Connection& c, MonoNs n
     t.replay.checkpoints = std::move(plan->checkpoints);
     t.replay.next_checkpoint = 0;
     ++(plan->mode == ReplayMode::Full ? counters_.replay_full : counters_.replay_aligned);
-    return true;
+    return std::nullopt;
 }
 
-void FailoverEngine::reset_client_later(const tracker::FourTuple& key, SeqNum seq, const sniffer::MacAddr& client_mac,
-                                        std::optional<std::uint16_t> vlan, MonoNs now) {
-    client_resets_.push_back({key, seq, client_mac, vlan, std::max(now, recovery_started_ + kFenceClassify)});
+void FailoverEngine::reset_client_later(const tracker::FourTuple& key, SeqNum seq, SeqNum client_next,
+                                        const sniffer::MacAddr& client_mac, std::optional<std::uint16_t> vlan,
+                                        MonoNs now) {
+    client_resets_.push_back(
+        {key, seq, client_next, client_mac, vlan, std::max(now, recovery_started_ + kFenceClassify)});
+}
+
+void FailoverEngine::send_client_reset(const tracker::FourTuple& key, SeqNum seq, const sniffer::MacAddr& client_mac,
+                                       std::optional<std::uint16_t> vlan) {
+    const std::size_t eth = rewrite::write_ethernet(scratch_, {client_mac, our_mac(), vlan, rewrite::kEtherTypeIpv4});
+    const std::size_t len =
+        rewrite::build_reset(std::span(scratch_).subspan(eth), {key.server, key.client, seq, next_ip_id()});
+    if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.replay_client_resets;
 }
 
 void FailoverEngine::send_client_resets(MonoNs now) {
     std::size_t sent = 0;
     for (; sent < client_resets_.size() && client_resets_[sent].due <= now; ++sent) {
         const ClientReset& r = client_resets_[sent];
-        const std::size_t eth = rewrite::write_ethernet(scratch_, {r.client_mac, our_mac(), r.vlan, rewrite::kEtherTypeIpv4});
-        const std::size_t len = rewrite::build_reset(std::span(scratch_).subspan(eth),
-                                                     {r.key.server, r.key.client, r.seq, next_ip_id()});
-        if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.replay_client_resets;
+        send_client_reset(r.key, r.seq, r.client_mac, r.vlan);
+        // The client may hold more than migware saw it acknowledge (its last
+        // ACKs in flight, or lost by the capture): then the RST lies below its
+        // window and is dropped without a word (RFC 5961 §3.2). One byte it
+        // already has draws a duplicate ACK with its exact receive point
+        // (RFC 9293 §3.10.7.4), which on_client_segment answers with a RST
+        // there; a client already reset answers the byte with a RST of its own.
+        const std::size_t eth =
+            rewrite::write_ethernet(scratch_, {r.client_mac, our_mac(), r.vlan, rewrite::kEtherTypeIpv4});
+        const rewrite::TwinDataSpec probe{r.key.server, r.key.client, r.seq - 1u, r.client_next, std::nullopt,
+                                          0xffff, next_ip_id()};
+        const std::array<std::byte, 1> byte{};
+        const std::size_t len = rewrite::build_twin_data(std::span(scratch_).subspan(eth), probe, byte);
+        if (len > 0) send_client(std::span(scratch_.data(), eth + len));
+        reset_clients_.insert_or_assign(r.key, ResetClient{r.client_mac, r.vlan, kResetAnswers});
     }
     client_resets_.erase(client_resets_.begin(), client_resets_.begin() + static_cast<std::ptrdiff_t>(sent));
+}
+
+bool FailoverEngine::answer_reset_client(const Packet& p) {
+    const auto it = reset_clients_.find({{p.ip.src, p.tcp.src_port}, {p.ip.dst, p.tcp.dst_port}});
+    if (it == reset_clients_.end()) return false;
+    ++counters_.client_unrecovered;
+    if (p.tcp.has(tf::kRst)) {
+        reset_clients_.erase(it);  // the client's own end of it
+        return true;
+    }
+    // Its ACK field is its receive point: RFC 9293 §3.10.7.1 (a segment for
+    // a connection that no longer exists), exact by construction.
+    if (p.tcp.has(tf::kAck) && it->second.answers > 0) {
+        --it->second.answers;
+        ++counters_.reset_answers;
+        send_client_reset(it->first, p.tcp.ack, it->second.client_mac, it->second.vlan);
+    }
+    return true;
 }
 
 void FailoverEngine::start_absorbing(Twin& t, MonoNs now) {
@@ -197,7 +246,7 @@ void FailoverEngine::replay_diverged(Twin& t, MonoNs now, std::string_view why) 
                          {"reason", std::string(why)},
                          {"note", "the connection is reset: the backup's reply differs from the primary's"}});
     // The client, at its exact rcv_nxt (K): RFC 5961 §3.2 accepts no other.
-    if (const auto& macs = t.proxy.map.to_client.macs) reset_client_later(t.key, r.until, macs->dst, t.vlan, now);
+    if (const auto& macs = t.proxy.map.to_client.macs) reset_client_later(t.key, r.until, t.proxy.client_contig, macs->dst, t.vlan, now);
     reset_twin_in_backup(t);
     counters_.client_unrecovered += t.recovery.queued.size();
     std::vector<std::vector<std::byte>>().swap(t.recovery.queued);

@@ -98,6 +98,7 @@ void FailoverEngine::forget_takeover(MonoNs now) {
     twins_failed_ = 0;
     absorbing_ = 0;
     client_resets_.clear();  // a primary that never died keeps its clients
+    reset_clients_.clear();
     primary_back_ = false;
     primary_talking_logged_ = false;
     recovery_done_ = 0;

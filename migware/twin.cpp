@@ -11,9 +11,10 @@ namespace {
 // Each enum's names, once, in enumerator order (names.hpp).
 constexpr std::array<std::string_view, 5> kTwinPhaseNames{"waiting", "syn_sent", "up", "closed", "failed"};
 constexpr std::array<std::string_view, 4> kTwinEventNames{"syn_sent", "established", "failed", "closed"};
-constexpr std::array<std::string_view, 6> kUnrecoveredNames{"handshake_incomplete", "handshake_unseen",
+constexpr std::array<std::string_view, 8> kUnrecoveredNames{"handshake_incomplete", "handshake_unseen",
                                                             "closing", "no_synack", "backup_refused",
-                                                            "reply_lost"};
+                                                            "reply_lost", "reply_not_seen_whole",
+                                                            "request_unanswered"};
 static_assert(kTwinPhaseNames.size() == static_cast<std::size_t>(TwinPhase::Failed) + 1);
 static_assert(kTwinEventNames.size() == static_cast<std::size_t>(TwinEvent::Closed) + 1);
 static_assert(kUnrecoveredNames.size() == static_cast<std::size_t>(Unrecovered::kCount));

@@ -43,6 +43,8 @@ enum class Unrecovered : std::uint8_t {
     NoSynAck,             // the backup never answered the twin SYN
     BackupRefused,        // the backup answered RST (no listener?)
     ReplyLost,            // aligned/full could not replay it, and reply bytes were in flight: reset
+    ReplyNotSeenWhole,    // ... and migware did not see its reply whole (capture loss): reset
+    RequestUnanswered,    // ... and the primary took a request it never answered: reset
     kCount,
 };
 std::string_view name_of(Unrecovered u);

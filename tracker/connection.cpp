@@ -169,4 +169,31 @@ std::optional<ReplayPlan> Connection::replay_plan(ReplayMode mode, ReplayFallbac
     return plan;
 }
 
+PushCheck Connection::push_check(bool capture_lost_after_last_frame) const {
+    if (!replay || !client_ack_high) return {};
+    const ReplayTrack& r = *replay;
+    const SeqNum k = *client_ack_high;
+    if (r.server_data_end && k.before(*r.server_data_end))
+        return {PushRisk::ReplyInFlight, "the client had not acknowledged every server byte"};
+    if (r.server_data_end && k.after(*r.server_data_end))
+        return {PushRisk::ReplyNotSeenWhole, "the client acknowledged server bytes the capture never showed"};
+    // Server bytes since the turn began (or, with no turn, since the stream
+    // began), each seen, in order, no snaplen cut?
+    const Seen<SeqNum> from = r.r0 ? r.r0 : (server_isn ? Seen<SeqNum>{*server_isn + 1u} : std::nullopt);
+    const bool server_spoke = r.server_data_end && (!from || r.server_data_end->after(*from));
+    if (server_spoke) {
+        const bool whole = (r.r0 ? r.turn_ok : r.full_ok) && from && r.digest_end &&
+                           *r.digest_end == *r.server_data_end && r.early.empty();
+        if (!whole) return {PushRisk::ReplyNotSeenWhole, "a hole in the server's bytes migware saw"};
+    }
+    // Frames lost after its last one may have carried more of the reply
+    // (and the client's ACKs of it): nothing seen proves it complete.
+    if (capture_lost_after_last_frame)
+        return {PushRisk::ReplyNotSeenWhole, "the capture lost frames after the connection's last one"};
+    if (r.q0 && !r.server_spoke_last && client_data_end && client_data_end->after(*r.q0) &&
+        !(server_ack_high && *server_ack_high == *r.q0 && can_replay_unacked()))
+        return {PushRisk::RequestUnanswered, "the current request cannot be handed to the backup whole"};
+    return {};
+}
+
 }  // namespace migware::tracker

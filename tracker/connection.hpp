@@ -61,6 +61,22 @@ enum class ReplayFallback : std::uint8_t {
 };
 std::string_view name_of(ReplayFallback f);
 
+/// Whether push is exact for a connection on an aligned or full port that
+/// could not be replayed: only when the current turn's reply is known
+/// complete (seen whole and acknowledged) or the connection was idle.
+/// Anything else would leave the client waiting for bytes nobody sends, or
+/// hand the backup half a request: such a connection is reset instead.
+enum class PushRisk : std::uint8_t {
+    None,               // exact: nothing of the conversation is missing
+    ReplyInFlight,      // the client had not acknowledged every server byte sent
+    ReplyNotSeenWhole,  // server bytes migware did not see (capture loss, snaplen)
+    RequestUnanswered,  // a request the primary took and never answered, not held for the backup
+};
+struct PushCheck {
+    PushRisk risk = PushRisk::None;
+    std::string_view detail;  // one phrase for the log
+};
+
 /// The running digests of the server's stream up to one point of it.
 struct DigestMark {
     SeqNum end;              // one past the last server byte covered
@@ -234,6 +250,12 @@ struct Connection {
     /// How to replay this connection in `mode` (aligned or full), or why it
     /// cannot be (then `why` is set).
     std::optional<ReplayPlan> replay_plan(ReplayMode mode, ReplayFallback& why) const;
+    /// When no plan can be made: whether push (the twin at A, the backup's
+    /// bytes forwarded as they come) would still hand the connection over
+    /// exactly, or why not. `capture_lost_after_last_frame`: the capture lost
+    /// frames after this connection's last captured one, so its reply may
+    /// have gone on unseen.
+    PushCheck push_check(bool capture_lost_after_last_frame) const;
 };
 
 }  // namespace migware::tracker

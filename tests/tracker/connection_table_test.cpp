@@ -719,5 +719,71 @@ TEST(ConnectionTableReplay, PushKeepsNoTurnsAndEachPortHasItsMode) {
     EXPECT_EQ(t.counters().replay_digested_bytes, 0u);
 }
 
+// When no plan can be made, push is exact only for a reply seen whole and
+// acknowledged (or an idle connection); anything else is reset.
+TEST(ConnectionTableReplay, PushIsExactOnlyForAReplySeenWholeAndAcknowledged) {
+    const auto check = [](const ConnectionTable& t, bool lost = false) {
+        return t.find({kClient, kServer})->push_check(lost).risk;
+    };
+    // Seen whole and acknowledged: exact, unless the capture lost frames
+    // after the connection's last one (the reply may have gone on unseen).
+    ConnectionTable whole(replay_config(ReplayMode::Aligned));
+    handshake(whole, 100, 9000);
+    request(whole, 0, 0, "GET1");
+    server_data(whole, 0, 4, "abcde");
+    client_ack(whole, 4, 5);
+    EXPECT_EQ(check(whole), PushRisk::None);
+    EXPECT_EQ(check(whole, true), PushRisk::ReplyNotSeenWhole);
+    // Bytes in flight.
+    server_data(whole, 5, 4, "fg");
+    EXPECT_EQ(check(whole), PushRisk::ReplyInFlight);
+
+    // A hole in what migware saw of the reply, everything acknowledged: the
+    // CI failure (the capture dropped frames, the digest had gaps).
+    ConnectionTable hole(replay_config(ReplayMode::Aligned));
+    handshake(hole, 100, 9000);
+    request(hole, 0, 0, "GET1");
+    server_data(hole, 0, 4, "abcde");
+    server_data(hole, 10, 4, "klmno");  // [5, 10) never seen
+    client_ack(hole, 4, 15);
+    ReplayFallback why{};
+    EXPECT_FALSE(hole.find({kClient, kServer})->replay_plan(ReplayMode::Aligned, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::DigestBroken);
+    EXPECT_EQ(check(hole), PushRisk::ReplyNotSeenWhole);
+
+    // The client acknowledges bytes the capture never showed (the tail lost).
+    ConnectionTable tail(replay_config(ReplayMode::Aligned));
+    handshake(tail, 100, 9000);
+    request(tail, 0, 0, "GET1");
+    server_data(tail, 0, 4, "abcde");
+    client_ack(tail, 4, 9);
+    EXPECT_EQ(check(tail), PushRisk::ReplyNotSeenWhole);
+
+    // A request the server took and never answered, too big to hold.
+    ConnectionTable req(replay_config(ReplayMode::Aligned, 6));
+    handshake(req, 100, 9000);
+    request(req, 0, 0, "GET1");
+    server_data(req, 0, 4, "ok");
+    client_ack(req, 4, 2);
+    request(req, 4, 2, "POST");
+    request(req, 8, 2, "body");  // over the cap of 6
+    feed(req, {.src = kServer, .dst = kClient, .seq = 9003, .ack = 113});  // acknowledged, not answered
+    EXPECT_FALSE(req.find({kClient, kServer})->replay_plan(ReplayMode::Aligned, why).has_value());
+    EXPECT_EQ(why, ReplayFallback::TurnNotHeld);
+    EXPECT_EQ(check(req), PushRisk::RequestUnanswered);
+
+    // Idle since the handshake: nothing is missing.
+    ConnectionTable idle(replay_config(ReplayMode::Aligned));
+    handshake(idle, 100, 9000);
+    EXPECT_EQ(check(idle), PushRisk::None);
+
+    // Picked up mid-stream, server data and no request seen: its reply may
+    // have begun before migware looked.
+    ConnectionTable mid(replay_config(ReplayMode::Aligned));
+    server_data(mid, 0, 0, "abcde");
+    client_ack(mid, 0, 5);
+    EXPECT_EQ(check(mid), PushRisk::ReplyNotSeenWhole);
+}
+
 }  // namespace
 }  // namespace migware::tracker
