@@ -28,10 +28,21 @@
 # connections reset at the pull, and no other error (no stall, no EOF).  A reset client
 # reconnects (counted) and carries on until the end; its later bodies must be the backup's.
 #
+# --capture-loss N (replay_capture_loss): the hub drops one in N of the primary's TCP frames, at
+# random, on their way to the backup's port only (tests/lab/capture_loss.c, tc-BPF on the hub's
+# p-backup; the client gets them all), so migware sees the replies with holes, as a busy
+# capture does.  A reply it did not see whole cannot be checked: PASS only if every client
+# either got its whole body or was reset, never a stall (timeout) or an EOF; no mixed or wrong
+# body; migware saw the holes; migware counted at least as many resets
+# (unrecovered_reply_not_seen_whole and the other reset reasons) as the clients saw;
+# replay_as_push is 0; every client completed requests after the pull (reset ones on a new
+# connection).  Today's push fallback
+# fails it: the clients whose replies had holes wait for bytes nobody sends.
+#
 # Ends with `replay_http: N passed, M failed` (checks); exit 0 only if none failed.  Needs root.
 set -uo pipefail
 RL_NAME=replay_http RL_NAME_TAG=h
-BUILD="" MODE=aligned DIVERGE=0 CAPTURE=0 CLIENTS=10 DURATION=8 PULL_AT=2 RATE=3000000 RCVBUF=32768 TIMEOUT=10
+BUILD="" MODE=aligned DIVERGE=0 LOSS=0 CAPTURE=0 CLIENTS=10 DURATION=8 PULL_AT=2 RATE=3000000 RCVBUF=32768 TIMEOUT=10
 ARGS=("$@")
 # shellcheck source=replay_lib.sh
 source "$(dirname "$0")/replay_lib.sh"
@@ -39,17 +50,21 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --diverge) DIVERGE=1; shift;;
         --capture) CAPTURE=1; shift;;
+        --capture-loss) [[ $# -ge 2 && $2 =~ ^[0-9]+$ && $2 -ge 2 ]] || { echo "replay_http: --capture-loss N (N >= 2)" >&2; exit 2; }
+            LOSS=$2; shift 2;;
         --rate) [[ $# -ge 2 ]] || { echo "replay_http: --rate needs a value" >&2; exit 2; }; RATE=$2; shift 2;;
         *) rl_opt "$@"; shift "$RL_SHIFT";;
     esac
 done
 rl_build_dir
 rl_check_opts 30
+[[ $DIVERGE -eq 1 && $LOSS -gt 0 ]] && { echo "replay_http: --diverge or --capture-loss, not both" >&2; exit 2; }
 [[ $DIVERGE -eq 1 ]] && RL_NAME=replay_diverge RL_NAME_TAG=d
+[[ $LOSS -gt 0 ]] && RL_NAME=replay_capture_loss RL_NAME_TAG=l
 RL_BOUND=$(awk "BEGIN{printf \"%d\", $DURATION + $TIMEOUT + 60}")
 rl_bound "${ARGS[@]}"
 rl_setup
-rl_log "mode=$MODE diverge=$DIVERGE clients=$CLIENTS duration=${DURATION}s pull at ${PULL_AT}s rate=${RATE}B/s per client prefix=$LAB_PREFIX"
+rl_log "mode=$MODE diverge=$DIVERGE capture_loss=1/$LOSS clients=$CLIENTS duration=${DURATION}s pull at ${PULL_AT}s rate=${RATE}B/s per client prefix=$LAB_PREFIX"
 
 # The files: created once, copied with their mtime; the divergent backup gets other bytes
 # with the same sizes and the same mtime (so the same headers, ETag included).
@@ -91,12 +106,29 @@ if [[ $CAPTURE -eq 1 ]]; then
 fi
 MIG_ARGS=(--recovery.mode "$MODE")
 [[ $MODE == push ]] && MIG_ARGS=()        # push is the default; the old binary knows no --recovery.mode
+# benchmarks only (scripts/bench_capture.sh): extra daemon options, split on spaces
+read -r -a extra <<<"${RL_MIGWARE_EXTRA:-}"
+MIG_ARGS+=("${extra[@]}")
+if [[ $LOSS -gt 0 ]]; then
+    # one in LOSS of the primary's TCP frames, at random, on the hub's port toward the backup
+    # only (tests/lab/capture_loss.c: this kernel has no netem and no act_gact)
+    loss_obj="$RL_WORK/capture_loss.o"
+    src_hex=$(printf '0x%02x%02x%02x%02x' ${LAB_IP_PRIMARY//./ })
+    clang -O2 -target bpf -DSRC_IP="${src_hex}u" -DEVERY="$LOSS" \
+        -I"/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)" \
+        -c "$RL_HERE/capture_loss.c" -o "$loss_obj" || rl_fatal "cannot build tests/lab/capture_loss.c"
+    ip netns exec "$LAB_NS_HUB" tc qdisc add dev p-backup clsact \
+        && ip netns exec "$LAB_NS_HUB" tc filter add dev p-backup egress bpf direct-action obj "$loss_obj" sec egress \
+        || rl_fatal "cannot install the capture-loss filter on the hub's p-backup"
+    rl_log "the hub drops 1 in $LOSS of the primary's TCP frames toward the backup"
+fi
 rl_migware "$BUILD/bin/migware" 80 "${MIG_ARGS[@]}"
 
 CLIENT_ARGS=(--server "$LAB_IP_PRIMARY:80" --clients "$CLIENTS" --paths "/2m.bin,/40k.bin"
     --primary-dir "$RL_WORK/www-primary" --duration "$DURATION" --timeout "$TIMEOUT"
     --rate "$RATE" --rcvbuf "$RCVBUF")
 [[ $DIVERGE -eq 1 ]] && CLIENT_ARGS+=(--backup-dir "$RL_WORK/www-backup" --reconnect)
+[[ $LOSS -gt 0 ]] && CLIENT_ARGS+=(--reconnect)
 rl_start_clients $(( ${DURATION%.*} + TIMEOUT + 20 )) "$RL_PY" "$RL_HERE/http_clients.py" "${CLIENT_ARGS[@]}"
 rl_sleep_until_client_time "$PULL_AT"
 rl_pull
@@ -116,7 +148,7 @@ s = json.load(open(sys.argv[1]))
 diverge = sys.argv[2] == "1"
 pull = s["pull_ns"]
 t = s["total"]
-reset_at_pull = other_errors = clients_after = bad_order = 0
+reset_at_pull = other_errors = clients_after = bad_order = resets = not_resets = 0
 reset_ports = set()
 in_flight = t["requests_spanning_pull"]      # completed across the pull, and the ones that died
 for c in s["clients"]:
@@ -125,6 +157,10 @@ for c in s["clients"]:
                    and 0 <= e.get("since_pull_ms", -1) <= 5000)
         if e.get("sent_before_pull"):
             in_flight += 1
+        if e["kind"] == "reset":
+            resets += 1
+        else:
+            not_resets += 1
         if diverge and at_pull:
             reset_at_pull += 1
             reset_ports.add(e.get("port"))
@@ -166,7 +202,7 @@ figures(dict(T_REQ=t["requests"], T_BEFORE=t["requests_before_pull"], T_AFTER=t[
          T_RECONNECTS=t["reconnects"], T_GAP=t["worst_gap_ms"], T_WORST_REQ=t["worst_request_ms"],
          STUCK=len(s["stuck_threads"]), RESET_AT_PULL=reset_at_pull, OTHER_ERRORS=other_errors,
          CLIENTS_AFTER=clients_after, NCLIENTS=len(s["clients"]), HAVE_PULL=1 if pull else 0,
-         BAD_ORDER=bad_order, IN_FLIGHT=in_flight,
+         BAD_ORDER=bad_order, IN_FLIGHT=in_flight, RESETS=resets, NOT_RESETS=not_resets,
          PORTS_MATCH=1 if logged == reset_ports else 0, N_LOGGED=len(logged)))
 PY
 echo "   requests: $T_REQ completed ($T_BEFORE before the pull, $T_SPAN across it, $T_AFTER sent after it); $IN_FLIGHT in flight at the pull; $T_BYTES body bytes checked"
@@ -181,7 +217,22 @@ check "the pull happened during the downloads ($IN_FLIGHT replies in flight at i
 check "every client thread finished (no thread stuck)" "$([[ $STUCK -eq 0 && $NCLIENTS -eq $CLIENTS ]]; echo $?)"
 check "migware failed over (normal -> recovery -> proxy)" "$(rl_proxied; echo $?)"
 check "no mixed body (a splice of differing bytes): $T_MIXED" "$([[ $T_MIXED -eq 0 ]]; echo $?)"
-if [[ $DIVERGE -eq 0 ]]; then
+if [[ $LOSS -gt 0 ]]; then
+    C_RESETS=0
+    for r in reply_lost reply_not_seen_whole request_unanswered; do
+        v=$(rl_counter "unrecovered_$r"); [[ $v -gt 0 ]] && C_RESETS=$((C_RESETS + v))
+    done
+    C_RESETS=$((C_RESETS + C_DIV))
+    echo "   capture loss: migware reset $C_RESETS connections (unrecovered_reply_not_seen_whole=$(rl_counter unrecovered_reply_not_seen_whole)); clients saw $RESETS resets, $NOT_RESETS other errors"
+    check "migware saw holes in the primary's replies (replay_digest_gaps $C_GAPS)" "$([[ $C_GAPS -gt 0 ]]; echo $?)"
+    check "every error is a reset: no stall, no EOF, no bad reply ($NOT_RESETS)" "$([[ $NOT_RESETS -eq 0 ]]; echo $?)"
+    check "every completed body byte-exact: $T_PRIMARY of $T_REQ" "$([[ $T_PRIMARY -eq $T_REQ && $T_REQ -gt 0 ]]; echo $?)"
+    check "migware counted the resets the clients saw ($C_RESETS >= $RESETS, >= 1)" \
+        "$([[ $C_RESETS -ge $RESETS && $C_RESETS -ge 1 ]]; echo $?)"
+    check "never push for a reply not known complete (replay_as_push $C_PUSH)" "$([[ $C_PUSH -eq 0 ]]; echo $?)"
+    check "every client completed requests after the pull, reset ones on a new connection ($CLIENTS_AFTER of $CLIENTS)" \
+        "$([[ $CLIENTS_AFTER -eq $CLIENTS ]]; echo $?)"
+elif [[ $DIVERGE -eq 0 ]]; then
     check "no error, no stall (reset, EOF, ${TIMEOUT} s timeout): $T_ERRORS" "$([[ $T_ERRORS -eq 0 ]]; echo $?)"
     check "every body byte-exact: $T_PRIMARY of $T_REQ" "$([[ $T_PRIMARY -eq $T_REQ && $T_REQ -gt 0 ]]; echo $?)"
     check "every client completed requests sent after the pull, on its first connection ($CLIENTS_AFTER of $CLIENTS)" \
