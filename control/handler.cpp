@@ -103,9 +103,13 @@ Json DaemonControl::status() const {
     primary["rejected_replies"] = m.rejected_replies();
     primary["late_replies"] = m.late_replies();
     primary["rtt_us"] = std::move(rtts);
+    primary["arp_probes"] = m.arp_probes();
+    primary["arp_answers"] = m.arp_answers();
+    primary["never_answered"] = m.never_answered();
 
     Json vetoes = Json::object();
     vetoes["primary_tcp"] = m.vetoes(monitor::Veto::PrimaryTcp);
+    vetoes["primary_arp"] = m.vetoes(monitor::Veto::PrimaryArp);
     vetoes["carrier"] = m.vetoes(monitor::Veto::Carrier);
     vetoes["no_segment_evidence"] = m.vetoes(monitor::Veto::NoSegmentEvidence);
     Json segment = Json::object();

@@ -98,6 +98,15 @@ void FailoverEngine::probe_segment(MonoNs) {
     }
 }
 
+void FailoverEngine::probe_primary_arp() {
+    // From this host's real address: the primary learns nothing false. A
+    // host that drops echo still answers ARP for its own address.
+    if (!has_own_mac_) return;
+    send_arp_from(1, primary_mac_known_ ? primary_mac_ : kBroadcastMac, config_.backup_mac, config_.backup,
+                  sniffer::MacAddr{}, config_.primary, primary_vlan_);
+    ++counters_.primary_arp_probes;
+}
+
 void FailoverEngine::answer_echo(const sniffer::RawFrame& frame, const Packet& p) {
     // Only while this host is the active node (Proxy), only for requests sent
     // to our MAC (a client that still points at the primary's MAC gets the
@@ -163,9 +172,8 @@ std::size_t FailoverEngine::announce(const sniffer::MacAddr& sender) {
         if (std::find(vlans.begin(), vlans.end(), v) == vlans.end()) vlans.push_back(v);
     });
     if (vlans.empty()) vlans.push_back(std::nullopt);
-    const sniffer::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
     for (const auto& v : vlans) {
-        send_arp_from(1, broadcast, sender, config_.primary, sniffer::MacAddr{}, config_.primary, v);
+        send_arp_from(1, kBroadcastMac, sender, config_.primary, sniffer::MacAddr{}, config_.primary, v);
         ++counters_.gratuitous_arps;
     }
     return vlans.size();

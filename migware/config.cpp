@@ -68,6 +68,10 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
          "declare the primary down only with proof that this host still hears the segment: "
          "carrier up throughout the silence and a frame from another host during it "
          "(false: echo silence alone, which takes a dead link of our own for a dead primary)")
+        ("monitor.arp-probe", po::value<bool>(&cfg.monitor.arp_probe)->default_value(true),
+         "the second level: while echo goes unanswered, ask the primary itself with unicast ARP "
+         "requests from this host's address (one per interval); a primary that answers ARP is alive "
+         "whatever its firewall does with ICMP, so Down needs echo and ARP silence")
         ("monitor.reference", po::value<std::string>(&reference),
          "an address on the segment that answers echo (a gateway, a witness): its replies during "
          "the primary's silence count as evidence; useful where clients are off-link or idle")
@@ -132,7 +136,9 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
         ("tracker.recover-midstream", po::value<bool>(&cfg.failover.recover_midstream)->default_value(true),
          "recover connections whose handshake was never seen, with inferred options")
         ("capture.buffer-mb", po::value<int>(&cfg.capture_buffer_mb)->default_value(cfg.capture_buffer_mb),
-         "kernel capture buffer")
+         "kernel capture ring, MiB (1-4096): absorbs bursts the daemon cannot keep up with")
+        ("capture.batch", po::value<int>(&cfg.capture_batch)->default_value(cfg.capture_batch),
+         "frames read per capture call (1-65536); ARP is read between calls")
         ("membership", po::value<std::string>(&membership)->default_value("standalone"),
          "who decides that this backup may act for the primary: 'standalone' (this backup alone) or "
          "'corosync' (a CPG group of backups with votequorum; several backups, a witness)")
@@ -186,6 +192,9 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     }
     if (syn_rto_ms < 1 || cfg.failover.syn_tries < 1 || cfg.failover.max_concurrent_syns < 1)
         throw ConfigError("recovery.syn-rto-ms, recovery.syn-tries and recovery.concurrency must be at least 1");
+    if (cfg.capture_buffer_mb < 1 || cfg.capture_buffer_mb > 4096)
+        throw ConfigError("capture.buffer-mb must be between 1 and 4096");
+    if (cfg.capture_batch < 1 || cfg.capture_batch > 65536) throw ConfigError("capture.batch must be between 1 and 65536");
     if (cfg.failover.max_syn_rate < 0) throw ConfigError("recovery.max-syn-rate must not be negative");
     if (cfg.failover.table.max_connections < 1) throw ConfigError("tracker.max-connections must be at least 1");
     if (cfg.tun_name.empty() || cfg.tun_name.size() > 15) throw ConfigError("--tun must be 1 to 15 characters");
@@ -283,7 +292,8 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
                          {"tun", cfg.tun_name},
                          {"monitor", std::to_string(interval_ms) + "ms/" + std::to_string(timeout_ms) +
                                          "ms/" + std::to_string(misses)},
-                         {"segment_evidence", cfg.monitor.require_segment_evidence ? "on" : "off"}};
+                         {"segment_evidence", cfg.monitor.require_segment_evidence ? "on" : "off"},
+                         {"arp_probe", cfg.monitor.arp_probe ? "on" : "off"}};
     if (cfg.reference) cfg.summary.push_back({"reference", cfg.reference->to_string()});
     cfg.summary.push_back({"max_connections", cfg.failover.table.max_connections});
     cfg.summary.push_back({"replay", mode_list});

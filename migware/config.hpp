@@ -35,6 +35,7 @@ struct DaemonConfig {
     FailoverConfig failover;      // primary/backup/ports copied in by parse
     bool check_only = false;      // --check-config
     int capture_buffer_mb = 32;
+    int capture_batch = 256;  // frames per pcap_dispatch: bounds one loop turn (ARP is read between)
     std::string control_socket = "/run/migware/control.sock";  // empty: no control socket
     std::string control_group;                                  // empty: the daemon's group
     std::string state_file = "/var/lib/migware/snapshot";      // empty: no restart snapshot

@@ -238,6 +238,14 @@ const Descriptor kTable[] = {
     // ---- the monitor
     counter("probes_sent", Source::Monitor, [](S s) { return s.monitor->sent(); }, "echo probes sent to the primary"),
     counter("probe_replies", Source::Monitor, [](S s) { return s.monitor->replies(); }, "echo replies from the primary"),
+    counter("arp_probes", Source::Monitor, [](S s) { return s.monitor->arp_probes(); },
+            "ARP requests to the primary while its echo went unanswered (the second level)"),
+    engine("primary_arp_frames", &FC::primary_arp_frames,
+           "ARP frames from the primary (its IP and MAC): alive, whatever it does with ICMP"),
+    metrics_only(gauge("primary_never_answered", Source::Monitor,
+                       [](S s) { return b(s.monitor->never_answered()); },
+                       "1 while the primary has answered neither echo nor ARP since the start: never "
+                       "judged down, no takeover")),
     counter("probe_rejected", Source::Monitor, [](S s) { return s.monitor->rejected_replies(); },
             "echo replies refused (wrong id, sequence or payload)"),
     counter("probe_late", Source::Monitor, [](S s) { return s.monitor->late_replies(); },

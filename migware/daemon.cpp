@@ -31,7 +31,6 @@ namespace migware {
 
 namespace {
 
-constexpr int kCaptureBatch = 256;   // frames per pcap_dispatch: bounds one loop turn
 constexpr int kTunBatch = 256;
 constexpr MonoNs kStatsEvery = 1'000 * monitor::kMillisecond;
 // How often the capture's drop counters are read: the engine must know soon
@@ -459,7 +458,7 @@ void Daemon::drain_arp() {
 void Daemon::on_capture_ready() {
     for (int b = 0; b < 8; ++b) {
         drain_arp();
-        const int got = capture_.dispatch(kCaptureBatch, on_frame, &ctx_);
+        const int got = capture_.dispatch(cfg_.capture_batch, on_frame, &ctx_);
         if (got < 0) {
             if (clock_.now() >= next_capture_error_log_) {  // at most once a second
                 next_capture_error_log_ = clock_.now() + kStatsEvery;
@@ -467,7 +466,7 @@ void Daemon::on_capture_ready() {
             }
             break;
         }
-        if (got < kCaptureBatch) break;
+        if (got < cfg_.capture_batch) break;
     }
 }
 
@@ -545,7 +544,12 @@ void Daemon::probe(MonoNs now) {
     // Everything captured so far is in; probes sent from here on are
     // judged against it.
     mon_.on_segment_frames(engine_.counters().segment_frames + reference_replies_);
+    mon_.on_primary_arp(engine_.counters().primary_arp_frames, now);
     while (auto p = mon_.due(now)) icmp_.send_probe(cfg_.primary, *p);
+    if (engine_.state() == State::Normal && mon_.arp_probe_due(now)) {
+        engine_.probe_primary_arp();
+        mon_.arp_probe_sent(now);
+    }
     if (engine_.state() == State::Normal && mon_.segment_probe_due(now)) {
         if (cfg_.neighbour_probe) engine_.probe_segment(now);
         if (ref_mon_)
@@ -601,6 +605,14 @@ void Daemon::judge(MonoNs now) {
                   Fields{{"reason", std::string(monitor::name_of(veto->reason))},
                          {"detail", veto->detail},
                          {"state", std::string(name_of(engine_.state()))}});
+    }
+    if (mon_.take_never_answered_notice()) {
+        log_.emit(now, "primary_never_answered",
+                  Fields{{"probes_sent", mon_.sent()},
+                         {"arp_probes", mon_.arp_probes()},
+                         {"state", std::string(name_of(engine_.state()))},
+                         {"note", "the primary has answered neither echo nor ARP since the start: it is never "
+                                  "judged down (it may filter both); no takeover until it has been seen alive"}});
     }
     if (!verdict) return;
     log_.emit(now, "monitor",

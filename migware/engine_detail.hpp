@@ -53,6 +53,8 @@ inline constexpr int kResetAnswers = 8;
 // How often Normal expires closed and idle connections from the table.
 inline constexpr MonoNs kExpirySweep = 1'000 * monitor::kMillisecond;
 
+inline constexpr sniffer::MacAddr kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+
 inline bool known(const sniffer::MacAddr& m) { return m != sniffer::MacAddr{}; }
 
 inline std::string ep(const Endpoint& e) { return e.to_string(); }

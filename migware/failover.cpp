@@ -120,9 +120,17 @@ void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkTyp
     if (p->kind == PacketKind::Tcp && p->ip.src == config_.primary && p->has_ethernet) {
         primary_mac_ = p->eth.src;
         primary_mac_known_ = true;
+        primary_vlan_ = p->eth.vlan;
     }
     const bool from_primary = p->kind == PacketKind::Arp ? p->arp.sender_ip == config_.primary
                                                          : p->ip.src == config_.primary;
+    if (p->kind == PacketKind::Arp && from_primary && p->has_ethernet &&
+        (!primary_mac_known_ || p->arp.sender_mac == primary_mac_)) {
+        // The primary's kernel answering (or asking): alive, whatever its
+        // firewall does with ICMP. Another host claiming its IP is not it.
+        ++counters_.primary_arp_frames;
+        if (!primary_mac_known_) primary_vlan_ = p->eth.vlan;
+    }
     if (!from_primary && !(primary_mac_known_ && p->has_ethernet && p->eth.src == primary_mac_)) {
         // Another host on the segment: proof that this host still hears it,
         // whatever the primary does (DESIGN.md §6a).

@@ -161,6 +161,8 @@ struct FailoverCounters {
     // Issue 10: telling a dead primary from a living one.
     std::uint64_t segment_frames = 0;       // frames from hosts other than the primary and us
     std::uint64_t segment_arp_probes = 0;   // ARP requests to known neighbours (evidence wanted)
+    std::uint64_t primary_arp_probes = 0;   // ARP requests to the primary (echo unanswered)
+    std::uint64_t primary_arp_frames = 0;   // ARP frames from the primary (its MAC, its IP): alive
     std::uint64_t echo_answered = 0;        // echo requests for the primary's IP answered in Proxy
     std::uint64_t rollbacks = 0;            // takeovers of a primary that never died, undone
     std::uint64_t rollback_twins_reset = 0; // twins closed inside the backup's stack by a rollback
@@ -234,6 +236,10 @@ public:
     /// own address (harmless: they learn nothing false). Their answers count
     /// in segment_frames.
     void probe_segment(MonoNs now);
+    /// The monitor's second level: an ARP request for the primary's IP, from
+    /// this host's own address, unicast to the primary's MAC (broadcast while
+    /// it is unknown). Its answer counts in primary_arp_frames.
+    void probe_primary_arp();
 
     State state() const { return state_; }
     MonoNs state_since() const { return state_since_; }
@@ -401,6 +407,7 @@ private:
 
     sniffer::MacAddr primary_mac_;
     bool primary_mac_known_ = false;
+    std::optional<std::uint16_t> primary_vlan_;  // the 802.1Q tag of the primary's frames
     std::optional<MonoNs> last_primary_packet_;
     std::uint64_t retransmissions_since_primary_ = 0;
     bool primary_talking_logged_ = false;

@@ -28,6 +28,7 @@ std::string_view name_of(Health h) {
 std::string_view name_of(Veto v) {
     switch (v) {
         case Veto::PrimaryTcp: return "primary_tcp";
+        case Veto::PrimaryArp: return "primary_arp";
         case Veto::Carrier: return "carrier";
         case Veto::NoSegmentEvidence: return "no_segment_evidence";
         case Veto::kCount: break;
@@ -92,7 +93,34 @@ bool IcmpMonitor::on_reply(std::uint16_t id, std::uint16_t sequence,
     recent_misses_.clear();
     current_veto_.reset();
     alive_since_last_tick_ = true;
+    ever_alive_ = true;
     return true;
+}
+
+void IcmpMonitor::on_primary_arp(std::uint64_t total, MonoNs now) {
+    if (total <= primary_arp_frames_) return;
+    arp_answers_ += total - primary_arp_frames_;
+    primary_arp_frames_ = total;
+    last_primary_arp_ = now;
+    ever_alive_ = true;
+    arp_since_last_tick_ = true;
+}
+
+bool IcmpMonitor::arp_probe_due(MonoNs now) const {
+    if (!config_.arp_probe || health_ == Health::Down || now - last_arp_probe_ < config_.interval) return false;
+    if (misses_ > 0) return true;
+    // Before the first miss: once the oldest probe still waiting is an
+    // interval overdue (a LAN answers echo in well under a millisecond), so
+    // that the answer is in before the misses add up to a Down.
+    for (const auto& o : outstanding_)
+        if (!o.timed_out) return now - o.sent_at >= config_.interval;
+    return false;
+}
+
+bool IcmpMonitor::take_never_answered_notice() {
+    const bool n = never_answered_notice_;
+    never_answered_notice_ = false;
+    return n;
 }
 
 void IcmpMonitor::on_carrier(bool up, MonoNs) {
@@ -138,6 +166,8 @@ std::optional<Veto> IcmpMonitor::veto_for(const PassiveSignal& passive) const {
     // vetoed once and then really dies is still declared down.
     if (passive.last_primary_packet && *passive.last_primary_packet > oldest.sent_at)
         return Veto::PrimaryTcp;
+    // The second level: an ARP frame from the primary in the same window.
+    if (last_primary_arp_ && *last_primary_arp_ > oldest.sent_at) return Veto::PrimaryArp;
     if (!config_.require_segment_evidence) return std::nullopt;
     // DESIGN.md §6a: a backup whose own link is dead sees the same silence as
     // one whose primary died. Our carrier must have stayed up since the oldest
@@ -166,6 +196,10 @@ void IcmpMonitor::note_veto(Veto v, MonoNs now, const PassiveSignal& passive) {
         case Veto::PrimaryTcp:
             detail += "; the primary sent TCP " + ms(now - passive.last_primary_packet.value_or(now)) +
                       " ago: alive, ICMP lost or filtered";
+            break;
+        case Veto::PrimaryArp:
+            detail += "; the primary answered ARP " + ms(now - last_primary_arp_.value_or(now)) +
+                      " ago: alive, ICMP echo filtered or lost";
             break;
         case Veto::Carrier:
             detail += carrier_up_ ? "; this host's link went down during the silence"
@@ -203,9 +237,22 @@ std::optional<Verdict> IcmpMonitor::tick(MonoNs now, const PassiveSignal& passiv
         return std::nullopt;
     }
     alive_since_last_tick_ = false;
+    const bool arp = arp_since_last_tick_;
+    arp_since_last_tick_ = false;
+    if (health_ == Health::Unknown && arp) {
+        // Never answered echo (or not since a rollback), but answers ARP: up.
+        health_ = Health::Up;
+        return Verdict{Health::Up, "ARP reply (echo unanswered: filtered?)"};
+    }
     if (misses_ >= config_.misses && health_ != Health::Down && !recent_misses_.empty()) {
         if (const auto veto = veto_for(passive)) {
             note_veto(*veto, now, passive);
+            return std::nullopt;
+        }
+        if (!ever_alive_) {
+            // A primary that never once answered, echo or ARP, is judged by
+            // no rule: it may filter both. Unknown, never Down.
+            if (!never_answered_noticed_) never_answered_notice_ = never_answered_noticed_ = true;
             return std::nullopt;
         }
         health_ = Health::Down;

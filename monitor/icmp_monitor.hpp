@@ -19,18 +19,24 @@
 namespace migware::monitor {
 
 struct MonitorConfig {
-    MonoNs interval = 10 * kMillisecond;  ///< one probe per interval
+    MonoNs interval = 10 * kMillisecond;  ///< one probe per interval (echo, and ARP while echo is missed)
     MonoNs timeout = 40 * kMillisecond;   ///< a probe unanswered this long is a miss
     int misses = 4;                       ///< consecutive misses before "down"
     /// Down also needs proof that this host still hears the segment (DESIGN.md
     /// §6a): carrier up throughout the silence, and a frame from another host
     /// between the first and the last missed probe. Off: echo silence alone.
     bool require_segment_evidence = true;
+    /// The second level: while echo probes go unanswered, ask the primary
+    /// itself with unicast ARP requests (one per interval). A kernel that
+    /// answers ARP is alive whatever its firewall does with ICMP: Down then
+    /// needs echo silence and ARP silence.
+    bool arp_probe = true;
 };
 
 /// Why a Down verdict was withheld.
 enum class Veto : std::uint8_t {
     PrimaryTcp,         ///< the primary sent TCP during the silence: it is alive
+    PrimaryArp,         ///< the primary answered ARP during the silence: alive, ICMP filtered
     Carrier,            ///< this host's own link was down during the silence
     NoSegmentEvidence,  ///< nobody else was heard during the silence: maybe our link is dead
     kCount,
@@ -78,6 +84,26 @@ public:
     /// sequence or nonce do not match an outstanding probe.
     bool on_reply(std::uint16_t id, std::uint16_t sequence, std::span<const std::byte> payload,
                   MonoNs now);
+    /// The second level. `total` counts every ARP frame captured so far from
+    /// the primary (answers to arp_probe_due()'s requests, its own requests);
+    /// its growth is evidence of life at `now`.
+    void on_primary_arp(std::uint64_t total, MonoNs now);
+    /// True when an ARP request to the primary is due: an echo probe is
+    /// overdue or missed, and none was sent this interval.
+    bool arp_probe_due(MonoNs now) const;
+    void arp_probe_sent(MonoNs now) {
+        last_arp_probe_ = now;
+        ++arp_probes_;
+    }
+    std::uint64_t arp_probes() const { return arp_probes_; }
+    std::uint64_t arp_answers() const { return arp_answers_; }
+    /// The primary has answered neither echo nor ARP since the start: it is
+    /// never judged Down (a host that filters both cannot be told from a
+    /// dead one), and the daemon says so once.
+    bool never_answered() const { return !ever_alive_; }
+    /// True once, when the primary has been silent on both levels for a
+    /// Down's worth of probes without ever having answered.
+    bool take_never_answered_notice();
     /// Ages outstanding probes; returns a verdict when health changes.
     std::optional<Verdict> tick(MonoNs now, const PassiveSignal& passive);
 
@@ -170,6 +196,15 @@ private:
     std::uint64_t segment_probes_ = 0;
     std::deque<MonoNs> rtts_;
     bool alive_since_last_tick_ = false;
+    // The second level: ARP.
+    std::uint64_t primary_arp_frames_ = 0;
+    std::optional<MonoNs> last_primary_arp_;
+    MonoNs last_arp_probe_ = std::numeric_limits<MonoNs>::min() / 2;  // never
+    std::uint64_t arp_probes_ = 0, arp_answers_ = 0;
+    bool arp_since_last_tick_ = false;
+    bool ever_alive_ = false;  // an echo reply or an ARP frame from the primary, ever
+    bool never_answered_noticed_ = false;
+    bool never_answered_notice_ = false;
 };
 
 }  // namespace migware::monitor

@@ -340,6 +340,9 @@ private:
                 rates_.tc_bytes = rate({counters::kToClientBytes});
                 rates_.kernel = rate({counters::kKernelDrops});
                 rates_.iface = rate({counters::kInterfaceDrops});
+                const auto h0 = holes_total(prev_counters_), h1 = holes_total(cur);
+                rates_.holes = h0 && h1 && *h1 >= *h0 ? std::optional<double>(static_cast<double>(*h1 - *h0) / dt)
+                                                      : std::nullopt;
                 const auto m0 = malformed_total(prev_counters_), m1 = malformed_total(cur);
                 rates_.malformed = m0 && m1 && *m1 >= *m0
                                        ? std::optional<double>(static_cast<double>(*m1 - *m0) / dt)
@@ -352,6 +355,15 @@ private:
         counters_ = cur;
         counters_at_ = now;
         have_prev_counters_ = true;
+    }
+
+    /// Holes the tracker found in the streams: frames the capture lost that
+    /// its counters may not show (client data past a hole, and on aligned
+    /// and full ports server bytes never seen).
+    static std::optional<std::uint64_t> holes_total(const Json& c) {
+        const auto a = as_u64(member(c, "capture_gaps")), b = as_u64(member(c, "replay_digest_gaps"));
+        if (!a && !b) return std::nullopt;
+        return a.value_or(0) + b.value_or(0);
     }
 
     static std::optional<std::uint64_t> malformed_total(const Json& c) {
@@ -618,11 +630,12 @@ private:
             std::string t = std::string(name) + " " + (total ? std::to_string(*total) : "-");
             const bool rising = rate && *rate > 0;
             if (rising) t += " (+" + human_count(*rate) + "/s)";
-            return {pad(t, 22), rising ? bad_attr() : A_NORMAL};
+            return {pad(t, 17), rising ? bad_attr() : A_NORMAL};  // four fit in 80 columns
         };
         put_line(row, {{"Drops     ", A_BOLD},
                        item("kernel", counter(counters_, {counters::kKernelDrops}), rates_.kernel),
                        item("interface", counter(counters_, {counters::kInterfaceDrops}), rates_.iface),
+                       item("holes", holes_total(counters_), rates_.holes),
                        item("malformed", malformed_total(counters_), rates_.malformed)});
     }
 
@@ -670,7 +683,9 @@ private:
             const auto replayed = n("replay_aligned") + n("replay_full");
             if (replayed > 0) {
                 const auto diverged = n("replay_diverged");
-                const auto lost = n("unrecovered_reply_lost");
+                // Replies that could not be carried: reset, never left to stall.
+                const auto lost = n("unrecovered_reply_lost") + n("unrecovered_reply_not_seen_whole") +
+                                  n("unrecovered_request_unanswered");
                 l.push_back({"  replay " + std::to_string(replayed) + " ("});
                 l.push_back({std::to_string(diverged) + " diverged", diverged > 0 ? bad_attr() : A_NORMAL});
                 if (lost > 0) l.push_back({", " + std::to_string(lost) + " lost", bad_attr()});
@@ -854,7 +869,7 @@ private:
     std::array<std::optional<std::uint64_t>, kPhases.size()> phase_counts_{};
     struct {
         std::optional<double> cap_pkts, cap_bytes, tb_pkts, tb_bytes, tc_pkts, tc_bytes;
-        std::optional<double> kernel, iface, malformed;
+        std::optional<double> kernel, iface, holes, malformed;
     } rates_;
     std::string problem_;
 

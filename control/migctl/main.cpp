@@ -169,6 +169,10 @@ void print_status(const Json& st) {
         if (auto r = as_u64(member(p, "rejected_replies")); r && *r > 0)
             t += ", " + std::to_string(*r) + " rejected";
         if (auto l = as_u64(member(p, "late_replies")); l && *l > 0) t += ", " + std::to_string(*l) + " late";
+        if (auto a = as_u64(member(p, "arp_answers")); a && *a > 0)
+            t += ", " + std::to_string(*a) + " ARP answers";
+        if (const Json& n = member(p, "never_answered"); n.is_boolean() && n.get<bool>())
+            t += "; never answered (echo or ARP): no takeover until it has been seen alive";
         row("primary", t);
         if (const auto* rtts = as_array(member(p, "rtt_us")); rtts && !rtts->empty()) {
             double lo = 1e300, hi = 0, sum = 0;

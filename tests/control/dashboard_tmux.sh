@@ -67,6 +67,7 @@ wait_for normal-banner top '^ NORMAL for [0-9.]+s'
 check normal-counts 'grep -Eq "^Conns +tracked 2000 +recovering 0 +proxied 0 +lost 0" "$tmp/screen"'
 check normal-primary 'grep -Eq "^Primary +up " "$tmp/screen"'
 check normal-events 'grep -Eq "#1 start state=normal" "$tmp/screen"'
+check normal-drops 'grep -Eq "^Drops +kernel 0 +interface 0 +holes 7 +malformed 4" "$tmp/screen"'
 check fits-80x24 'fits 80 24'
 
 # Recovery, with progress.
@@ -95,7 +96,7 @@ check proxy-fits 'fits 80 24'
 tm resize-window -t top -x 100 -y 30
 wait_for resize-100x30 top '^ PROXY for .{80,}'
 check resize-fits-100x30 'fits 100 30'
-check resize-replay-line 'grep -Eq "^Recovery +done 2000/2000 .* in 51\.2 ms  replay 1500 \(3 diverged, 2 lost\)$" "$tmp/screen"'
+check resize-replay-line 'grep -Eq "^Recovery +done 2000/2000 .* in 51\.2 ms  replay 1500 \(3 diverged, 3 lost\)$" "$tmp/screen"'
 tm resize-window -t top -x 80 -y 24
 sleep 0.6
 snap top resize-back

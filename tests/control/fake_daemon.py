@@ -151,7 +151,7 @@ class World:
         c = {
             "frames": int(t * 5200), "tcp": int(t * 5000), "pcap_received": int(t * 5200),
             "pcap_received_bytes": int(t * 5200 * 800),
-            "kernel_drops": 0, "interface_drops": 0,
+            "kernel_drops": 0, "interface_drops": 0, "capture_gaps": 4, "replay_digest_gaps": 3,
             "malformed_bad_checksum": 3, "malformed_truncated": 1,
             "connections": self.n, "evicted_idle": 0, "evicted_closed": 0,
             "twins": self.n if self.state != "normal" else 0,
@@ -164,7 +164,7 @@ class World:
         if self.state == "proxy":
             # Issue 13: aligned replays and their overlaps (the dashboard's Recovery line).
             c.update({"replay_aligned": 1500, "replay_full": 0, "replay_verified": 1490, "replay_diverged": 3,
-                      "unrecovered_reply_lost": 2})
+                      "unrecovered_reply_lost": 2, "unrecovered_reply_not_seen_whole": 1})
         if self.state == "proxy" and self.latency:
             c.update({"proxy_latency_to_backup_p50_ns": 12000, "proxy_latency_to_backup_p99_ns": 81000,
                       "proxy_latency_to_client_p50_ns": 9000, "proxy_latency_to_client_p99_ns": 64000})

@@ -50,6 +50,8 @@ public:
     std::vector<Verdict> verdicts;
     std::vector<MonoNs> verdict_times;
     bool alive = true;          // the primary answers echo requests
+    bool arp_alive = true;      // ... and ARP requests (the second level)
+    std::uint64_t arp_frames = 0;
     MonoNs rtt = 1 * kMs;       // how long a reply takes
     PassiveSignal passive;      // what the tracker would report
     std::optional<MonoNs> last_reply_at;
@@ -63,6 +65,18 @@ public:
         while (auto p = monitor.due(now)) {
             sent.push_back(*p);
             if (alive) pending_.push_back({now + rtt, *p});
+        }
+        if (monitor.arp_probe_due(now)) {
+            monitor.arp_probe_sent(now);
+            if (arp_alive) arp_pending_.push_back(now + rtt);
+        }
+        for (auto it = arp_pending_.begin(); it != arp_pending_.end();) {
+            if (*it <= now) {
+                monitor.on_primary_arp(++arp_frames, now);
+                it = arp_pending_.erase(it);
+            } else {
+                ++it;
+            }
         }
         for (auto it = pending_.begin(); it != pending_.end();) {
             if (it->at <= now) {
@@ -84,6 +98,7 @@ public:
         for (int guard = 0; guard < 100000; ++guard) {
             MonoNs next = monitor.next_deadline();
             for (const auto& r : pending_) next = std::min(next, r.at);
+            for (const MonoNs at : arp_pending_) next = std::min(next, at);
             next = std::max(next, clock.now());
             if (next > until) break;
             turn(next);
@@ -93,8 +108,9 @@ public:
 
     /// A primary that dies now: replies already in flight are lost too.
     void kill() {
-        alive = false;
+        alive = arp_alive = false;
         pending_.clear();
+        arp_pending_.clear();
     }
     /// This host's own link dies: the primary's replies and every other
     /// host's frames stop reaching us at once.
@@ -109,6 +125,7 @@ private:
         Probe probe;
     };
     std::vector<Pending> pending_;
+    std::vector<MonoNs> arp_pending_;
 };
 
 // ---------------------------------------------------------------- cadence
@@ -405,7 +422,16 @@ TEST(IcmpMonitorTest, LateReplyAfterThreeMissesRestartsTheStreak) {
 
 /// Four misses with probes at 0, 20, 40, 60 (first miss sent at 0), ticked
 /// until 120 ms, with the given passive signal.
+/// The primary answered ARP long before the test's window: a primary never
+/// seen alive (echo or ARP) is never judged Down.
+void seen_alive(IcmpMonitor& m) {
+    m.on_primary_arp(1, -1000 * kMs);
+    const auto v = m.tick(-1000 * kMs, {});
+    ASSERT_TRUE(v && v->health == Health::Up);
+}
+
 std::vector<Verdict> four_misses(IcmpMonitor& m, const PassiveSignal& passive) {
+    seen_alive(m);
     std::vector<Verdict> out;
     for (MonoNs now = 0; now <= 120 * kMs; now += kMs) {
         (void)m.due(now);
@@ -437,6 +463,7 @@ TEST(IcmpMonitorTest, PassiveSignalDoesNotVetoWhenThePrimaryWasSilentSinceTheFir
     {
         // Probes start at 100 ms; the primary's last TCP was at 90 ms.
         IcmpMonitor m(legacy(), kEchoId, 17);
+        seen_alive(m);
         const PassiveSignal silent{90 * kMs, 12};
         std::vector<Verdict> verdicts;
         for (MonoNs now = 100 * kMs; now <= 220 * kMs; now += kMs) {
@@ -486,14 +513,16 @@ TEST(IcmpMonitorTest, VetoedPrimaryThatThenDiesIsEventuallyDeclaredDown) {
     // streak, which never ends because no echo reply ever resets it, so
     // tick() vetoes forever and the death is never detected.
     Harness h;
-    h.alive = false;  // echo replies never arrive
+    h.alive = false;  // echo replies never arrive; ARP is answered
     for (MonoNs t = 0; t <= 1000 * kMs; t += 10 * kMs) {
         h.passive = PassiveSignal{t, 0};  // TCP from the primary every 10 ms
         h.run_until(t);
     }
-    EXPECT_TRUE(h.verdicts.empty());
+    ASSERT_EQ(h.verdicts.size(), 1u);
+    EXPECT_EQ(h.verdicts[0].health, Health::Up);  // from ARP
     EXPECT_GT(h.monitor.vetoes(), 0u);
-    // The primary dies at 1000 ms: no more TCP, clients retransmit.
+    // The primary dies at 1000 ms: no more TCP, clients retransmit, no ARP.
+    h.arp_alive = false;
     h.passive = PassiveSignal{1000 * kMs, 40};
     h.run_until(5000 * kMs);
     ASSERT_FALSE(h.verdicts.empty()) << "a dead primary was never declared down ("
@@ -560,11 +589,12 @@ TEST(IcmpMonitorTest, WakingOnlyAtNextDeadlineMissesNoTimeout) {
     // The loop sleeps until next_deadline() exactly: every miss is counted at
     // its own deadline, never later.
     Harness h;
-    h.alive = false;
-    h.run_until(200 * kMs);
-    ASSERT_EQ(h.verdicts.size(), 1u);
-    // Probes at 0, 20, 40, 60: the fourth times out at 120 ms.
-    EXPECT_EQ(h.verdict_times[0], 120 * kMs);
+    h.run_until(1 * kMs);  // the probe at 0 answered at 1 ms: Up
+    h.kill();
+    h.run_until(300 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    // Probes at 20, 40, 60, 80 missed: the fourth times out at 140 ms.
+    EXPECT_EQ(h.verdict_times[1], 140 * kMs);
 }
 
 TEST(IcmpMonitorTest, ConfigIsSanitised) {
@@ -696,7 +726,7 @@ TEST(IcmpMonitorTest, PrimaryTcpVetoIsCountedOncePerSilenceAndByReason) {
         h.passive = PassiveSignal{t, 0};
         h.run_until(t);
     }
-    EXPECT_TRUE(h.verdicts.empty());
+    for (const auto& v : h.verdicts) EXPECT_NE(v.health, Health::Down) << v.reason;
     EXPECT_EQ(h.monitor.vetoes(Veto::PrimaryTcp), 1u);
     EXPECT_EQ(h.monitor.vetoes(), 1u);
     auto notice = h.monitor.take_veto_notice();
@@ -759,6 +789,87 @@ TEST(IcmpMonitorTest, EvidenceOffDeclaresDownOnEchoSilenceAlone) {
     h.run_until(300 * kMs);
     h.kill();
     h.run_until(1000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
+}
+
+
+// ---------------------------------------------------------------- the second level: ARP
+
+TEST(IcmpMonitorTest, AnIcmpSilentPrimaryThatAnswersArpIsNeverDownUntilItDies) {
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.monitor.on_carrier(true, 0);
+    h.alive = false;  // icmp_echo_ignore_all: echo never answered, ARP is
+    h.run_until(2000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 1u);
+    EXPECT_EQ(h.verdicts[0].health, Health::Up);
+    EXPECT_NE(h.verdicts[0].reason.find("ARP"), std::string::npos) << h.verdicts[0].reason;
+    EXPECT_EQ(h.monitor.vetoes(Veto::PrimaryArp), 1u);  // once per silence
+    EXPECT_FALSE(h.monitor.never_answered());
+    const MonoNs died = h.clock.now();
+    h.kill();
+    h.run_until(3000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
+    // As fast as echo alone: the ARP probes ran beside the echo probes.
+    EXPECT_LE(h.verdict_times[1] - died, 4 * 10 * kMs + 40 * kMs);
+}
+
+TEST(IcmpMonitorTest, EchoFilteredAfterAnsweringIsKeptUpByArp) {
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.monitor.on_carrier(true, 0);
+    h.run_until(500 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 1u);
+    EXPECT_EQ(h.monitor.arp_probes(), 0u) << "no ARP while echo is answered";
+    h.alive = false;  // a firewall rule now drops echo
+    h.run_until(3000 * kMs);
+    EXPECT_EQ(h.verdicts.size(), 1u) << h.verdicts.back().reason;
+    EXPECT_EQ(h.monitor.health(), Health::Up);
+    EXPECT_EQ(h.monitor.vetoes(Veto::PrimaryArp), 1u);
+    // Paced like the echo probes: one per 10 ms interval, never a flood.
+    EXPECT_GE(h.monitor.arp_probes(), 240u);
+    EXPECT_LE(h.monitor.arp_probes(), 251u);
+    auto notice = h.monitor.take_veto_notice();
+    ASSERT_TRUE(notice);
+    EXPECT_EQ(notice->reason, Veto::PrimaryArp);
+    EXPECT_NE(notice->detail.find("answered ARP"), std::string::npos) << notice->detail;
+}
+
+TEST(IcmpMonitorTest, APrimaryThatNeverAnsweredIsUnknownNeverDown) {
+    Harness h(MonitorConfig{});
+    h.segment_talks = true;
+    h.monitor.on_carrier(true, 0);
+    h.kill();  // filters echo and ARP, or was dead before migware started
+    h.run_until(5000 * kMs);
+    EXPECT_TRUE(h.verdicts.empty());
+    EXPECT_EQ(h.monitor.health(), Health::Unknown);
+    EXPECT_TRUE(h.monitor.never_answered());
+    EXPECT_TRUE(h.monitor.take_never_answered_notice());
+    EXPECT_FALSE(h.monitor.take_never_answered_notice()) << "said once";
+    EXPECT_GT(h.monitor.arp_probes(), 0u);
+    // Once it answers, it is judged as any primary: its death is a Down.
+    h.alive = h.arp_alive = true;
+    h.run_until(6000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 1u);
+    EXPECT_EQ(h.verdicts[0].health, Health::Up);
+    h.kill();
+    h.run_until(7000 * kMs);
+    ASSERT_EQ(h.verdicts.size(), 2u);
+    EXPECT_EQ(h.verdicts[1].health, Health::Down);
+}
+
+TEST(IcmpMonitorTest, ArpProbingOffJudgesOnEchoAsBefore) {
+    MonitorConfig c;
+    c.arp_probe = false;
+    Harness h(c);
+    h.segment_talks = true;
+    h.monitor.on_carrier(true, 0);
+    h.run_until(500 * kMs);
+    h.alive = false;  // echo filtered, ARP would answer but is never asked
+    h.run_until(1000 * kMs);
+    EXPECT_EQ(h.monitor.arp_probes(), 0u);
     ASSERT_EQ(h.verdicts.size(), 2u);
     EXPECT_EQ(h.verdicts[1].health, Health::Down);
 }

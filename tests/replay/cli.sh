@@ -89,6 +89,8 @@ grep -q 'membership=corosync membership_priority=2 membership_group=web' "$tmp/o
   { echo "FAIL membership-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
 # Replay modes (issue 13): bad values are one line and exit 2; a mode that does not fit the
 # buffer caps is a warning (exit 0); the summary says each port's mode.
+expect capture-buffer-bad 2 '^migware: capture.buffer-mb must be between 1 and 4096$' -- "${D[@]}" --capture.buffer-mb 0
+expect capture-batch-bad 2 '^migware: capture.batch must be between 1 and 65536$' -- "${D[@]}" --capture.batch 0
 expect replay-mode-bad 2 "^migware: recovery.mode must be 'push', 'aligned' or 'full', not 'fast'\$" -- "${D[@]}" --recovery.mode fast
 expect replay-port-mode-bad 2 "^migware: recovery.port-mode '7000:full' is not PORT=push\|aligned\|full\$" -- "${D[@]}" --recovery.port-mode 7000:full
 expect replay-port-mode-port 2 "^migware: recovery.port-mode '80=full' names a port that is not a --port\$" -- "${D[@]}" --recovery.port-mode 80=full
