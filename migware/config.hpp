@@ -34,7 +34,7 @@ struct DaemonConfig {
     monitor::ServiceProbeConfig probe;
     FailoverConfig failover;      // primary/backup/ports copied in by parse
     bool check_only = false;      // --check-config
-    int capture_buffer_mb = 32;
+    int capture_buffer_mb = 128;  // BENCHMARKS.md "Capture": 32 dropped frames on a busy machine
     int capture_batch = 256;  // frames per pcap_dispatch: bounds one loop turn (ARP is read between)
     std::string control_socket = "/run/migware/control.sock";  // empty: no control socket
     std::string control_group;                                  // empty: the daemon's group

@@ -17,6 +17,8 @@
 #           p-primary dropped by tc, carrier up), pull (p-primary down for good; once, last).
 #           Any --fault replaces the default pull, turns on --hub-capture and runs
 #           tests/lab/invariants.py on it.  [--hub-capture]  tcpdump on the hub's br0.
+#           icmp-off (the primary's kernel ignores echo: net.ipv4.icmp_echo_ignore_all=1 in its
+#           namespace; it still answers ARP).  [--primary-icmp-silent]  the same from the start.
 #           [--expect-veto-or-rollback] [--expect-rollback] [--expect-no-transition]  checks of
 #           migware's log (event=monitor_veto|takeover_rolled_back; no event=transition at all)
 #   captures for replay (issue 11): [--capture-snaplen N]  snaplen of the hub and backup captures
@@ -40,7 +42,7 @@ PLUG_AFTER="" STOP_PRIMARY_APP="" WORKDIR="" PULL_AT_FIXED="" MIG_EXTRA=() DIREC
 DIRECT_PORT_BASE=61000
 CHURN_REQUESTS=4 CHURN_GAP=0 CHURN_LENIENT=0 RECOVERY_MODE="" SAMPLE_N=0
 CAP_SNAPLEN=128          # hub (br0) and backup (eth0, TUN) captures; the client's stays at 128
-FAULTS=() HUB_CAP=0 EXPECT_VETO_OR_RB=0 EXPECT_RB=0 EXPECT_NO_TRANSITION=0
+FAULTS=() HUB_CAP=0 ICMP_SILENT=0 EXPECT_VETO_OR_RB=0 EXPECT_RB=0 EXPECT_NO_TRANSITION=0
 # churn: a connect timeout that covers the SYN retransmissions after the pull (1 s, then 3 s)
 CHURN_CONNECT_TIMEOUT=8 CHURN_REPLY_TIMEOUT=4 CHURN_CLOSE_TIMEOUT=4
 BIN="$ROOT/build/bin/migware"
@@ -88,6 +90,7 @@ while [[ $# -gt 0 ]]; do
         --vlan) export LAB_VLAN=${2:-}; shift 2;;
         --fault) FAULTS+=("${2:-}"); shift 2;;
         --hub-capture) HUB_CAP=1; shift;;
+        --primary-icmp-silent) ICMP_SILENT=1; shift;;
         --capture-snaplen) CAP_SNAPLEN=${2:-}; shift 2;;
         --expect-veto-or-rollback) EXPECT_VETO_OR_RB=1; shift;;
         --expect-rollback) EXPECT_RB=1; shift;;
@@ -138,8 +141,8 @@ if [[ ${#FAULTS[@]} -gt 0 ]]; then
         || { echo "failover: --fault replaces the default pull: no --pull-at/--plug-after/--stop-primary-app with it" >&2; exit 2; }
     PULL_FAULT_AT=""
     for f in "${FAULTS[@]}"; do
-        [[ $f =~ ^([0-9]+(\.[0-9]+)?):(backup-flap|pause|partition|pull):([0-9]+(\.[0-9]+)?)$ ]] \
-            || { echo "failover: --fault '$f': AT:KIND:DUR, KIND backup-flap|pause|partition|pull" >&2; exit 2; }
+        [[ $f =~ ^([0-9]+(\.[0-9]+)?):(backup-flap|pause|partition|pull|icmp-off):([0-9]+(\.[0-9]+)?)$ ]] \
+            || { echo "failover: --fault '$f': AT:KIND:DUR, KIND backup-flap|pause|partition|pull|icmp-off" >&2; exit 2; }
         f_at=${BASH_REMATCH[1]} f_kind=${BASH_REMATCH[3]} f_dur=${BASH_REMATCH[4]}
         awk "BEGIN{exit !($f_at < $DURATION && $f_dur <= 10 && $f_at + $f_dur <= $DURATION + 5)}" \
             || { echo "failover: --fault '$f': AT below --duration, DUR at most 10 s, ending by --duration + 5 s" >&2; exit 2; }
@@ -314,6 +317,11 @@ log "mode=$MODE connections=$CONNS duration=${DURATION}s rate=${RATE}/s options=
 
 log "topology=$LAB_TOPOLOGY"
 lab_up || final_fail "lab_up failed"
+if [[ $ICMP_SILENT -eq 1 ]]; then
+    # a hardened primary: its kernel drops echo requests (ARP and TCP as usual)
+    ip netns exec "$LAB_NS_PRIMARY" sysctl -qw net.ipv4.icmp_echo_ignore_all=1 || final_fail "cannot make the primary ignore echo"
+    log "the primary ignores ICMP echo (net.ipv4.icmp_echo_ignore_all=1)"
+fi
 MAC_CLIENT=$(lab_mac "$LAB_NS_CLIENT") MAC_PRIMARY=$(lab_mac "$LAB_NS_PRIMARY") MAC_BACKUP=$(lab_mac "$LAB_NS_BACKUP")
 [[ -n $MAC_CLIENT && -n $MAC_PRIMARY && -n $MAC_BACKUP ]] || final_fail "cannot read the hosts' MACs"
 if [[ $HUB_CAP -eq 1 ]]; then
@@ -444,6 +452,7 @@ if [[ ${#FAULTS[@]} -gt 0 ]]; then
     cat >"$WORK/faults.py" <<'PYEOF'
 import os, signal, subprocess, sys, threading, time
 hub, topology, mig_pid, start_file, out, pull_out, pref = sys.argv[1:8]
+primary_ns = os.environ["MW_PRIMARY_NS"]
 mig_pid, pref = int(mig_pid), int(pref)
 faults = []
 for n, spec in enumerate(sys.argv[8:]):
@@ -502,7 +511,11 @@ def partition_off():
             if "Egress Mirror to device p-backup" not in tc("filter", "show", "dev", "p-primary", d):
                 raise RuntimeError("the mirror filter on p-primary %s is gone" % d)
 
+def icmp(ignore):
+    run("ip", "netns", "exec", primary_ns, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=%d" % ignore)
+
 apply = {
+    "icmp-off": (lambda: icmp(1), lambda: icmp(0)),
     "backup-flap": (lambda: run("ip", "-n", hub, "link", "set", "p-backup", "down"),
                     lambda: run("ip", "-n", hub, "link", "set", "p-backup", "up")),
     "pause": (lambda: (os.kill(mig_pid, signal.SIGSTOP), wait_state(mig_pid, True)),
@@ -558,6 +571,7 @@ rc = 1 if errors else 0
 sys.exit(rc)
 PYEOF
     FAULT_BOUND=$(awk "BEGIN{printf \"%d\", $FAULT_END + 20}")
+    export MW_PRIMARY_NS=$LAB_NS_PRIMARY
     spawn "$LAB_NS_HUB" "$FAULT_BOUND" "$WORK/faults.out" "$WORK/faults.err" \
         "$PY" "$WORK/faults.py" "$LAB_NS_HUB" "$LAB_TOPOLOGY" "${MIG_REAL_PID:-0}" "$WORK/client.start" \
         "$WORK/faults.txt" "$WORK/pull.txt" "$PARTITION_PREF" "${FAULTS[@]}"
