@@ -62,7 +62,7 @@ void FailoverEngine::point_clients_at_primary() {
         for (const Neighbour& n : neighbours_) {
             if (n.ip == config_.backup) continue;
             send_arp_from(2, n.mac, primary_mac_, config_.primary, n.mac, n.ip, n.vlan);
-            if (counters_.primary_fed > 0) {
+            if (counters_.primary_fed > at_takeover_.primary_fed) {  // this takeover fed it
                 // Undo the fence's feeding: the primary's entry for this
                 // client points at the client's own MAC again.
                 send_arp_from(1, primary_mac_, n.mac, n.ip, sniffer::MacAddr{}, config_.primary,

@@ -134,7 +134,7 @@ Twin* FailoverEngine::open_direct_twin(const Packet& p, MonoNs now) {
         neighbours_.push_back(nb);
         // A client the primary never had: should a segment of it reach the
         // primary, its RST must come here too.
-        if (counters_.fence_rounds > 0) feed_primary(now, p.ip.src);
+        if (counters_.fence_rounds > at_takeover_.fence_rounds) feed_primary(now, p.ip.src);
     }
     return &twins_[idx];
 }

@@ -20,7 +20,9 @@ void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
 }
 
 bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence, const sniffer::RawFrame& frame) {
-    if (counters_.fence_resets == 0) {
+    // This takeover's figures, never the lifetime counters: an earlier
+    // takeover's fence says nothing about this one.
+    if (counters_.fence_resets == at_takeover_.fence_resets) {
         roll_back(now, evidence);
         // The frame that showed it is tracked like any in Normal (it is the
         // packet parse() last returned), so the table knows what it showed.
@@ -32,7 +34,7 @@ bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence, cons
     }
     // Too late: the fence already judged the primary dead and reset some of
     // its sockets; undoing the takeover now would strand their clients.
-    if (counters_.progress_after_fence++ == 0)
+    if (counters_.progress_after_fence++ == at_takeover_.progress_after_fence)
         log_.emit(now, "primary_progress_after_fence",
                   Fields{{"evidence", evidence},
                          {"action", "none: the fence had already reset some of its sockets"}});

@@ -2185,6 +2185,37 @@ TEST_F(FailoverEngineTest, ProgressSeenOnlyAfterTheFenceResetIsCountedNotRolledB
     EXPECT_EQ(events("primary_progress_after_fence").size(), 1u);
 }
 
+TEST_F(FailoverEngineTest, RollbackIsJudgedPerTakeoverNotByLifetimeCounters) {
+    // A legitimate takeover whose fence reset a stale socket of a returning
+    // primary, a stand-down back to Normal, then a wrong takeover: the fence
+    // of the first must not stop the second from being rolled back.
+    reach_proxy();
+    const MonoNs round_start = now_;
+    engine_->primary_heard(now_, "echo reply");
+    capture(from_primary(p2c(kK, kA, flag::kAck, kTsP + 900, kTsC + 5)));
+    engine_->on_timer(round_start + 150 * kMs);
+    ASSERT_EQ(engine_->counters().fence_resets, 1u);
+    now_ = round_start + 200 * kMs;
+    engine_->stand_down(now_, "test: another member acts");
+    ASSERT_EQ(engine_->state(), State::Normal);
+    // The wrong takeover.
+    now_ += 1000 * kMs;
+    backup_.sent.clear();
+    engine_->primary_down(now_, "4 consecutive echo probes unanswered");
+    ASSERT_EQ(backup_.sent.size(), 1u);
+    now_ += kMs;
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    now_ += kMs;
+    Seg ahead = c2p(kClientEnd + 5000, kK, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 950);
+    ahead.payload = payload_of(100, 5);
+    capture(from_client(ahead));
+    capture(from_primary(p2c(kK, kClientEnd + 5100, flag::kAck, kTsP + 991, kTsC + 900)));
+    EXPECT_EQ(engine_->state(), State::Normal) << "the second takeover was not rolled back";
+    EXPECT_EQ(engine_->counters().rollbacks, 1u);
+    EXPECT_EQ(engine_->counters().progress_after_fence, 0u);
+}
+
 TEST_F(FailoverEngineTest, EchoForThePrimarysIpIsAnsweredOnlyInProxyAndOnlyWhenSentToUs) {
     const Bytes data = payload_of(56, 9);
     const Bytes to_us = icmp_echo(kClientMac, kBackupMac, kClientIp, kPrimaryIp, 8, 0x1234, 7, data);
