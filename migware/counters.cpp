@@ -156,6 +156,8 @@ const Descriptor kTable[] = {
     engine("queued_frames", &FC::queued_frames, "client frames held during Recovery"),
     engine("queue_overflow", &FC::queue_overflow, "client frames dropped because a twin's queue was full"),
     engine("send_errors", &FC::send_errors, "packets a link refused"),
+    engine("frames_withheld", &FC::frames_withheld,
+           "frames for the wire held back while this member may not act (membership): not sent, not errors"),
     engine("rewrite_errors", &FC::rewrite_errors, "frames the rewriter refused"),
     engine("backup_unknown", &FC::backup_unknown, "backup packets for no twin"),
     engine("backup_not_tcp", &FC::backup_not_tcp, "non-TCP packets from the backup's stack toward the primary"),

@@ -111,8 +111,10 @@ void add_fd(int epfd, int fd) {
 
 /// Every frame the engine sends on the wire passes here. Membership closes
 /// it while this member may not act for the primary's IP (its lease ran out,
-/// it lost quorum): frames are withheld, not queued; TCP's retransmissions
-/// heal whatever a short suspension held back.
+/// it lost quorum): frames are withheld, not queued, and reported as not
+/// sent (the engine counts them in frames_withheld, and a fence RST held back
+/// is probed again, not taken as done); TCP's retransmissions heal whatever a
+/// short suspension held back.
 class GatedLink final : public ClientLink {
 public:
     explicit GatedLink(ClientLink& inner) : inner_(inner) {}
@@ -121,10 +123,11 @@ public:
     bool send_to_client(std::span<const std::byte> frame) override {
         if (!open_) {
             ++withheld_;
-            return true;
+            return false;
         }
         return inner_.send_to_client(frame);
     }
+    bool withholding() const override { return !open_; }
     std::uint64_t withheld() const { return withheld_; }
 
 private:

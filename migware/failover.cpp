@@ -265,7 +265,9 @@ bool FailoverEngine::send_backup(std::span<const std::byte> packet) {
 
 bool FailoverEngine::send_client(std::span<const std::byte> frame) {
     if (!client_.send_to_client(frame)) {
-        ++counters_.send_errors;
+        // Not sent, and the caller knows it: a fence RST withheld is not a
+        // RST sent (its socket is probed again, or given up, counted).
+        ++(client_.withholding() ? counters_.frames_withheld : counters_.send_errors);
         return false;
     }
     return true;

@@ -44,7 +44,11 @@ public:
 class ClientLink {
 public:
     virtual ~ClientLink() = default;
+    /// False when the frame did not go out: refused, or withheld (below).
     virtual bool send_to_client(std::span<const std::byte> frame) = 0;
+    /// True while the link withholds every frame on purpose (membership: this
+    /// member may not act now); a false send is then not an error.
+    virtual bool withholding() const { return false; }
 };
 
 struct FailoverConfig {
@@ -134,6 +138,7 @@ struct FailoverCounters {
     std::uint64_t to_backup_bytes = 0;
     std::uint64_t to_client_bytes = 0;
     std::uint64_t send_errors = 0;          // a link refused a packet
+    std::uint64_t frames_withheld = 0;      // frames for the wire held back while this member may not act
     std::uint64_t rewrite_errors = 0;       // a frame the rewriter refused
     std::uint64_t backup_unknown = 0;       // backup packets for no twin
     std::uint64_t backup_not_tcp = 0;       // non-TCP from the backup's stack toward the primary
