@@ -1,5 +1,7 @@
 #include "migware/config.hpp"
 
+#include "membership/decision.hpp"
+
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -281,8 +283,12 @@ std::optional<DaemonConfig> parse_daemon_config(const std::vector<std::string>& 
     cfg.membership_priority = static_cast<std::uint32_t>(priority);
     if (cfg.membership_group.empty() || cfg.membership_group.size() > 127)
         throw ConfigError("membership.group must be 1 to 127 characters");
-    if (cfg.membership_lease_ms < 50 || cfg.membership_lease_ms > 10'000)
-        throw ConfigError("membership.lease-ms must be between 50 and 10000");
+    // At least four heartbeats: a lease that one or two lost heartbeats end
+    // makes the gate flap under ordinary loss.
+    const int heartbeat_ms = static_cast<int>(membership::Config{}.heartbeat_every / monitor::kMillisecond);
+    if (cfg.membership_lease_ms < 4 * heartbeat_ms || cfg.membership_lease_ms > 10'000)
+        throw ConfigError("membership.lease-ms must be between " + std::to_string(4 * heartbeat_ms) +
+                          " (four heartbeats of " + std::to_string(heartbeat_ms) + " ms) and 10000");
     std::string port_list;
     for (auto p : cfg.ports) port_list += (port_list.empty() ? "" : ",") + std::to_string(p);
     cfg.summary = Fields{{"interface", cfg.interface},

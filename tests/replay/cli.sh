@@ -83,7 +83,8 @@ expect membership-bad 2 "^migware: membership must be 'standalone' or 'corosync'
 expect membership-priority-negative 2 '^migware: membership.priority must be between 0 and 1000000$' -- "${D[@]}" --membership.priority -1
 expect membership-priority-text 2 "^migware: .*membership.priority" -- "${D[@]}" --membership.priority first
 expect membership-group-long 2 '^migware: membership.group must be 1 to 127 characters$' -- "${D[@]}" --membership.group "$(printf 'g%.0s' $(seq 130))"
-expect membership-lease 2 '^migware: membership.lease-ms must be between 50 and 10000$' -- "${D[@]}" --membership.lease-ms 10
+expect membership-lease 2 '^migware: membership.lease-ms must be between 200 \(four heartbeats of 50 ms\) and 10000$' -- "${D[@]}" --membership.lease-ms 10
+expect membership-lease-near-heartbeat 2 '^migware: membership.lease-ms must be between 200 ' -- "${D[@]}" --membership.lease-ms 150
 expect membership-corosync-ok 0 '' -- "${D[@]}" --membership corosync --membership.priority 2 --membership.group web
 grep -q 'membership=corosync membership_priority=2 membership_group=web' "$tmp/out" && { echo "ok   membership-summary"; passed=$((passed + 1)); } ||
   { echo "FAIL membership-summary"; cat "$tmp/out"; failed=$((failed + 1)); }
