@@ -7,8 +7,10 @@
 //   op % 4 == 2: time passes (bytes as milliseconds), tick;
 //   op % 4 == 3: this member's monitor verdict.
 // Checked after every step: decode(encode(m)) == m for every decoded
-// message; the epoch never goes backwards; may_act only while Active.
-// Anything else aborts.
+// message; the epoch never goes backwards; may_act only for the member the
+// group made active, and only within a lease re-derived here, independently
+// of the decision core, from this member's own claim and heartbeats as the
+// group delivered them. Anything else aborts.
 
 #include <cstddef>
 #include <cstdint>
@@ -23,8 +25,13 @@ using namespace migware::membership;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     Decision d(Config{.self = 1, .priority = 1});
+    const MonoNs lease = d.config().lease;
     MonoNs now = 1'000'000'000;
     std::uint64_t ring = 0, epoch = 0;
+    // The lease as the rule says: an accepted own claim starts it at its
+    // send time; an own heartbeat of the current view delivered while active
+    // extends it.
+    MonoNs lease_until = 0;
     std::size_t i = 0;
     while (i + 2 <= size) {
         const std::uint8_t op = data[i];
@@ -43,7 +50,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const Decoded again = decode(encode(*dec.message), from);
                 if (!again.message || !(*again.message == *dec.message)) std::abort();
                 if (dec.message->kind == MessageKind::Facts) (void)migware::parse_snapshot(dec.message->facts);
-                d.on_message(*dec.message, now);
+                const Message& m = *dec.message;
+                const bool was_active = d.role() == Role::Active;
+                const std::uint64_t epoch_before = d.epoch();
+                d.on_message(m, now);
+                if (m.from == 1 && m.kind == MessageKind::Heartbeat && was_active && m.ring == ring)
+                    lease_until = std::max(lease_until, m.sent_at + lease);
+                if (m.from == 1 && m.kind == MessageKind::Claim && d.epoch() != epoch_before && d.active() == NodeId{1})
+                    lease_until = m.sent_at + lease;
                 break;
             }
             case 1: {
@@ -67,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (d.epoch() < epoch) std::abort();
         epoch = d.epoch();
-        if (d.may_act(now) && d.role() != Role::Active) std::abort();
+        if (d.may_act(now) && (d.active() != NodeId{1} || d.epoch() == 0 || now >= lease_until)) std::abort();
         // What the member sends must decode as sent.
         for (const Message& m : d.take_outgoing()) {
             const Decoded out = decode(encode(m), m.from);

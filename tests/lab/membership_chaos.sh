@@ -238,6 +238,7 @@ kill_migware() { # I
     local name=${CUR[$1]} rp
     rp=$(real_pid "${MIG_PID[$name]}") && kill -KILL "$rp"
     stop_pid "${MIG_PID[$name]}" 2 KILL
+    unset "MIG_PID[$name]"   # killed on purpose: not judged by its exit status
 }
 restart_migware() { # I
     local i=$1

@@ -228,6 +228,7 @@ kill_backup() {
     cluster_kill_node "$i"
     stop_pid "${SRV_PID[$name]}" 2 KILL
     stop_pid "${MIG_PID[$name]}" 2 KILL
+    unset "MIG_PID[$name]"   # killed on purpose: not judged by its exit status
     log "b$i died (cable out, migware, corosync and server killed) at t+$(tplus "${B_DEAD_WALL[$i]}")s"
 }
 declare -A B_DEAD_WALL
@@ -262,8 +263,10 @@ mw_stop_all() {
     wait "$CLIENT_PID" 2>/dev/null; client_rc=$?
     log "client finished after $(elapsed)s (exit $client_rc): $(tail -n 1 "$WORK/client.err")"
     sleep 0.3
+    # Every migware the test started and did not kill on purpose is judged by its exit status,
+    # including one that already ended by itself (a crash, a sanitizer abort): wait still has it.
     for name in "${!MIG_PID[@]}"; do
-        running "${MIG_PID[$name]}" || continue
+        running "${MIG_PID[$name]}" || log "migware $name had already exited"
         stop_pid "${MIG_PID[$name]}" 5
         [[ $STOP_RC -eq 0 ]] || { log "FAIL migware $name exited $STOP_RC"; FAILS+=("exit-$name"); }
     done
