@@ -276,8 +276,13 @@ const Descriptor kTable[] = {
     engine("rollback_twins_reset", &FC::rollback_twins_reset, "twins closed inside the backup's stack by a rollback"),
     engine("stood_down", &FC::stood_down, "takeovers given up because another member of the group acts (membership)"),
     engine("progress_after_fence", &FC::progress_after_fence, "a primary's progress seen after fence RSTs: no rollback"),
+    engine("takeovers_settled", &FC::takeovers_settled,
+           "takeovers past their rollback window (client frames heard 500 ms with no proof of life, or the "
+           "fence acted): no rollback from then on"),
+    engine("life_after_settled", &FC::life_after_settled,
+           "signs of a living primary after the takeover settled: fenced as a returning primary, not rolled back"),
     engine("client_beyond_hole", &FC::client_beyond_hole,
-           "client segments starting past what migware saw: not proxied"),
+           "client segments starting past what migware saw, before the takeover settled: not proxied"),
     // the service probe
     counter("service_probes", Source::Service, [](S s) { return s.service->sent(); },
             "TCP connects to the primary's service"),

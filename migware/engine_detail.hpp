@@ -48,6 +48,13 @@ inline constexpr std::size_t kEthernet = 14;
 // The warning that the capture loses frames: at the first loss in Normal, then
 // at most this often.
 inline constexpr MonoNs kLossWarnEvery = 60'000 * monitor::kMillisecond;
+// A takeover is settled (never rolled back any more) once client frames have
+// been heard for this long after it with no proof of life: this host hears
+// the segment, and a living primary would have shown itself (its clients'
+// ACKs run past what migware saw within milliseconds). Or once the fence has
+// reset a stale socket. Until then segments past a hole are not proxied; from
+// then on they are, and a lost frame costs one retransmission.
+inline constexpr MonoNs kSettleHeard = 500 * monitor::kMillisecond;
 // RSTs at most per reset client, answering its segments at their ACK number.
 inline constexpr int kResetAnswers = 8;
 // How often Normal expires closed and idle connections from the table.

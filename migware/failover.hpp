@@ -173,7 +173,9 @@ struct FailoverCounters {
     std::uint64_t rollback_twins_reset = 0; // twins closed inside the backup's stack by a rollback
     std::uint64_t stood_down = 0;           // takeovers given up because another member acts (issue 12)
     std::uint64_t progress_after_fence = 0; // a primary's progress seen after fence RSTs: no rollback
-    std::uint64_t client_beyond_hole = 0;   // client segments starting past what migware saw: not proxied
+    std::uint64_t client_beyond_hole = 0;   // client segments past what migware saw, before settling: not proxied
+    std::uint64_t takeovers_settled = 0;    // takeovers past their rollback window
+    std::uint64_t life_after_settled = 0;   // proof of life after a takeover settled: fenced, not rolled back
     std::uint64_t tcp_bad_checksum = 0;     // captured segments whose TCP checksum failed: dropped
     // Issue 11: connections known only from the snapshot with no segment since
     // the restart, at the takeover: gone before the failure, not lost at it
@@ -350,7 +352,7 @@ private:
     void on_primary_frame(const sniffer::RawFrame& frame, const sniffer::Packet& p, MonoNs now);
     void start_fence_round(MonoNs now, const std::string& reason);
     void send_fence_probe(Twin& t);
-    void send_fence_reset(Twin& t, sniffer::SeqNum seq);
+    void send_fence_reset(Twin& t, sniffer::SeqNum seq, MonoNs now);
     void fence_timer(MonoNs now);
     void finish_fence(Twin& t, FenceState how, MonoNs now);
     void set_fence(Twin& t, FenceState f);
@@ -370,6 +372,10 @@ private:
     TwinsClosed close_every_twin();
     /// After a rollback or a stand-down: no twin, no fence, no relay left.
     void forget_takeover(MonoNs now);
+    /// No rollback of this takeover any more (kSettleHeard).
+    void settle(MonoNs now, std::string_view why);
+    /// A client frame after the takeover: the settle clock.
+    void heard_client(MonoNs now);
     void reset_twin_in_backup(Twin& t);
 
     // relay.cpp: the fail-back policy's relayed connections.
@@ -402,6 +408,8 @@ private:
     bool has_own_mac_;  // config_.backup_mac is set
     State state_ = State::Normal;
     FailoverCounters at_takeover_;  // the counters when the current takeover began
+    std::optional<MonoNs> heard_since_;  // the first client frame after the takeover
+    bool settled_ = false;               // past the rollback window
     MonoNs state_since_ = 0;
     MonoNs recovery_started_ = 0;
     MonoNs recovery_done_ = 0;

@@ -77,7 +77,7 @@ void FailoverEngine::on_primary_frame(const sniffer::RawFrame& frame, const Pack
         }
         // A live stale socket: its ACK field is its receive point, exactly
         // where a RST is accepted (RFC 5961 §3.2). Then probe again to see it gone.
-        send_fence_reset(t, p.tcp.ack);
+        send_fence_reset(t, p.tcp.ack, now);
         set_fence(t, FenceState::Reset);
         t.fence.tries = static_cast<std::uint8_t>(std::min<int>(t.fence.tries, config_.fence_tries - 1));
         schedule_fence(it->second, now + kFenceVerify);
@@ -144,7 +144,7 @@ void FailoverEngine::fence_timer(MonoNs now) {
                 schedule_fence(i, fence_reset_from_);  // probed: reset when classified
                 continue;
             }
-            send_fence_reset(t, *t.fence.learnt_rcv);
+            send_fence_reset(t, *t.fence.learnt_rcv, now);
             t.fence.learnt_rcv.reset();
             set_fence(t, FenceState::Reset);
             --budget;
@@ -234,12 +234,15 @@ void FailoverEngine::send_fence_probe(Twin& t) {
     if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.fence_probes;
 }
 
-void FailoverEngine::send_fence_reset(Twin& t, SeqNum seq) {
+void FailoverEngine::send_fence_reset(Twin& t, SeqNum seq, MonoNs now) {
     const std::size_t eth = rewrite::write_ethernet(
         scratch_, {primary_mac_, our_mac(), t.vlan, rewrite::kEtherTypeIpv4});
     const std::size_t len = rewrite::build_reset(
         std::span(scratch_).subspan(eth), {t.key.client, t.key.server, seq, next_ip_id()});
-    if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) ++counters_.fence_resets;
+    if (len > 0 && send_client(std::span(scratch_.data(), eth + len))) {
+        ++counters_.fence_resets;
+        settle(now, "the fence reset a stale socket of the primary");
+    }
 }
 
 }  // namespace migware

@@ -46,6 +46,7 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
         return;
     }
     if (!t->direct) {
+        heard_client(now);
         note_client_seen(*t, p);
         const SeqNum served = t->proxy.to_client_end.after(t->proxy.server_high) ? t->proxy.to_client_end : t->proxy.server_high;
         if (p.tcp.has(tf::kAck) && !p.tcp.has(tf::kRst) && p.tcp.ack.after(served) &&
@@ -56,7 +57,7 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
                                    "can have sent it\"",
                           frame))
             return;
-        if (p.tcp.seq.after(t->proxy.client_contig)) {
+        if (!settled_ && p.tcp.seq.after(t->proxy.client_contig)) {
             // It starts past a hole in what migware saw: bytes that reached
             // nobody through us. Our own link was down (the client may be
             // talking to a living primary), or the capture dropped frames.

@@ -35,6 +35,8 @@ void FailoverEngine::start_recovery(MonoNs now) {
     // difference from here (a member can take over more than once).
     at_takeover_ = counters_;
     reset_clients_.clear();
+    heard_since_.reset();
+    settled_ = false;
     auto& table = pipeline_.table();
     table.for_each([&](const tracker::Connection& c) {
         if (c.state == tracker::TcpState::Closed) return;

@@ -19,10 +19,37 @@ void FailoverEngine::note_client_seen(Twin& t, const Packet& p) {
     extend_contiguous(t.proxy.client_contig, p.tcp.seq, segment_end(p.tcp.seq, p));
 }
 
+void FailoverEngine::heard_client(MonoNs now) {
+    if (settled_) return;
+    if (!heard_since_) {
+        heard_since_ = now;
+    } else if (now - *heard_since_ >= kSettleHeard) {
+        settle(now, "client frames heard for " + std::to_string(kSettleHeard / monitor::kMillisecond) +
+                        " ms after the takeover, no proof of life");
+    }
+}
+
+void FailoverEngine::settle(MonoNs now, std::string_view why) {
+    if (settled_ || state_ == State::Normal) return;
+    settled_ = true;
+    ++counters_.takeovers_settled;
+    log_.emit(now, "takeover_settled",
+              Fields{{"reason", std::string(why)},
+                     {"since_takeover_ms", (now - recovery_started_) / monitor::kMillisecond},
+                     {"action", "no rollback from here on; client segments past a hole are proxied"}});
+}
+
 bool FailoverEngine::proof_of_life(MonoNs now, const std::string& evidence, const sniffer::RawFrame& frame) {
-    // This takeover's figures, never the lifetime counters: an earlier
-    // takeover's fence says nothing about this one.
-    if (counters_.fence_resets == at_takeover_.fence_resets) {
+    if (settled_ && counters_.fence_resets == at_takeover_.fence_resets) {
+        // Past the window: a primary heard now is a returning one, fenced.
+        if (counters_.life_after_settled++ == at_takeover_.life_after_settled)
+            log_.emit(now, "primary_progress_after_settled",
+                      Fields{{"evidence", evidence}, {"action", "none: the takeover had settled"}});
+        return false;
+    }
+    // Not settled: neither the window has passed nor has this takeover's
+    // fence acted (per takeover: an earlier takeover's fence says nothing).
+    if (!settled_) {
         roll_back(now, evidence);
         // The frame that showed it is tracked like any in Normal (it is the
         // packet parse() last returned), so the table knows what it showed.
@@ -101,6 +128,8 @@ void FailoverEngine::forget_takeover(MonoNs now) {
     absorbing_ = 0;
     client_resets_.clear();  // a primary that never died keeps its clients
     reset_clients_.clear();
+    heard_since_.reset();
+    settled_ = false;
     primary_back_ = false;
     primary_talking_logged_ = false;
     recovery_done_ = 0;

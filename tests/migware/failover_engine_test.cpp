@@ -2216,6 +2216,36 @@ TEST_F(FailoverEngineTest, RollbackIsJudgedPerTakeoverNotByLifetimeCounters) {
     EXPECT_EQ(engine_->counters().progress_after_fence, 0u);
 }
 
+TEST_F(FailoverEngineTest, ASettledTakeoverProxiesSegmentsPastAHoleAndIsNotRolledBack) {
+    // Before the takeover settles, a segment past a hole is held back (the
+    // client may be talking to a living primary); once client frames have
+    // been heard for kSettleHeard with no proof of life, a hole is an
+    // ordinary lost frame: the segments after it go to the backup, whose
+    // duplicate ACKs make the client retransmit the one frame.
+    reach_proxy();
+    Seg past = c2p(kClientEnd + 1000, kK, flag::kAck | flag::kPsh, kTsC + 900, kTsP + 800);
+    past.payload = payload_of(100, 5);
+    capture(from_client(past));
+    EXPECT_TRUE(backup_.sent.empty());
+    EXPECT_EQ(engine_->counters().client_beyond_hole, 1u);
+    EXPECT_EQ(engine_->counters().takeovers_settled, 0u);
+    // The client goes on (its own bytes, contiguous), heard for 500 ms.
+    now_ += 510 * kMs;
+    capture(from_client(c2p(kClientEnd, kK, flag::kAck, kTsC + 901, kTsP + 800)));
+    EXPECT_EQ(engine_->counters().takeovers_settled, 1u);
+    ASSERT_EQ(events("takeover_settled").size(), 1u);
+    backup_.sent.clear();
+    past.seq = kClientEnd + 2000;
+    capture(from_client(past));
+    ASSERT_EQ(backup_.sent.size(), 1u) << "a segment past a hole is proxied once settled";
+    EXPECT_EQ(engine_->counters().client_beyond_hole, 1u);
+    // A primary heard now is a returning one: fenced, not rolled back.
+    capture(from_primary(p2c(kK, kClientEnd + 2100, flag::kAck, kTsP + 901, kTsC + 900)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    EXPECT_EQ(engine_->counters().life_after_settled, 1u);
+}
+
 TEST_F(FailoverEngineTest, EchoForThePrimarysIpIsAnsweredOnlyInProxyAndOnlyWhenSentToUs) {
     const Bytes data = payload_of(56, 9);
     const Bytes to_us = icmp_echo(kClientMac, kBackupMac, kClientIp, kPrimaryIp, 8, 0x1234, 7, data);
