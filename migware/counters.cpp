@@ -281,6 +281,8 @@ const Descriptor kTable[] = {
            "fence acted): no rollback from then on"),
     engine("life_after_settled", &FC::life_after_settled,
            "signs of a living primary after the takeover settled: fenced as a returning primary, not rolled back"),
+    engine("rollback_unconfirmed", &FC::rollback_unconfirmed,
+           "client ACKs of server bytes migware never saw while the capture lost frames: no rollback on them"),
     engine("client_beyond_hole", &FC::client_beyond_hole,
            "client segments starting past what migware saw, before the takeover settled: not proxied"),
     // the service probe

@@ -55,6 +55,10 @@ inline constexpr MonoNs kLossWarnEvery = 60'000 * monitor::kMillisecond;
 // reset a stale socket. Until then segments past a hole are not proxied; from
 // then on they are, and a lost frame costs one retransmission.
 inline constexpr MonoNs kSettleHeard = 500 * monitor::kMillisecond;
+// Capture loss this long before a takeover (or after it) makes a client's ACK
+// of server bytes migware never saw no proof of life: those bytes may have
+// been sent before the failure (detection takes up to ~1.5 s) and dropped.
+inline constexpr MonoNs kLossWindow = 5'000 * monitor::kMillisecond;
 // RSTs at most per reset client, answering its segments at their ACK number.
 inline constexpr int kResetAnswers = 8;
 // How often Normal expires closed and idle connections from the table.

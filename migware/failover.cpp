@@ -82,6 +82,7 @@ ConnectionView FailoverEngine::view_of(const tracker::Connection& c) const {
 
 void FailoverEngine::capture_lost(std::uint64_t frames, std::int64_t notice_wall_ns, MonoNs now) {
     loss_total_ += frames;
+    last_loss_at_ = now;
     if (!loss_pending_wall_ || notice_wall_ns > *loss_pending_wall_) loss_pending_wall_ = notice_wall_ns;
     if (state_ != State::Normal || (loss_warned_at_ && now - *loss_warned_at_ < kLossWarnEvery)) return;
     loss_warned_at_ = now;
@@ -94,6 +95,11 @@ void FailoverEngine::capture_lost(std::uint64_t frames, std::int64_t notice_wall
 bool FailoverEngine::capture_lost_after(const tracker::Connection& c) const {
     if (loss_pending_wall_) return true;  // no frame yet known to come after the loss
     return loss_behind_since_ && c.last_seen_ns < *loss_behind_since_;
+}
+
+bool FailoverEngine::capture_lost_near_takeover(MonoNs now) const {
+    if (loss_pending_wall_) return true;
+    return last_loss_at_ && *last_loss_at_ >= recovery_started_ - kLossWindow && *last_loss_at_ <= now;
 }
 
 void FailoverEngine::on_capture(const sniffer::RawFrame& frame, sniffer::LinkType link, MonoNs now) {

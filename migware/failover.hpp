@@ -176,6 +176,7 @@ struct FailoverCounters {
     std::uint64_t client_beyond_hole = 0;   // client segments past what migware saw, before settling: not proxied
     std::uint64_t takeovers_settled = 0;    // takeovers past their rollback window
     std::uint64_t life_after_settled = 0;   // proof of life after a takeover settled: fenced, not rolled back
+    std::uint64_t rollback_unconfirmed = 0; // client ACKs of unseen server bytes amid capture loss: no rollback
     std::uint64_t tcp_bad_checksum = 0;     // captured segments whose TCP checksum failed: dropped
     // Issue 11: connections known only from the snapshot with no segment since
     // the restart, at the takeover: gone before the failure, not lost at it
@@ -308,6 +309,10 @@ private:
 
     /// The capture lost frames after `c`'s last captured one.
     bool capture_lost_after(const tracker::Connection& c) const;
+    /// The capture lost frames in the takeover's window (from kLossWindow
+    /// before it to `now`): a client's ACK of unseen server bytes proves
+    /// nothing then.
+    bool capture_lost_near_takeover(MonoNs now) const;
 
     // replay.cpp: aligned and full replay, the absorbed overlap (issue 13).
     /// Sets up `t` to start at the plan's request, or counts why it cannot.
@@ -466,6 +471,7 @@ private:
     std::optional<std::int64_t> loss_pending_wall_;
     std::optional<MonoNs> loss_behind_since_;
     std::optional<MonoNs> loss_warned_at_;
+    std::optional<MonoNs> last_loss_at_;  // engine clock of the newest loss notice
     std::uint64_t loss_total_ = 0;  // frames lost, as reported (the metrics read the capture's own counters)
 
     std::unordered_map<tracker::FourTuple, Unrecovered> lost_;  // skipped at recovery start

@@ -49,7 +49,21 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
         heard_client(now);
         note_client_seen(*t, p);
         const SeqNum served = t->proxy.to_client_end.after(t->proxy.server_high) ? t->proxy.to_client_end : t->proxy.server_high;
-        if (p.tcp.has(tf::kAck) && !p.tcp.has(tf::kRst) && p.tcp.ack.after(served) &&
+        const bool acks_unseen = p.tcp.has(tf::kAck) && !p.tcp.has(tf::kRst) && p.tcp.ack.after(served);
+        if (acks_unseen && capture_lost_near_takeover(now)) {
+            // Server bytes migware never saw, while the capture was losing
+            // frames: the primary may have sent them before it died, and the
+            // capture dropped them. Not the primary's own word: no rollback
+            // on this alone (a frame from the primary, an echo or ARP answer
+            // still count).
+            if (counters_.rollback_unconfirmed++ == at_takeover_.rollback_unconfirmed)
+                log_.emit(now, "rollback_unconfirmed",
+                          Fields{{"client", ep({p.ip.src, p.tcp.src_port})},
+                                 {"client_ack", std::uint64_t{p.tcp.ack.raw()}},
+                                 {"served_up_to", std::uint64_t{served.raw()}},
+                                 {"note", "the capture lost frames around the takeover: an ACK of unseen server "
+                                          "bytes is no proof that the primary lives"}});
+        } else if (acks_unseen &&
             proof_of_life(now, "client=" + ep({p.ip.src, p.tcp.src_port}) + " client_ack=" +
                                    std::to_string(p.tcp.ack.raw()) + " served_up_to=" +
                                    std::to_string(served.raw()) +

@@ -12,6 +12,10 @@
 #                        defaults vs the old 20/60/4 echo-only setting (push 200, 10 runs each);
 #                        1 request/response connection; a quiet segment (1 connection, one
 #                        request a second) with and without the ARP neighbour probe (5 each)
+#   --arp-compare        side by side (round-robin): detection with the monitor's second level
+#                        (ARP to the primary, the default) against echo alone
+#                        (--monitor.arp-probe false), and with ARP alone (a primary that ignores
+#                        echo); push 200, 10 runs each
 # Default: all of them.  Other options:
 #   --out DIR        results (per-run logs and JSON, the final table); default /dev/shm/mwbench.*
 #   --keep           keep every run's artefacts (pcaps, logs) under DIR/work
@@ -33,7 +37,7 @@ BENCH_NAME=bench_failover
 source "$HERE/bench_lib.sh"
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --detection|--recovery|--stall|--latency|--concurrency-sweep|--detection-compare) SEL+=("${1#--}"); shift;;
+        --detection|--recovery|--stall|--latency|--concurrency-sweep|--detection-compare|--arp-compare) SEL+=("${1#--}"); shift;;
         *) bench_opt "$@"; shift "$BENCH_SHIFT";;
     esac
 done
@@ -73,10 +77,13 @@ declare -A CARGS=(
     [reqresp1]="--mode reqresp --connections 1"
     [idle1]="--mode reqresp --connections 1 --rate 1 --duration 8"
     [idle1_noprobe]="--mode reqresp --connections 1 --rate 1 --duration 8 --migware-arg --monitor.neighbour-probe --migware-arg false"
+    [push200_echo_only]="--mode push --connections 200 --migware-arg --monitor.arp-probe --migware-arg false"
+    [push200_icmp_silent]="--mode push --connections 200 --primary-icmp-silent"
 )
 declare -A CEST=([push200]=10 [push2000]=15 [push10000]=45 [reqresp200]=10 [latency]=15
                  [push2000_c16]=15 [push2000_c256]=15 [push2000_c1024]=15
-                 [push200_old]=10 [reqresp1]=10 [idle1]=16 [idle1_noprobe]=16)
+                 [push200_old]=10 [reqresp1]=10 [idle1]=16 [idle1_noprobe]=16
+                 [push200_echo_only]=10 [push200_icmp_silent]=10)
 declare -A NEED=()
 QUEUE=()
 # need CAT N : make sure the queue holds at least N runs of CAT
@@ -134,6 +141,12 @@ if want detection-compare; then
     plan detection reqresp1 "detection (ms), 1 request/response conn, 10 requests/s, defaults"
     plan detection idle1 "detection (ms), quiet segment: 1 conn, a request a second, defaults (ARP neighbour probe)"
     plan detection idle1_noprobe "detection (ms), quiet segment, --monitor.neighbour-probe false"
+fi
+if want arp-compare; then
+    for i in 1 2 3 4 5 6 7 8 9 10; do need push200 "$i"; need push200_echo_only "$i"; need push200_icmp_silent "$i"; done
+    plan detection push200 "detection (ms), push 200 conns, defaults (echo + ARP to the primary)"
+    plan detection push200_echo_only "detection (ms), push 200 conns, echo alone (--monitor.arp-probe false)"
+    plan detection push200_icmp_silent "detection (ms), push 200 conns, the primary ignores echo: ARP alone"
 fi
 ( IFS=,; echo "[${PLAN[*]}]" ) >"$OUT/runs/plan.json"
 

@@ -230,6 +230,8 @@ if [[ $LOSS -gt 0 ]]; then
     check "migware counted the resets the clients saw ($C_RESETS >= $RESETS, >= 1)" \
         "$([[ $C_RESETS -ge $RESETS && $C_RESETS -ge 1 ]]; echo $?)"
     check "never push for a reply not known complete (replay_as_push $C_PUSH)" "$([[ $C_PUSH -eq 0 ]]; echo $?)"
+    C_RB=$(rl_counter rollbacks)
+    check "capture loss and a real failure: no false rollback (rollbacks $C_RB)" "$([[ $C_RB -eq 0 ]]; echo $?)"
     check "every client completed requests after the pull, reset ones on a new connection ($CLIENTS_AFTER of $CLIENTS)" \
         "$([[ $CLIENTS_AFTER -eq $CLIENTS ]]; echo $?)"
 elif [[ $DIVERGE -eq 0 ]]; then

@@ -2103,6 +2103,33 @@ TEST_F(FailoverEngineTest, AClientAckingServerBytesTheBackupNeverSentIsProofOfLi
     EXPECT_TRUE(ip_frames(client_.sent).empty());
 }
 
+TEST_F(FailoverEngineTest, AClientAckOfUnseenBytesAmidCaptureLossIsNoProofOfLife) {
+    // The primary is dead; the capture was losing frames just before the
+    // takeover and dropped its last segments. The client's ACK of them is
+    // not the primary's word: no rollback (counted), and a frame from the
+    // primary itself would still be proof.
+    run_normal();
+    engine_->capture_lost(40, now_, now_);
+    engine_->primary_down(now_, "4 consecutive echo probes unanswered");
+    now_ += kMs;
+    from_backup(ip_packet(backup_synack()));
+    ASSERT_EQ(engine_->state(), State::Proxy);
+    now_ += kMs;
+    capture(from_client(c2p(kClientEnd, kK + 1200, flag::kAck, kTsC + 900, kTsP + 800)));
+    EXPECT_EQ(engine_->state(), State::Proxy);
+    EXPECT_EQ(engine_->counters().rollbacks, 0u);
+    EXPECT_EQ(engine_->counters().rollback_unconfirmed, 1u);
+    EXPECT_EQ(events("rollback_unconfirmed").size(), 1u);
+    // The primary's own frame acknowledging client bytes migware never saw:
+    // that is proof, capture loss or not.
+    Seg ahead = c2p(kClientEnd + 5000, kK, flag::kAck | flag::kPsh, kTsC + 901, kTsP + 800);
+    ahead.payload = payload_of(100, 5);
+    capture(from_client(ahead));
+    capture(from_primary(p2c(kK, kClientEnd + 5100, flag::kAck, kTsP + 901, kTsC + 901)));
+    EXPECT_EQ(engine_->state(), State::Normal);
+    EXPECT_EQ(engine_->counters().rollbacks, 1u);
+}
+
 TEST_F(FailoverEngineTest, TheAckThatRolledATakeoverBackIsTrackedSoItCannotRollTheNextBackToo) {
     // The primary is dead, but the capture dropped its last segments: the
     // client acknowledges bytes migware never saw, and the takeover is rolled
