@@ -233,6 +233,9 @@ const Descriptor kTable[] = {
     counter("replay_request_over_cap", Source::Engine,
             [](S s) { return table_counters(s).replay_request_over_cap; },
             "requests over a buffer cap: not replayable (push for them)"),
+    counter("synack_unseen", Source::Engine, [](S s) { return table_counters(s).synack_unseen; },
+            "connections whose data showed them established though the capture never had their SYN-ACK "
+            "(recovered with inferred options)"),
     counter("capture_gaps", Source::Engine, [](S s) { return table_counters(s).buffer_gaps; },
             "client data after bytes the capture missed"),
     counter("client_retransmissions", Source::Engine, [](S s) { return table_counters(s).client_retransmissions; },

@@ -432,6 +432,17 @@ void ConnectionTable::update_state(Connection& c, std::int64_t now_ns) {
         c.client_ack_high->after(*c.server_isn)) {
         c.state = TcpState::Established;
     }
+    // The SYN-ACK lost by the capture: data flowing shows the handshake done
+    // (a client sends bytes only once it has the SYN-ACK, a server only once
+    // it has the client's ACK). Established, with the server's ISN unseen:
+    // recovered as a connection picked up mid-stream (options inferred), not
+    // left out as still opening while its client waits for bytes.
+    if (c.state == TcpState::Handshake && !c.server_isn &&
+        ((c.client_isn && c.client_data_end && c.client_data_end->after(*c.client_isn + 1u)) ||
+         c.max_server_payload > 0)) {
+        c.state = TcpState::Established;
+        ++counters_.synack_unseen;
+    }
 }
 
 void ConnectionTable::reset_for_new_syn(Connection& c) {

@@ -57,6 +57,7 @@ struct TableCounters {
     std::uint64_t buffer_cap_per_connection = 0;  // segments refused by the per-connection cap
     std::uint64_t buffer_cap_global = 0;          // segments refused by the global cap
     std::uint64_t buffer_gaps = 0;       // client data after bytes the capture missed
+    std::uint64_t synack_unseen = 0;     // connections established with their SYN-ACK never captured
     std::uint64_t client_retransmissions = 0;  // client data segments at or below its highest seq
     // Issue 13: replay modes within the caps.
     std::uint64_t replay_full_over_cap = 0;     // full-mode connections over a cap: now aligned

@@ -475,6 +475,25 @@ TEST(ConnectionTable, MemoryPerConnectionIsSmall) {
     EXPECT_LE(per_connection, 384u);
 }
 
+TEST(ConnectionTable, DataFlowingShowsAHandshakeWhoseSynAckTheCaptureLost) {
+    ConnectionTable t({});
+    feed(t, {.flags = tf::kSyn, .seq = 100});
+    // The SYN-ACK never captured; the client's ACK and its first bytes are.
+    feed(t, {.seq = 101, .ack = 9001});
+    const Connection* c = t.find({kClient, kServer});
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->state, TcpState::Handshake) << "a bare ACK proves nothing yet";
+    feed(t, {.seq = 101, .ack = 9001, .payload = "GET"});
+    EXPECT_EQ(c->state, TcpState::Established);
+    EXPECT_FALSE(c->handshake_seen());  // recovered with inferred options
+    EXPECT_EQ(t.counters().synack_unseen, 1u);
+    // ... or the server's bytes.
+    ConnectionTable u({});
+    feed(u, {.flags = tf::kSyn, .seq = 100});
+    feed(u, {.src = kServer, .dst = kClient, .seq = 9001, .ack = 101, .payload = "220 ready"});
+    EXPECT_EQ(u.find({kClient, kServer})->state, TcpState::Established);
+}
+
 // ---------------------------------------------------------------- replay (issue 13)
 
 TableConfig replay_config(ReplayMode mode, std::size_t cap = 1u << 20) {
