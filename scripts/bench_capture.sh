@@ -43,13 +43,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "bench_capture: --runs 1..50" >&2; exit 2; }
 bench_check_max_time 7200
-[[ ${#TREES[@]} -gt 0 ]] || TREES=("release=$ROOT/build")
+bench_trees release
 [[ ${#SETTINGS[@]} -gt 0 ]] || SETTINGS=("as-is=")
-for t in "${TREES[@]}"; do
-    [[ -x ${t#*=}/bin/migware ]] || { echo "bench_capture: no migware in ${t#*=}/bin" >&2; exit 1; }
-done
 bench_bound MWCAP_BOUNDED $(( MAX_TIME + 120 )) "${ORIG_ARGS[@]}"
-BIN=${TREES[0]#*=}/bin/migware
 bench_preflight "network namespaces"
 bench_out mwcap runs logs
 bench_traps

@@ -39,6 +39,17 @@ bench_bound() {
     fi
 }
 
+# bench_trees DEFAULT_NAME : TREES (NAME=BUILD_DIR entries, from --tree) defaults to
+# DEFAULT_NAME=build/; each must hold bin/migware; BIN becomes the first one's
+bench_trees() {
+    local t
+    [[ ${#TREES[@]} -gt 0 ]] || TREES=("$1=$ROOT/build")
+    for t in "${TREES[@]}"; do
+        [[ -x ${t#*=}/bin/migware ]] || { echo "$BENCH_NAME: no migware in ${t#*=}/bin" >&2; exit 1; }
+    done
+    BIN=${TREES[0]#*=}/bin/migware
+}
+
 # bench_preflight WHY : root (WHY: what needs it), an executable $BIN, python3 (PY)
 bench_preflight() {
     [[ $(id -u) -eq 0 ]] || { echo "$BENCH_NAME: needs root ($1); not skipping" >&2; exit 1; }

@@ -40,12 +40,8 @@ done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "bench_proxy: --runs 1..50" >&2; exit 2; }
 [[ $CONNLIST =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "bench_proxy: --connections 1,4,..." >&2; exit 2; }
 bench_check_max_time 7200
-[[ ${#TREES[@]} -gt 0 ]] || TREES=("current=$ROOT/build")
-for t in "${TREES[@]}"; do
-    [[ -x ${t#*=}/bin/migware ]] || { echo "bench_proxy: no migware in ${t#*=}/bin" >&2; exit 1; }
-done
+bench_trees current
 bench_bound MWPX_BOUNDED $(( MAX_TIME + 120 )) "${ORIG_ARGS[@]}"
-BIN=${TREES[0]#*=}/bin/migware
 bench_preflight "network namespaces"
 bench_out mwpx runs logs
 bench_traps

@@ -17,9 +17,11 @@
 # primary's and the backup's byte counts add up to what the client sent, and neither stream
 # has a gap or a duplicate: bytes follow a pattern the sink checks); migware reached Proxy
 # (not with --direct); with --loss, the client's retransmissions stayed bounded: at most
-# 3 per frame the filter is expected to drop, plus 20 (a lost frame costs one retransmission,
-# not a window: before the takeover settles, or with a binary that holds back every segment
-# past a hole, each loss costs the rest of the window and a timeout); migware exited cleanly.
+# 5 per frame the filter is expected to drop, plus 20.  Two Linux stacks with nothing between
+# them (--direct, the same loss) retransmit 1.2-2.6 segments per drop at this rate (measured
+# 2026-12-08: RACK/TLP and retransmissions lost again); through the Proxy 1.5-3.1.  A binary
+# that holds back every segment past a hole costs each loss the rest of the window and a
+# timeout: 160 per drop (119b472).  migware exited cleanly.
 # Prints the blast's throughput at the sink (Mbit/s), the client's segments and
 # retransmissions, and migware's client_beyond_hole.
 #
@@ -76,16 +78,7 @@ if [[ $DIRECT -eq 0 ]]; then
     rl_wait 10 "$RL_MIG_PID" "proxy" rl_proxied || rl_fatal "migware never reached proxy"
     sleep 1   # the takeover settles after 500 ms of client frames
 fi
-if [[ $LOSS -gt 0 ]]; then
-    loss_obj="$RL_WORK/capture_loss.o"
-    src_hex=$(printf '0x%02x%02x%02x%02x' ${LAB_IP_CLIENT//./ })
-    clang -O2 -target bpf -DSRC_IP="${src_hex}u" -DEVERY="$LOSS" \
-        -I"/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)" \
-        -c "$RL_HERE/capture_loss.c" -o "$loss_obj" || rl_fatal "cannot build tests/lab/capture_loss.c"
-    ip netns exec "$LAB_NS_HUB" tc qdisc add dev p-backup clsact \
-        && ip netns exec "$LAB_NS_HUB" tc filter add dev p-backup egress bpf direct-action obj "$loss_obj" sec egress \
-        || rl_fatal "cannot install the loss filter on the hub's p-backup"
-fi
+[[ $LOSS -gt 0 ]] && rl_drop_frames "$LAB_IP_CLIENT" "$LOSS"
 OUT0=$(tcp_counter OutSegs) RETR0=$(tcp_counter RetransSegs)
 touch "$RL_WORK/blast"
 wait "$CLIENT_PID" 2>/dev/null; client_rc=$?
@@ -128,7 +121,7 @@ if [[ $DIRECT -eq 0 ]]; then
     check "migware exited cleanly on SIGTERM (status $mig_rc)" "$mig_rc"
 fi
 if [[ $LOSS -gt 0 ]]; then
-    bound=$(( 3 * segs / LOSS + 20 ))
+    bound=$(( 5 * segs / LOSS + 20 ))
     check "a lost frame costs one retransmission: $retr retransmissions for ~$(( segs / LOSS )) frames dropped (at most $bound)" \
         "$([[ $retr -le $bound ]]; echo $?)"
 fi

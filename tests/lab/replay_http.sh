@@ -109,19 +109,7 @@ MIG_ARGS=(--recovery.mode "$MODE")
 # benchmarks only (scripts/bench_capture.sh): extra daemon options, split on spaces
 read -r -a extra <<<"${RL_MIGWARE_EXTRA:-}"
 MIG_ARGS+=("${extra[@]}")
-if [[ $LOSS -gt 0 ]]; then
-    # one in LOSS of the primary's TCP frames, at random, on the hub's port toward the backup
-    # only (tests/lab/capture_loss.c: this kernel has no netem and no act_gact)
-    loss_obj="$RL_WORK/capture_loss.o"
-    src_hex=$(printf '0x%02x%02x%02x%02x' ${LAB_IP_PRIMARY//./ })
-    clang -O2 -target bpf -DSRC_IP="${src_hex}u" -DEVERY="$LOSS" \
-        -I"/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)" \
-        -c "$RL_HERE/capture_loss.c" -o "$loss_obj" || rl_fatal "cannot build tests/lab/capture_loss.c"
-    ip netns exec "$LAB_NS_HUB" tc qdisc add dev p-backup clsact \
-        && ip netns exec "$LAB_NS_HUB" tc filter add dev p-backup egress bpf direct-action obj "$loss_obj" sec egress \
-        || rl_fatal "cannot install the capture-loss filter on the hub's p-backup"
-    rl_log "the hub drops 1 in $LOSS of the primary's TCP frames toward the backup"
-fi
+[[ $LOSS -gt 0 ]] && rl_drop_frames "$LAB_IP_PRIMARY" "$LOSS"
 rl_migware "$BUILD/bin/migware" 80 "${MIG_ARGS[@]}"
 
 CLIENT_ARGS=(--server "$LAB_IP_PRIMARY:80" --clients "$CLIENTS" --paths "/2m.bin,/40k.bin"

@@ -251,6 +251,21 @@ rl_migware() {
     rl_log "migware up (state=normal): $* (after $(rl_elapsed)s)"
 }
 
+# rl_drop_frames SRC_IP N : from now on the hub drops 1 in N of SRC_IP's TCP frames, at random,
+# on the hub's port toward the backup only (tests/lab/capture_loss.c, clsact egress on
+# p-backup: this kernel has neither netem nor act_gact)
+rl_drop_frames() {
+    local obj="$RL_WORK/capture_loss.o" hex
+    hex=$(printf '0x%02x%02x%02x%02x' ${1//./ })
+    clang -O2 -target bpf -DSRC_IP="${hex}u" -DEVERY="$2" \
+        -I"/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)" \
+        -c "$RL_HERE/capture_loss.c" -o "$obj" || rl_fatal "cannot build tests/lab/capture_loss.c"
+    ip netns exec "$LAB_NS_HUB" tc qdisc add dev p-backup clsact \
+        && ip netns exec "$LAB_NS_HUB" tc filter add dev p-backup egress bpf direct-action obj "$obj" sec egress \
+        || rl_fatal "cannot install the frame-dropping filter on the hub's p-backup"
+    rl_log "the hub drops 1 in $2 of $1's TCP frames toward the backup"
+}
+
 # rl_pull : the primary's cable out; CLOCK_MONOTONIC ns just before and just after the command
 # in $RL_WORK/pull (a request sent between the two may still have reached the primary)
 rl_pull() {
