@@ -87,7 +87,15 @@ CorosyncProvider::CorosyncProvider(CorosyncOptions options, MonoNs now) : option
     if (options_.group.empty() || options_.group.size() >= CPG_MAX_NAME_LENGTH)
         throw CorosyncError("membership.group: 1 to " + std::to_string(CPG_MAX_NAME_LENGTH - 1) + " characters");
     std::string error;
-    if (!connect(now, error)) throw CorosyncError("membership corosync: " + error);
+    // A ring that is syncing answers CS_ERR_TRY_AGAIN, as corosync's API asks
+    // callers to retry: at start (nothing else runs yet) ask again, 20 ms
+    // apart, for a bounded time; any other error, or too long, is final.
+    constexpr MonoNs kGap = 20 * monitor::kMillisecond;
+    for (MonoNs waited = 0; !connect(now, error); waited += kGap) {
+        if (error.find("CS_ERR_TRY_AGAIN") == std::string::npos || waited >= options_.start_retry_for)
+            throw CorosyncError("membership corosync: " + error);
+        ::usleep(static_cast<useconds_t>(kGap / 1000));
+    }
 }
 
 CorosyncProvider::~CorosyncProvider() = default;

@@ -28,6 +28,9 @@ struct CorosyncOptions {
     std::string group = "migware";
     MonoNs quorum_wait = 2'000 * monitor::kMillisecond;
     MonoNs reconnect_every = 1'000 * monitor::kMillisecond;
+    /// At start: how long a corosync that answers CS_ERR_TRY_AGAIN (its ring is
+    /// syncing, e.g. another node just joined) is asked again before giving up.
+    MonoNs start_retry_for = 3'000 * monitor::kMillisecond;
 };
 
 /// Thrown when corosync cannot be reached at start-up (one line, for the operator).
