@@ -531,6 +531,16 @@ protected:
     }
 
     /// Normal traffic, primary_down, the backup's SYN-ACK: in Proxy.
+    /// The primary is heard again in Proxy and its stale socket answers the
+    /// fence's probe: reset once the classification window has passed.
+    /// Returns when the round began.
+    MonoNs fence_the_returning_primary() {
+        const MonoNs round_start = now_;
+        engine_->primary_heard(now_, "echo reply");
+        capture(from_primary(p2c(kK, kA, flag::kAck, kTsP + 900, kTsC + 5)));
+        engine_->on_timer(round_start + 150 * kMs);
+        return round_start;
+    }
     void reach_proxy() {
         run_normal();
         engine_->primary_down(now_, "4 consecutive echo probes unanswered");
@@ -2199,10 +2209,7 @@ TEST_F(FailoverEngineTest, AckOfClientBytesMigwareSawAfterTheTakeoverIsNoProofOf
 
 TEST_F(FailoverEngineTest, ProgressSeenOnlyAfterTheFenceResetIsCountedNotRolledBack) {
     reach_proxy();
-    const MonoNs round_start = now_;
-    engine_->primary_heard(now_, "echo reply");
-    capture(from_primary(p2c(kK, kA, flag::kAck, kTsP + 900, kTsC + 5)));
-    engine_->on_timer(round_start + 150 * kMs);
+    const MonoNs round_start = fence_the_returning_primary();
     ASSERT_EQ(engine_->counters().fence_resets, 1u);
     now_ = round_start + 151 * kMs;
     capture(from_primary(p2c(kK, kClientEnd + 10000, flag::kAck, kTsP + 990, kTsC + 5)));
@@ -2217,10 +2224,7 @@ TEST_F(FailoverEngineTest, RollbackIsJudgedPerTakeoverNotByLifetimeCounters) {
     // primary, a stand-down back to Normal, then a wrong takeover: the fence
     // of the first must not stop the second from being rolled back.
     reach_proxy();
-    const MonoNs round_start = now_;
-    engine_->primary_heard(now_, "echo reply");
-    capture(from_primary(p2c(kK, kA, flag::kAck, kTsP + 900, kTsC + 5)));
-    engine_->on_timer(round_start + 150 * kMs);
+    const MonoNs round_start = fence_the_returning_primary();
     ASSERT_EQ(engine_->counters().fence_resets, 1u);
     now_ = round_start + 200 * kMs;
     engine_->stand_down(now_, "test: another member acts");
