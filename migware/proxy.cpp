@@ -54,8 +54,8 @@ void FailoverEngine::on_client_segment(const sniffer::RawFrame& frame, const Pac
             // Server bytes migware never saw, while the capture was losing
             // frames: the primary may have sent them before it died, and the
             // capture dropped them. Not the primary's own word: no rollback
-            // on this alone (a frame from the primary, an echo or ARP answer
-            // still count).
+            // on this alone (the primary's own segments still roll back,
+            // fence.cpp).
             if (counters_.rollback_unconfirmed++ == at_takeover_.rollback_unconfirmed)
                 log_.emit(now, "rollback_unconfirmed",
                           Fields{{"client", ep({p.ip.src, p.tcp.src_port})},
